@@ -1,0 +1,25 @@
+"""The ``vidgate`` command line. One module per command group; ``main`` is the entry point."""
+
+from __future__ import annotations
+
+import typer
+
+from . import catalog_cmds, generate, jobs, probe, worker
+
+app = typer.Typer(
+    name="vidgate",
+    help="Generate AI video through one API over many providers, as durable jobs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("generate")(generate.generate)
+app.command("models")(catalog_cmds.models)
+app.command("providers")(catalog_cmds.providers)
+app.add_typer(jobs.app, name="jobs")
+app.command("probe")(probe.probe_cmd)
+app.command("worker")(worker.worker)
+
+
+def main() -> None:
+    app()

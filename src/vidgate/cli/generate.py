@@ -1,0 +1,156 @@
+"""``vidgate generate``: run one job on the embedded engine, with a live progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from ..engine import Engine
+from ..settings import Settings
+from ..types import Job, JobStatus, VideoRequest
+from ._console import EXIT_FAILED, err, friendly, out, print_json
+
+__all__ = ["generate"]
+
+
+@friendly
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What the video shows.")],
+    duration: Annotated[float, typer.Option("--duration", "-d", help="Seconds.")] = 5.0,
+    aspect: Annotated[str, typer.Option("--aspect", "-a", help="W:H, e.g. 16:9, 9:16.")] = "16:9",
+    resolution: Annotated[str, typer.Option(help="480p, 720p, 1080p, 4k.")] = "720p",
+    fps: Annotated[int | None, typer.Option(help="Frames per second (model default).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed, where the model takes one.")] = None,
+    negative: Annotated[str | None, typer.Option(help="What to avoid (negative prompt).")] = None,
+    image: Annotated[str | None, typer.Option(help="First frame: a path or URL.")] = None,
+    last_frame: Annotated[str | None, typer.Option(help="Last frame: a path or URL.")] = None,
+    audio: Annotated[
+        bool | None, typer.Option("--audio/--no-audio", help="With or without sound.")
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="Use this provider.")] = None,
+    model: Annotated[str | None, typer.Option(help="Use this model: PROVIDER:MODEL.")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Copy the finished video here.")
+    ] = None,
+    deadline: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 600.0,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Run at most one job for this key.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
+    detach: Annotated[
+        bool, typer.Option(help="Queue the job for `vidgate worker` and print its id.")
+    ] = False,
+) -> None:
+    """Generate a video from a prompt and wait for it, showing progress."""
+    request = VideoRequest(
+        prompt=prompt,
+        negative_prompt=negative,
+        duration=duration,
+        aspect_ratio=aspect,
+        resolution=resolution,
+        fps=fps,
+        seed=seed,
+        audio=audio,
+        image=image,
+        last_frame=last_frame,
+        model=model,
+        providers=(provider,) if provider else (),
+        idempotency_key=idempotency_key,
+        deadline_seconds=deadline,
+    )
+    settings = Settings()
+    if detach:
+        engine = Engine(settings)
+        try:
+            _announce(engine, request, quiet=json_output)
+            job = engine.enqueue(request)
+        finally:
+            asyncio.run(engine.close())
+        if json_output:
+            print_json(job)
+        else:
+            out.print(job.id)
+        return
+    job = asyncio.run(_run(settings, request, quiet=json_output))
+    if job.status is JobStatus.COMPLETED and out_path is not None and job.output is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(job.output.uri, out_path)
+    if json_output:
+        print_json(job)
+    else:
+        _report(job, out_path)
+    if job.status is not JobStatus.COMPLETED:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _announce(engine: Engine, request: VideoRequest, *, quiet: bool) -> None:
+    plan = engine.plan(request)
+    if plan.notice and not quiet:
+        err.print(f"[yellow]note:[/] {plan.notice}")
+
+
+async def _run(settings: Settings, request: VideoRequest, *, quiet: bool) -> Job:
+    engine = Engine(settings)
+    try:
+        _announce(engine, request, quiet=quiet)
+        job = await engine.submit(request)
+        started = time.monotonic()
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[elapsed]}"),
+        )
+        try:
+            with Progress(*columns, console=err, transient=True, disable=quiet) as bar:
+                task = bar.add_task("queued", total=100, elapsed="0s")
+                async for snapshot in engine.watch(job.id):
+                    where = f" on {snapshot.provider}:{snapshot.model}" if snapshot.provider else ""
+                    bar.update(
+                        task,
+                        completed=snapshot.progress,
+                        description=f"{snapshot.phase.value}{where}",
+                        elapsed=f"{time.monotonic() - started:.0f}s",
+                    )
+        except asyncio.CancelledError:
+            err.print(f"stopped watching; job {job.id} is kept and `vidgate worker` will finish it")
+            raise
+        return engine.get(job.id)
+    finally:
+        await engine.close()
+
+
+def _report(job: Job, copied_to: Path | None) -> None:
+    if job.status is not JobStatus.COMPLETED:
+        error = job.error
+        label = f"[{error.code}] {error.message}" if error else job.status.value
+        err.print(f"[bold red]job {job.id} {job.status.value}:[/] {label}")
+        return
+    assert job.output is not None
+    media = job.output.media
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("file", str(copied_to or job.output.uri))
+    if media is not None:
+        table.add_row(
+            "video",
+            f"{media.width}x{media.height}, {media.duration:.2f} s, {media.fps or 0:g} fps, "
+            f"{media.video_codec}"
+            + (f" + {media.audio_codec}" if media.has_audio else "")
+            + f", {media.container}, {media.size_bytes / 1e6:.2f} MB",
+        )
+    table.add_row("provider", f"{job.provider}:{job.model}")
+    table.add_row("cost", f"${job.cost_usd:.2f}" if job.cost_usd is not None else "unknown")
+    if job.thumbnail is not None:
+        table.add_row("thumbnail", job.thumbnail.uri)
+    table.add_row("job", job.id)
+    out.print(table)

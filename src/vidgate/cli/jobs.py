@@ -1,0 +1,161 @@
+"""``vidgate jobs``: list and inspect jobs (attempts, history, provider calls)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..engine import Engine
+from ..settings import Settings
+from ..types import Job, JobStatus
+from ._console import friendly, out, print_json
+
+app = typer.Typer(help="List and inspect jobs.", no_args_is_help=True)
+
+_STATUS_STYLE = {
+    JobStatus.QUEUED: "dim",
+    JobStatus.IN_PROGRESS: "cyan",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELED: "yellow",
+}
+
+
+def _engine() -> Engine:
+    return Engine(Settings())
+
+
+def _close(engine: Engine) -> None:
+    asyncio.run(engine.close())
+
+
+@app.command("list")
+@friendly
+def list_jobs(
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The most recent jobs, newest first."""
+    engine = _engine()
+    try:
+        found = engine.list_jobs(status=status, limit=limit)
+    finally:
+        _close(engine)
+    if json_output:
+        print_json(found)
+        return
+    table = Table(title="vidgate jobs")
+    for column in ("id", "status", "phase", "progress", "model", "request", "cost", "created"):
+        table.add_column(column, overflow="fold")
+    for job in found:
+        table.add_row(
+            job.id,
+            f"[{_STATUS_STYLE[job.status]}]{job.status.value}[/]",
+            job.phase.value,
+            f"{job.progress:.0f}%",
+            f"{job.provider}:{job.model}" if job.provider else "-",
+            f"{job.request.duration:g}s {job.request.aspect_ratio} {job.request.resolution}",
+            f"${job.cost_usd:.2f}" if job.cost_usd is not None else "-",
+            job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    out.print(table)
+
+
+@app.command("show")
+@friendly
+def show(
+    job_id: Annotated[str, typer.Argument(help="The job id.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One job in full: request, attempts, history and every provider call."""
+    engine = _engine()
+    try:
+        job = engine.get(job_id)
+        events = engine.events(job_id)
+        calls = engine.calls(job_id)
+    finally:
+        _close(engine)
+    if json_output:
+        body = job.model_dump(mode="json")
+        body["events"] = [e.model_dump(mode="json") for e in events]
+        body["request_log"] = [c.model_dump(mode="json") for c in calls]
+        print_json(body)
+        return
+    _print_job(job)
+    history = Table(title="history")
+    for column in ("at", "phase", "progress", "message"):
+        history.add_column(column, overflow="fold")
+    for event in events:
+        history.add_row(
+            event.at.strftime("%H:%M:%S.%f")[:-3],
+            event.phase.value,
+            f"{event.progress:.0f}%",
+            event.message,
+        )
+    out.print(history)
+    log = Table(title="provider calls")
+    for column in ("at", "provider", "method", "url", "status", "ms", "request id"):
+        log.add_column(column, overflow="fold")
+    for call in calls:
+        log.add_row(
+            call.at.strftime("%H:%M:%S.%f")[:-3],
+            call.provider,
+            call.method,
+            call.url,
+            str(call.status_code or call.error or "-"),
+            f"{call.latency_ms:.0f}",
+            call.request_id or "-",
+        )
+    out.print(log)
+
+
+def _print_job(job: Job) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("job", job.id)
+    grid.add_row(
+        "status", f"[{_STATUS_STYLE[job.status]}]{job.status.value}[/] ({job.phase.value})"
+    )
+    grid.add_row("progress", f"{job.progress:.0f}%")
+    grid.add_row("prompt", job.request.prompt)
+    grid.add_row(
+        "asked",
+        f"{job.request.duration:g} s, {job.request.aspect_ratio}, {job.request.resolution}",
+    )
+    grid.add_row("model", f"{job.provider}:{job.model}" if job.provider else "-")
+    if job.quote is not None:
+        grid.add_row("quote", f"${job.quote.usd:.2f} ({job.quote.basis})")
+    if job.cost_usd is not None:
+        grid.add_row("cost", f"${job.cost_usd:.2f}")
+    if job.output is not None:
+        grid.add_row("output", job.output.uri)
+        if job.output.media is not None:
+            m = job.output.media
+            grid.add_row(
+                "media",
+                f"{m.width}x{m.height}, {m.duration:.2f} s, {m.fps or 0:g} fps, "
+                f"{m.video_codec}, {m.size_bytes / 1e6:.2f} MB",
+            )
+    if job.error is not None:
+        grid.add_row("error", f"[red][{job.error.code}][/] {job.error.message}")
+    out.print(grid)
+    if job.attempts:
+        table = Table(title="attempts")
+        for column in ("#", "provider", "model", "remote id", "status", "outcome", "error"):
+            table.add_column(column, overflow="fold")
+        for a in job.attempts:
+            table.add_row(
+                str(a.number),
+                a.provider,
+                a.model,
+                a.remote_id or "-",
+                a.status.value,
+                a.outcome.value if a.outcome else "-",
+                a.error.message if a.error else "",
+            )
+        out.print(table)

@@ -1,0 +1,21 @@
+"""vidgate's own tables (jobs, attempts, assets, events, request log) and their migrations.
+
+DBOS keeps its workflow state in its own tables, in the same database; ours are versioned with
+Alembic under the version table ``vidgate_alembic_version``.
+"""
+
+from __future__ import annotations
+
+from .engine import make_engine, upgrade
+from .tables import assets, attempts, job_events, jobs, metadata, request_log
+
+__all__ = [
+    "assets",
+    "attempts",
+    "job_events",
+    "jobs",
+    "make_engine",
+    "metadata",
+    "request_log",
+    "upgrade",
+]

@@ -1,0 +1,58 @@
+"""Creating the database engine and bringing the schema up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+__all__ = ["make_engine", "upgrade"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url``. SQLite gets WAL, a busy timeout and foreign keys, so the CLI, a
+    worker and DBOS can share one file."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(engine: sa.Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Apply every migration up to ``revision``. Safe to call from several processes at once:
+    PostgreSQL serializes migrators with an advisory lock; on SQLite a process that lost the race
+    to create a table finds it made by the winner and tries again."""
+    config = alembic_config(engine)
+    for attempt in range(3):
+        try:
+            with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # One migrator at a time across hosts; the lock ends with the transaction.
+                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(7466812)"))
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+            return
+        except sa.exc.OperationalError as exc:
+            if attempt == 2 or "already exists" not in str(exc):
+                raise

@@ -1,0 +1,107 @@
+"""The process-wide pieces the workflow steps use, and the DBOS lifecycle around them.
+
+DBOS workflows are module-level functions, so the state they need (settings, the job store,
+storage, provider instances) lives in one ``Runtime`` installed when the engine starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from dbos import DBOS
+
+from .. import requestlog
+from ..catalog import Catalog, load_catalog
+from ..db import make_engine, upgrade
+from ..providers.base import Provider
+from ..providers.registry import provider_class
+from ..settings import Settings
+from ..storage import LocalStorage, Storage
+from .store import JobStore
+
+__all__ = ["JOB_QUEUE", "WORKFLOW_VERSION", "Runtime", "current", "install", "uninstall"]
+
+#: The queue detached jobs wait on until a worker takes them.
+JOB_QUEUE = "vidgate-jobs"
+#: Pinned so that queued and recovered work is picked up by any worker running this code line
+#: (DBOS would otherwise version workflows by a hash of the source). Bump it when the workflow's
+#: step sequence changes incompatibly.
+WORKFLOW_VERSION = "vidgate-wf-1"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: JobStore
+    storage: Storage
+    catalog: Catalog
+    _providers: dict[str, Provider] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        settings.ensure_dirs()
+        engine = make_engine(settings.resolved_database_url)
+        upgrade(engine)
+        return cls(
+            settings=settings,
+            store=JobStore(engine),
+            storage=LocalStorage(settings.resolved_storage_dir),
+            catalog=load_catalog(),
+        )
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            self._providers[name] = provider_class(name)(self.settings)
+        return self._providers[name]
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
+        self.store.engine.dispose()
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("the vidgate engine is not started (use vidgate.Engine)")
+    return _current
+
+
+def install(runtime: Runtime) -> None:
+    global _current
+    _current = runtime
+    requestlog.set_sink(runtime.store.record_call)
+
+
+def uninstall() -> None:
+    global _current
+    _current = None
+    requestlog.set_sink(None)
+
+
+def dbos_config(settings: Settings) -> dict[str, object]:
+    return {
+        "name": "vidgate",
+        "system_database_url": settings.resolved_database_url,
+        "application_version": WORKFLOW_VERSION,
+        "executor_id": settings.executor_id,
+        "notification_listener_polling_interval_sec": min(1.0, settings.queue_poll_interval),
+        "log_level": settings.log_level.upper(),
+    }
+
+
+def launch_dbos(settings: Settings) -> None:
+    """Start DBOS in this process: it recovers this executor's unfinished workflows at once."""
+    from . import workflow  # noqa: F401  (registers the workflow and its steps)
+
+    DBOS(config=dbos_config(settings))  # type: ignore[arg-type]
+    DBOS.launch()
+    logging.getLogger("dbos").setLevel(settings.log_level.upper())
+
+
+def destroy_dbos() -> None:
+    DBOS.destroy(destroy_registry=False)

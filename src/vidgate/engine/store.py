@@ -1,0 +1,395 @@
+"""The job store: vidgate's own record of jobs, attempts, assets, events and provider calls.
+
+DBOS owns workflow execution; this store owns what users see. Every write here is idempotent
+(keyed by job id, attempt number or asset kind), because steps may run again after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..db import assets, attempts, job_events, jobs, request_log
+from ..exceptions import IdempotencyConflict, JobNotFound
+from ..requestlog import CallRecord
+from ..types import (
+    Asset,
+    Attempt,
+    AttemptStatus,
+    CostQuote,
+    Job,
+    JobError,
+    JobEvent,
+    JobStatus,
+    MediaInfo,
+    Phase,
+    RequestLogEntry,
+    VideoRequest,
+)
+
+__all__ = ["JobStore", "request_hash"]
+
+DEFAULT_TENANT = "default"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes even for timezone-aware columns; everything we store is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def request_hash(request: VideoRequest) -> str:
+    """A fingerprint of what was asked, for idempotency: the same key must mean the same body."""
+    body = request.model_dump(mode="json", exclude={"idempotency_key"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class JobStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        request: VideoRequest,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        quote: CostQuote | None = None,
+    ) -> tuple[Job, bool]:
+        """Insert a queued job. Returns ``(job, created)``; with an idempotency key already used
+        for the same request, returns the existing job and ``False``."""
+        digest = request_hash(request)
+        now = _now()
+        row = {
+            "id": job_id,
+            "tenant": tenant,
+            "status": JobStatus.QUEUED.value,
+            "phase": Phase.QUEUED.value,
+            "progress": 0.0,
+            "request": request.model_dump(mode="json"),
+            "request_hash": digest,
+            "idempotency_key": request.idempotency_key,
+            "provider": quote.provider if quote else None,
+            "model": quote.model if quote else None,
+            "quote": quote.model_dump(mode="json") if quote else None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(jobs.insert().values(**row))
+                conn.execute(
+                    job_events.insert().values(
+                        job_id=job_id, at=now, phase="queued", progress=0.0, message="job created"
+                    )
+                )
+        except sa.exc.IntegrityError:
+            if request.idempotency_key is None:
+                raise
+            existing = self.find_by_idempotency_key(tenant, request.idempotency_key)
+            if existing is None:
+                raise
+            job, existing_hash = existing
+            if existing_hash != digest:
+                raise IdempotencyConflict(
+                    f"idempotency key {request.idempotency_key!r} was already used for a "
+                    f"different request (job {job.id})",
+                    details={"job_id": job.id},
+                ) from None
+            return job, False
+        return self.get(job_id), True
+
+    def find_by_idempotency_key(self, tenant: str, key: str) -> tuple[Job, str] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(jobs.c.id, jobs.c.request_hash).where(
+                    jobs.c.tenant == tenant, jobs.c.idempotency_key == key
+                )
+            ).first()
+        if row is None:
+            return None
+        return self.get(row.id), row.request_hash
+
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        with self.engine.connect() as conn:
+            query = sa.select(jobs).where(jobs.c.id == job_id)
+            if tenant is not None:
+                query = query.where(jobs.c.tenant == tenant)
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                raise JobNotFound(job_id)
+            attempt_rows = conn.execute(
+                sa.select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
+            ).mappings()
+            asset_rows = {
+                a["kind"]: a
+                for a in conn.execute(sa.select(assets).where(assets.c.job_id == job_id)).mappings()
+            }
+            return self._job(row, list(attempt_rows), asset_rows)
+
+    def list_jobs(
+        self, *, tenant: str | None = None, status: JobStatus | None = None, limit: int = 50
+    ) -> list[Job]:
+        query = sa.select(jobs.c.id).order_by(jobs.c.created_at.desc()).limit(limit)
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
+        if status is not None:
+            query = query.where(jobs.c.status == status.value)
+        with self.engine.connect() as conn:
+            ids = [r.id for r in conn.execute(query)]
+        return [self.get(i) for i in ids]
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        values["updated_at"] = _now()
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+    def set_phase(
+        self,
+        job_id: str,
+        phase: Phase,
+        progress: float,
+        message: str,
+        **values: Any,
+    ) -> None:
+        """Move a job to ``phase`` and record the change in its history."""
+        now = _now()
+        values.setdefault("status", JobStatus.IN_PROGRESS.value)
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(phase=phase.value, progress=progress, updated_at=now, **values)
+            )
+            conn.execute(
+                job_events.insert().values(
+                    job_id=job_id, at=now, phase=phase.value, progress=progress, message=message
+                )
+            )
+
+    def set_progress(self, job_id: str, phase: Phase, progress: float, message: str) -> None:
+        """Update progress; a history line is written each time it crosses a 10 % mark."""
+        now = _now()
+        with self.engine.begin() as conn:
+            before = conn.execute(
+                sa.select(jobs.c.progress).where(jobs.c.id == job_id)
+            ).scalar_one()
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(phase=phase.value, progress=progress, updated_at=now)
+            )
+            if int(progress // 10) != int(before // 10):
+                conn.execute(
+                    job_events.insert().values(
+                        job_id=job_id, at=now, phase=phase.value, progress=progress, message=message
+                    )
+                )
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        message: str,
+        *,
+        error: JobError | None = None,
+        **values: Any,
+    ) -> None:
+        now = _now()
+        progress = 100.0 if status is JobStatus.COMPLETED else None
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
+            ).one()
+            if JobStatus(current.status).terminal:
+                return  # already finished (a re-run step, or a cancel that raced it)
+            final_progress = progress if progress is not None else current.progress
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=status.value,
+                    phase=Phase.DONE.value,
+                    progress=final_progress,
+                    error=error.model_dump(mode="json") if error else None,
+                    updated_at=now,
+                    completed_at=now,
+                    **values,
+                )
+            )
+            conn.execute(
+                job_events.insert().values(
+                    job_id=job_id,
+                    at=now,
+                    phase=Phase.DONE.value,
+                    progress=final_progress,
+                    message=message,
+                )
+            )
+
+    # -- attempts --------------------------------------------------------------------------
+
+    def ensure_attempt(self, job_id: str, number: int, provider: str, model: str) -> Attempt:
+        """The attempt row for ``(job_id, number)``, created as a submit intent if missing."""
+        attempt_id = f"{job_id}-{number}"
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(attempts.c.id).where(attempts.c.id == attempt_id)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    attempts.insert().values(
+                        id=attempt_id,
+                        job_id=job_id,
+                        number=number,
+                        provider=provider,
+                        model=model,
+                        reference=attempt_id,
+                        status=AttemptStatus.SUBMITTING.value,
+                    )
+                )
+        return self.attempt(attempt_id)
+
+    def attempt(self, attempt_id: str) -> Attempt:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(attempts).where(attempts.c.id == attempt_id)).mappings()
+            found = row.first()
+        if found is None:
+            raise JobNotFound(attempt_id)
+        return self._attempt(found)
+
+    def update_attempt(self, attempt_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(attempts.update().where(attempts.c.id == attempt_id).values(**values))
+
+    # -- assets ----------------------------------------------------------------------------
+
+    def put_asset(self, job_id: str, asset: Asset) -> None:
+        row = asset.model_dump(mode="json")
+        with self.engine.begin() as conn:
+            conn.execute(
+                assets.delete().where(assets.c.job_id == job_id, assets.c.kind == asset.kind)
+            )
+            conn.execute(assets.insert().values(job_id=job_id, created_at=_now(), **row))
+
+    # -- history ---------------------------------------------------------------------------
+
+    def events(self, job_id: str) -> list[JobEvent]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
+            ).mappings()
+            return [
+                JobEvent(
+                    at=_aware(r["at"]) or _now(),
+                    phase=Phase(r["phase"]),
+                    progress=r["progress"],
+                    message=r["message"],
+                )
+                for r in rows
+            ]
+
+    def record_call(self, call: CallRecord) -> None:
+        """The request-log sink (see ``vidgate.requestlog``)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                request_log.insert().values(
+                    job_id=call.job_id,
+                    attempt_id=call.attempt_id,
+                    at=call.at,
+                    provider=call.provider,
+                    method=call.method,
+                    url=call.url,
+                    status_code=call.status_code,
+                    latency_ms=call.latency_ms,
+                    request_id=call.request_id,
+                    error=call.error,
+                )
+            )
+
+    def calls(self, job_id: str) -> list[RequestLogEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(request_log)
+                .where(request_log.c.job_id == job_id)
+                .order_by(request_log.c.id)
+            ).mappings()
+            return [
+                RequestLogEntry(
+                    at=_aware(r["at"]) or _now(),
+                    provider=r["provider"],
+                    method=r["method"],
+                    url=r["url"],
+                    status_code=r["status_code"],
+                    latency_ms=r["latency_ms"],
+                    request_id=r["request_id"],
+                    error=r["error"],
+                )
+                for r in rows
+            ]
+
+    # -- row mapping -----------------------------------------------------------------------
+
+    @staticmethod
+    def _attempt(row: Any) -> Attempt:
+        return Attempt(
+            id=row["id"],
+            number=row["number"],
+            provider=row["provider"],
+            model=row["model"],
+            reference=row["reference"],
+            remote_id=row["remote_id"],
+            status=AttemptStatus(row["status"]),
+            outcome=row["outcome"],
+            error=JobError.model_validate(row["error"]) if row["error"] else None,
+            progress=row["progress"],
+            cost_usd=row["cost_usd"],
+            submitted_at=_aware(row["submitted_at"]),
+            finished_at=_aware(row["finished_at"]),
+        )
+
+    def _job(self, row: Any, attempt_rows: list[Any], asset_rows: dict[str, Any]) -> Job:
+        def asset(kind: str) -> Asset | None:
+            found = asset_rows.get(kind)
+            if found is None:
+                return None
+            return Asset(
+                id=found["id"],
+                kind=found["kind"],
+                key=found["key"],
+                uri=found["uri"],
+                content_type=found["content_type"],
+                size_bytes=found["size_bytes"],
+                sha256=found["sha256"],
+                media=MediaInfo.model_validate(found["media"]) if found["media"] else None,
+            )
+
+        return Job(
+            id=row["id"],
+            status=JobStatus(row["status"]),
+            phase=Phase(row["phase"]),
+            progress=row["progress"],
+            request=VideoRequest.model_validate(row["request"]),
+            provider=row["provider"],
+            model=row["model"],
+            attempts=[self._attempt(a) for a in attempt_rows],
+            output=asset("video"),
+            thumbnail=asset("thumbnail"),
+            quote=CostQuote.model_validate(row["quote"]) if row["quote"] else None,
+            cost_usd=row["cost_usd"],
+            error=JobError.model_validate(row["error"]) if row["error"] else None,
+            created_at=_aware(row["created_at"]) or _now(),
+            updated_at=_aware(row["updated_at"]) or _now(),
+            completed_at=_aware(row["completed_at"]),
+        )

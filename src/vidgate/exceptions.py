@@ -1,0 +1,275 @@
+"""Every error vidgate raises, in one tree.
+
+Each class carries a stable ``code`` (the string that reaches job records, JSON output and
+HTTP bodies), whether it is ``retryable``, and the ``outcome`` class that decides what the
+engine does next (see ``vidgate.types.Outcome``)::
+
+    VidgateError                        error
+    ├── ConfigurationError              configuration
+    │   └── MissingCredentials          missing_credentials      (names the env var to set)
+    ├── InvalidRequest                  invalid_request          (the caller's input is wrong)
+    │   ├── UnknownModel                unknown_model
+    │   ├── UnsupportedRequest          unsupported              (capability check failed)
+    │   ├── ModelRetired                model_retired
+    │   └── IdempotencyConflict         idempotency_conflict
+    ├── JobNotFound                     not_found
+    ├── ProviderError                   provider_error           (anything a provider said)
+    │   ├── ProviderUnavailable         provider_unavailable     retryable: 5xx, timeout, network
+    │   │   └── RateLimited             rate_limited             retryable: 429, THROTTLED
+    │   ├── ProviderAuthError           provider_auth            operator action
+    │   ├── InsufficientCredits         insufficient_credits     operator action
+    │   ├── ProviderRejectedRequest     provider_invalid_request the provider refused our input
+    │   ├── GenerationFailed            generation_failed        terminal for this provider
+    │   └── ContentRejected             content_rejected         moderation, input or output
+    ├── MediaError                      media_error
+    │   ├── MediaUnreadable             media_unreadable         not a decodable video
+    │   └── OutputMismatch              output_mismatch          not what was asked for
+    ├── StorageError                    storage_error
+    ├── JobTimeout                      timeout
+    └── JobCanceled                     canceled
+
+Messages never contain secrets: provider errors carry URLs with their query strings removed.
+Every class pickles with its fields intact, because errors cross DBOS's step boundaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConfigurationError",
+    "ContentRejected",
+    "GenerationFailed",
+    "IdempotencyConflict",
+    "InsufficientCredits",
+    "InvalidRequest",
+    "JobCanceled",
+    "JobNotFound",
+    "JobTimeout",
+    "MediaError",
+    "MediaUnreadable",
+    "MissingCredentials",
+    "ModelRetired",
+    "OutputMismatch",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderRejectedRequest",
+    "ProviderUnavailable",
+    "RateLimited",
+    "StorageError",
+    "UnknownModel",
+    "UnsupportedRequest",
+    "VidgateError",
+]
+
+
+class VidgateError(Exception):
+    """Base of every vidgate error: a stable code, a human message and structured details."""
+
+    code: ClassVar[str] = "error"
+    retryable: ClassVar[bool] = False
+    #: What the engine should do with a job that met this error (a ``vidgate.types.Outcome`` value).
+    outcome: ClassVar[str] = "terminal"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild through __new__ + __dict__ so subclasses with other signatures pickle too.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape used in job records, CLI ``--json`` output and HTTP error bodies."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "outcome": self.outcome,
+            "details": self.details,
+        }
+
+
+def _rebuild(cls: type[VidgateError], args: tuple[Any, ...], state: dict[str, Any]) -> VidgateError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigurationError(VidgateError):
+    """vidgate, or a provider, is not set up to do what was asked."""
+
+    code = "configuration"
+    outcome = "operator_action"
+
+
+class MissingCredentials(ConfigurationError):
+    """A provider was asked for, but its API key is not in the environment."""
+
+    code = "missing_credentials"
+
+    def __init__(self, provider: str, env_vars: list[str]) -> None:
+        names = " or ".join(env_vars) if env_vars else "its API key variable"
+        super().__init__(
+            f"provider {provider!r} needs an API key: set {names} in the environment",
+            details={"provider": provider, "env_vars": env_vars},
+        )
+
+
+class InvalidRequest(VidgateError):
+    """The caller's input cannot be served as given. Nothing was spent."""
+
+    code = "invalid_request"
+    outcome = "user_error"
+
+
+class UnknownModel(InvalidRequest):
+    code = "unknown_model"
+
+
+class UnsupportedRequest(InvalidRequest):
+    """No model (or not the model asked for) can render this combination of parameters."""
+
+    code = "unsupported"
+
+
+class ModelRetired(InvalidRequest):
+    code = "model_retired"
+
+
+class IdempotencyConflict(InvalidRequest):
+    code = "idempotency_conflict"
+
+
+class JobNotFound(VidgateError):
+    code = "not_found"
+    outcome = "user_error"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}", details={"job_id": job_id})
+
+
+class ProviderError(VidgateError):
+    """Something a provider returned or failed to return."""
+
+    code = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        provider_code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        merged = {
+            "provider": provider,
+            "status_code": status_code,
+            "provider_code": provider_code,
+            "request_id": request_id,
+            "retry_after": retry_after,
+        }
+        merged.update(details or {})
+        super().__init__(message, details={k: v for k, v in merged.items() if v is not None})
+        self.provider = provider
+        self.status_code = status_code
+        self.provider_code = provider_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    """A 5xx, a timeout or a network failure: try again later."""
+
+    code = "provider_unavailable"
+    retryable = True
+    outcome = "retryable"
+
+
+class RateLimited(ProviderUnavailable):
+    code = "rate_limited"
+
+
+class ProviderAuthError(ProviderError):
+    code = "provider_auth"
+    outcome = "operator_action"
+
+
+class InsufficientCredits(ProviderError):
+    code = "insufficient_credits"
+    outcome = "operator_action"
+
+
+class ProviderRejectedRequest(ProviderError):
+    """The provider refused the request's parameters (its 400/422): the caller must change them."""
+
+    code = "provider_invalid_request"
+    outcome = "user_error"
+
+
+class GenerationFailed(ProviderError):
+    """The provider accepted the job and then failed it: another provider may succeed."""
+
+    code = "generation_failed"
+
+
+class ContentRejected(ProviderError):
+    """Moderation refused the prompt or input (``stage="input"``) or the result (``"output"``)."""
+
+    code = "content_rejected"
+    outcome = "content_rejected"
+
+    def __init__(
+        self, message: str, *, provider: str, stage: str = "input", charged: bool = False, **kw: Any
+    ) -> None:
+        details = dict(kw.pop("details", None) or {})
+        details.update({"stage": stage, "charged": charged})
+        super().__init__(message, provider=provider, details=details, **kw)
+        self.stage = stage
+        self.charged = charged
+
+
+class MediaError(VidgateError):
+    code = "media_error"
+
+
+class MediaUnreadable(MediaError):
+    """The file is not a video we can decode (truncated, corrupt, or not a video at all)."""
+
+    code = "media_unreadable"
+
+
+class OutputMismatch(MediaError):
+    """The video decodes, but is not what was asked for (duration, aspect ratio, resolution...)."""
+
+    code = "output_mismatch"
+
+    def __init__(self, problems: list[str], *, details: dict[str, Any] | None = None) -> None:
+        merged = {"problems": problems}
+        merged.update(details or {})
+        super().__init__(
+            "output does not match the request: " + "; ".join(problems), details=merged
+        )
+        self.problems = problems
+
+
+class StorageError(VidgateError):
+    code = "storage_error"
+    retryable = True
+    outcome = "retryable"
+
+
+class JobTimeout(VidgateError):
+    code = "timeout"
+
+
+class JobCanceled(VidgateError):
+    code = "canceled"

@@ -1,0 +1,69 @@
+"""The one HTTP client providers use: httpx, with every call written to the request log."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from .. import requestlog
+
+__all__ = ["RecordingTransport", "make_client"]
+
+#: Response headers that carry a provider's request id, in the order we look for them.
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-runway-request-id", "cf-ray")
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Wraps a transport and records method, redacted URL, status, latency and request id."""
+
+    def __init__(self, provider: str, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self.provider = provider
+        self.inner = inner or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = await self.inner.handle_async_request(request)
+        except httpx.HTTPError as exc:
+            requestlog.record(
+                self.provider,
+                request.method,
+                str(request.url),
+                status_code=None,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            raise
+        request_id = next(
+            (response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None
+        )
+        requestlog.record(
+            self.provider,
+            request.method,
+            str(request.url),
+            status_code=response.status_code,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            request_id=request_id,
+        )
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def make_client(
+    provider: str,
+    *,
+    base_url: str = "",
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        timeout=timeout,
+        transport=RecordingTransport(provider, transport),
+        follow_redirects=True,
+    )

@@ -1,0 +1,175 @@
+"""The provider interface: submit, poll, cancel, download, webhooks — and its catalogue entry.
+
+A provider module speaks one provider's wire format and nothing else; the engine speaks only this
+interface. Results are small pydantic models, because the engine checkpoints them between steps.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from ..catalog.capabilities import EffectiveParams
+from ..catalog.loader import DATA_DIR, load_provider_file
+from ..catalog.schema import ModelProfile, ProviderProfile
+from ..exceptions import MissingCredentials, ProviderError
+from ..settings import Settings
+from ..types import VideoRequest
+
+__all__ = [
+    "OutputRef",
+    "Provider",
+    "Submission",
+    "SubmitResult",
+    "TaskState",
+    "TaskStatus",
+    "WebhookEvent",
+]
+
+
+class TaskState(StrEnum):
+    """A provider task's state, normalized from each provider's own words."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELED)
+
+
+class OutputRef(BaseModel):
+    """Where a finished task's output can be fetched, and until when."""
+
+    url: str
+    kind: str = "video"
+    content_type: str | None = None
+    expires_at: float | None = Field(default=None, description="unix time, when known")
+
+
+class Submission(BaseModel):
+    """Everything a provider needs to create one task."""
+
+    request: VideoRequest
+    model: ModelProfile
+    fps: int
+    audio: bool
+    reference: str = Field(description="our unique reference for this attempt")
+    callback_url: str | None = None
+
+    @classmethod
+    def build(
+        cls, request: VideoRequest, model: ModelProfile, params: EffectiveParams, reference: str
+    ) -> Submission:
+        return cls(
+            request=request, model=model, fps=params.fps, audio=params.audio, reference=reference
+        )
+
+
+class SubmitResult(BaseModel):
+    remote_id: str
+    state: TaskState = TaskState.QUEUED
+    credits_estimate: float | None = None
+
+
+class TaskStatus(BaseModel):
+    """One poll's answer."""
+
+    state: TaskState
+    progress: float | None = Field(default=None, description="0..1 when the provider reports it")
+    outputs: list[OutputRef] = Field(default_factory=list)
+    error: dict[str, Any] | None = Field(
+        default=None, description="a failed task's classified error (VidgateError.to_dict())"
+    )
+    raw_status: str | None = None
+    poll_after: float | None = Field(default=None, description="seconds, a provider hint")
+
+
+class WebhookEvent(BaseModel):
+    remote_id: str
+    status: TaskStatus
+
+
+class Provider(ABC):
+    """One provider. Subclasses set ``name`` and implement submit/poll; the rest has defaults.
+
+    Register a provider with an entry point in the ``vidgate.providers`` group; vidgate's own
+    providers are registered the same way.
+    """
+
+    name: ClassVar[str]
+    #: The catalogue file for this provider; built-ins keep theirs in ``vidgate/catalog/data``.
+    catalog_file: ClassVar[Path | None] = None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- catalogue and credentials ---------------------------------------------------------
+
+    @classmethod
+    def profile(cls) -> ProviderProfile:
+        path = cls.catalog_file or DATA_DIR / f"{cls.name}.toml"
+        return load_provider_file(path)
+
+    @classmethod
+    def env_keys(cls) -> list[str]:
+        return cls.profile().env_keys
+
+    @classmethod
+    def api_key(cls, environ: Mapping[str, str] | None = None) -> str | None:
+        """The key from the first of this provider's conventional variables that is set."""
+        env = os.environ if environ is None else environ
+        for var in cls.env_keys():
+            if env.get(var):
+                return env[var]
+        return None
+
+    @classmethod
+    def configured(cls, environ: Mapping[str, str] | None = None) -> bool:
+        """Whether this provider can be called: its key is set (or it needs none)."""
+        return not cls.env_keys() or cls.api_key(environ) is not None
+
+    def require_key(self) -> str:
+        key = self.api_key()
+        if key is None:
+            raise MissingCredentials(self.name, self.env_keys())
+        return key
+
+    # -- the job lifecycle -----------------------------------------------------------------
+
+    @abstractmethod
+    async def submit(self, submission: Submission) -> SubmitResult:
+        """Create the remote task. Must not be retried blindly by callers after an ambiguous
+        failure; see ``find_by_reference``."""
+
+    @abstractmethod
+    async def poll(self, remote_id: str) -> TaskStatus:
+        """The task's current state. Safe to call any number of times."""
+
+    async def cancel(self, remote_id: str) -> bool:
+        """Cancel the remote task if the provider allows it; True if it was cancelled."""
+        return False
+
+    async def find_by_reference(self, reference: str) -> str | None:
+        """The remote id of a task we created with ``reference``, if the provider can tell."""
+        return None
+
+    @abstractmethod
+    async def download(self, output: OutputRef, dest: Path) -> None:
+        """Fetch ``output`` to ``dest`` (atomically: ``dest`` exists only when complete)."""
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify and parse a provider's push notification."""
+        raise ProviderError(f"{self.name} does not send webhooks", provider=self.name)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers need nothing
+        """Release connections."""

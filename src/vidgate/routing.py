@@ -1,0 +1,202 @@
+"""Routing: which models can serve a request, in what order, and why the others cannot.
+
+The rules, in order:
+
+1. An explicit ``provider:model`` is the only candidate. If it is retired, unsupported for the
+   request, or its provider has no key, routing fails before anything is spent, naming the
+   retirement date, what the model allows and which models could do it, or the variable to set.
+2. An explicit provider (``model="runway"`` or ``providers=[...]``) limits the candidates to its
+   models.
+3. Otherwise every model of every provider that has an adapter and a key is a candidate, minus
+   retired models and those that cannot serve the request, ordered by the caller's provider
+   preference, then lifecycle (GA before preview before deprecated), then list price.
+4. ``simulated`` is a candidate only when asked for, or when no provider key is set at all:
+   a real job never falls back to synthetic output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from .catalog import Catalog, LifecycleStage, ModelProfile, quote, violations
+from .exceptions import (
+    MissingCredentials,
+    ModelRetired,
+    UnsupportedRequest,
+)
+from .providers.registry import provider_classes
+from .types import CostQuote, VideoRequest
+
+__all__ = ["Candidate", "RoutePlan", "plan_route"]
+
+SIMULATED = "simulated"
+_STAGE_ORDER = {
+    LifecycleStage.GA: 0,
+    LifecycleStage.PREVIEW: 1,
+    LifecycleStage.DEPRECATED: 2,
+    LifecycleStage.RETIRED: 3,
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    model: ModelProfile
+    quote: CostQuote | None
+
+    @property
+    def ref(self) -> str:
+        return self.model.ref
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    candidates: list[Candidate]
+    #: ``provider:model`` → why it was not chosen.
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: Something the user should hear once (e.g. that the offline provider was chosen).
+    notice: str | None = None
+
+    @property
+    def first(self) -> Candidate:
+        return self.candidates[0]
+
+
+def plan_route(
+    request: VideoRequest,
+    catalog: Catalog,
+    *,
+    today: date | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RoutePlan:
+    """Order the models that can serve ``request``; raise a precise error if none can."""
+    today = today or date.today()
+    adapters = provider_classes()
+    configured = {name for name, cls in adapters.items() if cls.configured(environ)}
+    real_configured = configured - {SIMULATED}
+
+    if request.model and ":" in request.model:
+        return _explicit_model(request, catalog, today, configured)
+
+    wanted = list(request.providers)
+    if request.model:
+        wanted = [request.model, *[p for p in wanted if p != request.model]]
+    for name in wanted:
+        catalog.provider(name)  # unknown provider names fail loudly, with a suggestion
+    notice = None
+    if wanted:
+        pool = wanted
+        missing = [p for p in wanted if p not in configured and p in adapters]
+        if missing and len(missing) == len(wanted):
+            cls = adapters[missing[0]]
+            raise MissingCredentials(missing[0], cls.env_keys())
+    elif real_configured:
+        pool = sorted(real_configured)
+    else:
+        pool = [SIMULATED]
+        notice = "no provider API key is set, so the offline 'simulated' provider renders this job"
+
+    candidates: list[Candidate] = []
+    skipped: dict[str, str] = {}
+    for provider_name in pool:
+        profile = catalog.provider(provider_name)
+        for model in profile.models:
+            reason = _unusable(model, request, today, adapters, configured)
+            if reason:
+                skipped[model.ref] = reason
+                continue
+            candidates.append(Candidate(model, quote(model, request)))
+
+    if not candidates:
+        alternatives = _alternatives(request, catalog, today)
+        raise UnsupportedRequest(
+            _none_fit_message(pool, skipped, alternatives),
+            details={"skipped": skipped, "alternatives": alternatives},
+        )
+    rank = {name: i for i, name in enumerate(wanted)}
+    candidates.sort(
+        key=lambda c: (
+            rank.get(c.model.provider, len(rank)),
+            _STAGE_ORDER[c.model.lifecycle.stage_on(today)],
+            c.quote.usd if c.quote else float("inf"),
+        )
+    )
+    return RoutePlan(candidates=candidates, skipped=skipped, notice=notice)
+
+
+def _explicit_model(
+    request: VideoRequest, catalog: Catalog, today: date, configured: set[str]
+) -> RoutePlan:
+    assert request.model is not None
+    model = catalog.get(request.model)
+    _raise_if_retired(model, today)
+    problems = violations(model, request)
+    if problems:
+        alternatives = _alternatives(request, catalog, today)
+        also = f" Models that can: {', '.join(alternatives)}." if alternatives else ""
+        raise UnsupportedRequest(
+            f"{model.ref} cannot render this request: {'; '.join(problems)}.{also}",
+            details={"model": model.ref, "problems": problems, "alternatives": alternatives},
+        )
+    adapters = provider_classes()
+    if model.provider not in adapters:
+        raise UnsupportedRequest(
+            f"{model.ref} is in the catalogue, but no adapter for provider "
+            f"{model.provider!r} is installed yet",
+            details={"model": model.ref},
+        )
+    if model.provider not in configured:
+        raise MissingCredentials(model.provider, adapters[model.provider].env_keys())
+    return RoutePlan(candidates=[Candidate(model, quote(model, request))])
+
+
+def _raise_if_retired(model: ModelProfile, today: date) -> None:
+    if model.lifecycle.stage_on(today) is not LifecycleStage.RETIRED:
+        return
+    when = model.lifecycle.retires_on
+    since = f" on {when.isoformat()}" if when else ""
+    instead = f"; use {model.lifecycle.replacement} instead" if model.lifecycle.replacement else ""
+    note = f" ({model.lifecycle.note})" if model.lifecycle.note else ""
+    raise ModelRetired(
+        f"{model.ref} was retired{since}{instead}{note}",
+        details={"model": model.ref, "retired_on": when.isoformat() if when else None},
+    )
+
+
+def _unusable(
+    model: ModelProfile,
+    request: VideoRequest,
+    today: date,
+    adapters: Mapping[str, object],
+    configured: set[str],
+) -> str | None:
+    stage = model.lifecycle.stage_on(today)
+    if stage is LifecycleStage.RETIRED:
+        when = model.lifecycle.retires_on
+        return f"retired{f' on {when.isoformat()}' if when else ''}"
+    if model.provider not in adapters:
+        return "no adapter installed for this provider yet"
+    if model.provider not in configured:
+        return "no API key configured"
+    problems = violations(model, request)
+    if problems:
+        return "; ".join(problems)
+    return None
+
+
+def _alternatives(request: VideoRequest, catalog: Catalog, today: date) -> list[str]:
+    """Every non-retired model in the catalogue that could render the request."""
+    return [
+        m.ref
+        for m in catalog
+        if m.lifecycle.stage_on(today) is not LifecycleStage.RETIRED and not violations(m, request)
+    ]
+
+
+def _none_fit_message(pool: list[str], skipped: dict[str, str], alternatives: list[str]) -> str:
+    lines = [f"no model of {', '.join(pool)} can render this request:"]
+    lines += [f"  {ref}: {why}" for ref, why in skipped.items()]
+    if alternatives:
+        lines.append(f"Models that can: {', '.join(alternatives)}.")
+    return "\n".join(lines)

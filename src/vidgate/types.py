@@ -1,0 +1,300 @@
+"""The public vocabulary: what a caller asks for, and what a job reports back.
+
+One schema everywhere: the CLI's ``--json``, the library and (later) the HTTP API all emit these
+models' ``model_dump(mode="json")``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Asset",
+    "Attempt",
+    "AttemptStatus",
+    "CostQuote",
+    "Job",
+    "JobError",
+    "JobEvent",
+    "JobStatus",
+    "MediaInfo",
+    "Mode",
+    "Outcome",
+    "Phase",
+    "RequestLogEntry",
+    "VideoRequest",
+    "new_id",
+    "normalize_resolution",
+]
+
+_ASPECT_RE = re.compile(r"^(\d{1,3}):(\d{1,3})$")
+_RESOLUTION_RE = re.compile(r"^(\d{3,4})p$")
+_RESOLUTION_ALIASES = {"4k": "2160p", "uhd": "2160p", "fhd": "1080p", "hd": "720p", "sd": "480p"}
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, unguessable id: ``prefix_`` + 128 random bits in lowercase base32."""
+    import base64
+
+    raw = base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+    return f"{prefix}_{raw}"
+
+
+def normalize_resolution(value: str) -> str:
+    """``"4K"`` → ``"2160p"``, ``"720P"`` → ``"720p"``; raises ``ValueError`` for anything else."""
+    text = value.strip().lower()
+    text = _RESOLUTION_ALIASES.get(text, text)
+    if not _RESOLUTION_RE.match(text):
+        raise ValueError(f"resolution must look like 720p or 1080p (or 4k), not {value!r}")
+    return text
+
+
+class JobStatus(StrEnum):
+    """Where a job stands, in the same words as OpenAI's Videos API (plus ``canceled``)."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class Phase(StrEnum):
+    """The finer step a job is in; ``status`` says whether it is still going."""
+
+    QUEUED = "queued"
+    ROUTING = "routing"
+    SUBMITTING = "submitting"
+    GENERATING = "generating"
+    DOWNLOADING = "downloading"
+    VALIDATING = "validating"
+    THUMBNAILING = "thumbnailing"
+    STORING = "storing"
+    DONE = "done"
+
+
+class Mode(StrEnum):
+    """What kind of generation a request is, derived from its inputs."""
+
+    TEXT_TO_VIDEO = "text_to_video"
+    IMAGE_TO_VIDEO = "image_to_video"
+    KEYFRAMES = "keyframes"  # a last frame, with or without a first frame
+    EXTENSION = "extension"  # continue an existing video
+
+
+class Outcome(StrEnum):
+    """How a provider result is classified; it decides what the engine does next."""
+
+    RETRYABLE = "retryable"  # try the same call again after a backoff
+    TERMINAL = "terminal"  # this provider cannot do it; another may
+    CONTENT_REJECTED = "content_rejected"  # moderation said no
+    OPERATOR_ACTION = "operator_action"  # keys, credits: a human must act
+    USER_ERROR = "user_error"  # the request itself must change
+
+
+class VideoRequest(BaseModel):
+    """What to generate. Every field but ``prompt`` has a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str = Field(min_length=1, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    duration: float = Field(default=5.0, gt=0, le=600, description="seconds of output")
+    aspect_ratio: str = Field(default="16:9", description="W:H, e.g. 16:9, 9:16, 1:1")
+    resolution: str = Field(
+        default="720p", description="short side in pixels: 480p, 720p, 1080p, 4k"
+    )
+    fps: int | None = Field(default=None, ge=1, le=120, description="None: the model's default")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    audio: bool | None = Field(default=None, description="None: the model's default")
+    image: str | None = Field(default=None, description="first frame: a local path or an https URL")
+    last_frame: str | None = Field(default=None, description="last frame: a local path or a URL")
+    video: str | None = Field(default=None, description="a video to extend: path or URL")
+    model: str | None = Field(
+        default=None, description="'provider:model' or just 'provider'; None lets routing choose"
+    )
+    providers: tuple[str, ...] = Field(
+        default=(), description="ordered provider preference for routing"
+    )
+    metadata: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    deadline_seconds: float = Field(default=600.0, gt=0, le=24 * 3600)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be blank")
+        return value
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _aspect(cls, value: str) -> str:
+        match = _ASPECT_RE.match(value.strip())
+        if not match or int(match[1]) == 0 or int(match[2]) == 0:
+            raise ValueError(f"aspect_ratio must look like 16:9 or 9:16, not {value!r}")
+        return f"{int(match[1])}:{int(match[2])}"
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, value: str) -> str:
+        return normalize_resolution(value)
+
+    @model_validator(mode="after")
+    def _inputs_consistent(self) -> VideoRequest:
+        if self.video and (self.image or self.last_frame):
+            raise ValueError("extend a video or animate images, not both")
+        return self
+
+    @property
+    def mode(self) -> Mode:
+        if self.video:
+            return Mode.EXTENSION
+        if self.last_frame:
+            return Mode.KEYFRAMES
+        if self.image:
+            return Mode.IMAGE_TO_VIDEO
+        return Mode.TEXT_TO_VIDEO
+
+    @property
+    def aspect_value(self) -> float:
+        w, h = self.aspect_ratio.split(":")
+        return int(w) / int(h)
+
+
+class MediaInfo(BaseModel):
+    """What a probe found in a media file."""
+
+    container: str
+    video_codec: str | None
+    width: int
+    height: int
+    duration: float = Field(description="seconds")
+    fps: float | None
+    frame_count: int | None
+    pix_fmt: str | None = None
+    bit_rate: int | None = None
+    has_audio: bool = False
+    audio_codec: str | None = None
+    size_bytes: int
+
+    @property
+    def aspect_value(self) -> float:
+        return self.width / self.height if self.height else 0.0
+
+
+class Asset(BaseModel):
+    """A stored file: the output video or its thumbnail."""
+
+    id: str
+    kind: str = Field(description="video | thumbnail")
+    key: str = Field(description="the key in the storage backend")
+    uri: str = Field(description="where to fetch it: a file path for local storage")
+    content_type: str
+    size_bytes: int
+    sha256: str
+    media: MediaInfo | None = None
+
+
+class CostQuote(BaseModel):
+    """The price of a request on one model, before anything is spent."""
+
+    provider: str
+    model: str
+    usd: float
+    basis: str = Field(description="how the figure was reached, e.g. '$0.05/s x 4 s at 720p'")
+    source: str | None = None
+    as_of: str | None = None
+
+
+class JobError(BaseModel):
+    """Why a job failed: a stable code and a message for humans."""
+
+    code: str
+    message: str
+    retryable: bool = False
+    outcome: Outcome = Outcome.TERMINAL
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AttemptStatus(StrEnum):
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Attempt(BaseModel):
+    """One submission of a job to one provider."""
+
+    id: str
+    number: int
+    provider: str
+    model: str
+    reference: str = Field(description="our own reference, sent to providers that accept one")
+    remote_id: str | None = None
+    status: AttemptStatus
+    outcome: Outcome | None = None
+    error: JobError | None = None
+    progress: float = 0.0
+    cost_usd: float | None = None
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobEvent(BaseModel):
+    """One line of a job's history: a phase change, a progress step, an error."""
+
+    at: datetime
+    phase: Phase
+    progress: float
+    message: str
+
+
+class RequestLogEntry(BaseModel):
+    """One HTTP call to a provider, recorded against its job. URLs carry no secrets."""
+
+    at: datetime
+    provider: str
+    method: str
+    url: str
+    status_code: int | None
+    latency_ms: float
+    request_id: str | None = None
+    error: str | None = None
+
+
+class Job(BaseModel):
+    """A durable generation job."""
+
+    id: str
+    status: JobStatus
+    phase: Phase
+    progress: float = Field(ge=0, le=100)
+    request: VideoRequest
+    provider: str | None = None
+    model: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    output: Asset | None = None
+    thumbnail: Asset | None = None
+    quote: CostQuote | None = None
+    cost_usd: float | None = None
+    error: JobError | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status.terminal
