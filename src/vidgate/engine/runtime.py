@@ -43,6 +43,8 @@ class Runtime:
         settings.ensure_dirs()
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)
+        # DBOS's own tables too, so a process that only enqueues (DBOSClient) finds them.
+        DBOS.migrate(settings.resolved_database_url)
         return cls(
             settings=settings,
             store=JobStore(engine),

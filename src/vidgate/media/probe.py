@@ -103,11 +103,22 @@ def _check_index(path: Path, container: av.container.InputContainer, size_bytes:
             )
 
 
-def _count_packets(path: Path, index: int) -> int:
-    """Demux (without decoding) and count the video stream's packets."""
+def _scan_packets(path: Path, index: int) -> tuple[int, float | None]:
+    """Demux (without decoding) the video stream: its packet count and the time they span."""
+    count, first, end = 0, None, None
     with av.open(str(path)) as container:
         stream = container.streams[index]
-        return sum(1 for packet in container.demux(stream) if packet.size)
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            count += 1
+            if packet.pts is not None and packet.time_base is not None:
+                start = packet.pts * packet.time_base
+                stop = start + (packet.duration or 0) * packet.time_base
+                first = start if first is None else min(first, start)
+                end = stop if end is None else max(end, stop)
+    span = float(end - first) if first is not None and end is not None else None
+    return count, span if span else None
 
 
 def _decode_all(path: Path, index: int) -> int:
@@ -165,6 +176,7 @@ def probe(path: str | Path, *, decode: bool = False) -> MediaInfo:
             codecs = {name for name in (video_codec, audio_codec) if name}
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             declared = stream.frames
+            stream_duration = bool(stream.duration and stream.time_base)
             info = MediaInfo(
                 container=_container_name(path, container, codecs),
                 video_codec=video_codec,
@@ -181,8 +193,14 @@ def probe(path: str | Path, *, decode: bool = False) -> MediaInfo:
             )
             index = stream.index
         if not declared:
-            packets = _count_packets(path, index)
-            info = info.model_copy(update={"frame_count": packets or None})
+            # The container records no frame count (WebM, MKV, TS...): count the packets, and
+            # measure the duration they actually span, because such a header's duration is the
+            # longest stream's, or what the muxer wrote before a download was cut short.
+            packets, span = _scan_packets(path, index)
+            update: dict[str, object] = {"frame_count": packets or None}
+            if span and not stream_duration:
+                update["duration"] = span
+            info = info.model_copy(update=update)
         if decode:
             _check_decodes(path, index, info.frame_count)
     except MediaUnreadable:

@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 import tempfile
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -214,12 +215,53 @@ def _text_width(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str) -
     return float(font.getlength(text))
 
 
+_REPLACEMENTS = {"\u2014": "-", "\u2013": "-", "\u2212": "-", "\u00a0": " ", "\u00df": "ss"}
+_MISSING = "?"
+
+
+@lru_cache(maxsize=4096)
+def _glyph(char: str) -> str:
+    """``char`` if the built-in font can draw it, else the closest thing it can draw.
+
+    Pillow's built-in font covers ASCII and a little punctuation only: accented letters lose
+    their accents (``é`` → ``e``), and scripts it lacks (CJK, emoji) become ``?``.
+    """
+    font = _font(20)
+    missing = font.getmask("\uffff")
+    mask = font.getmask(char)
+    if char.isspace() or mask.size != missing.size or bytes(mask) != bytes(missing):
+        return char
+    if char in _REPLACEMENTS:
+        return _REPLACEMENTS[char]
+    folded = "".join(
+        c for c in unicodedata.normalize("NFKD", char) if c.isascii() and c.isprintable()
+    )
+    return folded or _MISSING
+
+
+def _drawable(text: str) -> str:
+    return "".join(_glyph(char) for char in text)
+
+
+def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> int:
+    """How many leading characters of ``text`` fit in ``width`` pixels (at least one)."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _text_width(font, text[:middle]) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def _wrap(
     text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float, max_lines: int
 ) -> list[str]:
     """Greedy word wrap to ``width`` pixels; words longer than a line are broken; the last line
     gets an ellipsis when the text does not fit in ``max_lines``."""
-    words = " ".join(text.split()).split(" ")
+    # No line holds more than a few hundred characters: do not wrap a whole 10 000-char prompt.
+    words = " ".join(text[: 400 * (max_lines + 1)].split()).split(" ")
     lines: list[str] = []
     current = ""
     for word in words:
@@ -230,17 +272,15 @@ def _wrap(
         if current:
             lines.append(current)
         current = word
-        while _text_width(font, current) > width and len(current) > 1:
-            cut = len(current) - 1
-            while cut > 1 and _text_width(font, current[:cut]) > width:
-                cut -= 1
+        while len(current) > 1 and _text_width(font, current) > width:
+            cut = _fit(current, font, width)
             lines.append(current[:cut])
             current = current[cut:]
         if len(lines) > max_lines:
             break
     if current:
         lines.append(current)
-    if len(lines) > max_lines:
+    if len(lines) > max_lines or len(text) > 400 * (max_lines + 1):
         lines = lines[:max_lines]
         last = lines[-1]
         while last and _text_width(font, last + "\u2026") > width:
@@ -292,7 +332,7 @@ def _prompt_card(prompt: str, seed: int, width: int, height: int) -> _Overlay:
     max_card_w = round(min(width * 0.84, height * 1.35))
     line_h = round(size * 1.35)
     max_lines = max(1, int((height * 0.42 - 2 * pad) // line_h))
-    lines = _wrap(prompt, font, max_card_w - text_x - pad, max_lines) or [""]
+    lines = _wrap(_drawable(prompt), font, max_card_w - text_x - pad, max_lines) or [""]
     longest = max(_text_width(font, line) for line in lines)
     card_w = min(max_card_w, round(text_x + longest + pad * 1.2))
     card_h = 2 * pad + line_h * len(lines)

@@ -1,0 +1,139 @@
+"""The durable job engine, end to end on the simulated provider and a real SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from vidgate.engine import Engine
+from vidgate.exceptions import IdempotencyConflict, InvalidRequest, UnsupportedRequest
+from vidgate.media.probe import probe
+from vidgate.settings import Settings
+from vidgate.types import AttemptStatus, JobStatus, Phase, VideoRequest
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    async with Engine(settings) as running:
+        yield running
+
+
+def small(prompt: str = "a red fox in snow", **kw: object) -> VideoRequest:
+    fields: dict[str, object] = {
+        "prompt": prompt,
+        "duration": 1,
+        "resolution": "360p",
+        "aspect_ratio": "9:16",
+    }
+    fields.update(kw)
+    return VideoRequest.model_validate(fields)
+
+
+async def test_a_job_runs_from_prompt_to_stored_verified_video(engine: Engine) -> None:
+    job = await engine.submit(small(seed=7))
+    assert job.status is JobStatus.QUEUED
+    seen = [(snap.phase, snap.progress) async for snap in engine.watch(job.id, interval=0.02)]
+    done = engine.get(job.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert done.progress == 100 and done.phase is Phase.DONE
+    assert done.provider == "simulated" and done.model == "synth-1"
+    assert done.cost_usd == 0
+    # The stored file is a real 1 s 9:16 H.264 video, as an independent probe confirms.
+    assert done.output is not None and done.thumbnail is not None
+    info = probe(Path(done.output.uri))
+    assert (info.width, info.height, info.video_codec) == (360, 640, "h264")
+    assert info.duration == pytest.approx(1.0, abs=1e-3)
+    assert done.output.media is not None and done.output.media.width == 360
+    assert Path(done.thumbnail.uri).read_bytes()[:2] == b"\xff\xd8"  # JPEG
+    # One attempt, succeeded, with the remote task id recorded.
+    [attempt] = done.attempts
+    assert attempt.status is AttemptStatus.SUCCEEDED and attempt.remote_id
+    # Progress only goes forward, and the history names every phase.
+    progresses = [p for _, p in seen]
+    assert progresses == sorted(progresses)
+    phases = [e.phase for e in engine.events(job.id)]
+    for phase in (Phase.ROUTING, Phase.SUBMITTING, Phase.GENERATING, Phase.DOWNLOADING):
+        assert phase in phases
+    for phase in (Phase.VALIDATING, Phase.THUMBNAILING, Phase.STORING, Phase.DONE):
+        assert phase in phases
+    # Every provider operation is in the request log against this job.
+    calls = engine.calls(job.id)
+    urls = [c.url for c in calls]
+    assert urls[0] == f"simulated://tasks/{attempt.remote_id}/create"
+    assert f"simulated://tasks/{attempt.remote_id}/status" in urls
+    assert urls[-1] == f"simulated://tasks/{attempt.remote_id}/content"
+    # The scratch copy is gone once the job is stored.
+    assert not (engine.settings.work_dir / job.id).exists()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "code", "outcome"),
+    [
+        ("[simulate:fail] a fox", "generation_failed", "terminal"),
+        ("[simulate:moderation] a fox", "content_rejected", "content_rejected"),
+        ("[simulate:moderation-output] a fox", "content_rejected", "content_rejected"),
+        ("[simulate:wrong-duration] a fox", "output_mismatch", "terminal"),
+        ("[simulate:corrupt] a fox", "media_unreadable", "terminal"),
+    ],
+)
+async def test_failures_end_the_job_with_a_stable_code(
+    engine: Engine, prompt: str, code: str, outcome: str
+) -> None:
+    job = await engine.wait((await engine.submit(small(prompt))).id, interval=0.02)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == code
+    assert job.error.outcome.value == outcome
+    assert job.output is None
+    assert job.attempts, "the failure is recorded against an attempt"
+    if code == "output_mismatch":
+        assert "duration" in job.error.message
+
+
+async def test_deadline_cancels_the_remote_task(engine: Engine) -> None:
+    job = await engine.submit(small("[simulate:hang] a fox", deadline_seconds=0.5))
+    done = await engine.wait(job.id, interval=0.02)
+    assert done.status is JobStatus.FAILED
+    assert done.error is not None and done.error.code == "timeout"
+    [attempt] = done.attempts
+    assert attempt.status is AttemptStatus.FAILED
+    methods = [c.url.rsplit("/", 1)[-1] for c in engine.calls(job.id)]
+    assert "cancel" in methods
+
+
+async def test_idempotency_key_maps_to_one_job(engine: Engine) -> None:
+    first = await engine.submit(small(idempotency_key="k1"))
+    again = await engine.submit(small(idempotency_key="k1"))
+    assert again.id == first.id
+    with pytest.raises(IdempotencyConflict, match=first.id):
+        await engine.submit(small("a different prompt", idempotency_key="k1"))
+    await engine.wait(first.id, interval=0.02)
+    assert len(engine.list_jobs()) == 1
+
+
+async def test_bad_input_is_refused_before_a_job_exists(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequest, match="image file not found"):
+        await engine.submit(small(image=str(tmp_path / "missing.png")))
+    with pytest.raises(UnsupportedRequest, match="duration 0.7 s is not offered"):
+        await engine.submit(small(duration=0.7))
+    assert engine.list_jobs() == []
+
+
+async def test_detached_job_is_run_by_a_worker(settings: Settings) -> None:
+    queued = Engine(settings).enqueue(small())
+    async with Engine(settings, worker=True) as worker:
+        done = await worker.wait(queued.id, interval=0.02)
+    assert done.status is JobStatus.COMPLETED, done.error
+
+
+async def test_image_input_becomes_the_first_frame(engine: Engine, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from vidgate.media.synth import SynthSpec  # noqa: F401 - the renderer blends the image in
+
+    red = tmp_path / "red.png"
+    Image.new("RGB", (64, 64), (255, 0, 0)).save(red)
+    job = await engine.wait((await engine.submit(small(image=str(red)))).id, interval=0.02)
+    assert job.status is JobStatus.COMPLETED, job.error
+    assert job.request.image == str(red.resolve())
