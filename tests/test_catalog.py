@@ -105,7 +105,7 @@ def test_quote_picks_the_most_specific_tier() -> None:
     assert at_1080.usd == pytest.approx(1.60)
     with_audio = quote(model, VideoRequest(prompt="x", duration=8, resolution="1080p", audio=True))
     assert with_audio.usd == pytest.approx(3.20)
-    assert "$0.4/s x 8 s at 1080p with audio" == with_audio.basis
+    assert with_audio.basis == "$0.4/s x 8 s at 1080p with audio"
 
 
 def test_duration_range_steps() -> None:
@@ -165,16 +165,14 @@ def test_a_local_catalogue_file_adds_a_model_without_code(
 def test_a_broken_catalogue_file_names_itself(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\ntitle = "Bad"\nmodels = []\n', encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="bad.toml"):
+    with pytest.raises(ConfigurationError, match=r"bad\.toml"):
         load_provider_file(bad)
 
 
 def test_duplicate_model_ids_are_refused() -> None:
     model = veo_like().model_dump(mode="json")
     with pytest.raises(ValidationError, match="duplicate model ids"):
-        ProviderProfile.model_validate(
-            {"name": "acme", "title": "Acme", "models": [model, model]}
-        )
+        ProviderProfile.model_validate({"name": "acme", "title": "Acme", "models": [model, model]})
 
 
 def test_catalog_is_iterable_over_all_models() -> None:

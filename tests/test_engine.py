@@ -115,7 +115,7 @@ async def test_idempotency_key_maps_to_one_job(engine: Engine) -> None:
 async def test_bad_input_is_refused_before_a_job_exists(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest, match="image file not found"):
         await engine.submit(small(image=str(tmp_path / "missing.png")))
-    with pytest.raises(UnsupportedRequest, match="duration 0.7 s is not offered"):
+    with pytest.raises(UnsupportedRequest, match=r"duration 0\.7 s is not offered"):
         await engine.submit(small(duration=0.7))
     assert engine.list_jobs() == []
 

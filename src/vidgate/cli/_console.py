@@ -11,11 +11,12 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from ..exceptions import VidgateError
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,8 +27,8 @@ EXIT_USAGE = 2
 
 
 def fail(message: str, *, code: str | None = None, exit_code: int = EXIT_FAILED) -> NoReturn:
-    label = f"error[{code}]" if code else "error"
-    err.print(f"[bold red]{label}:[/] {message}", markup=True, highlight=False)
+    label = escape(f"error[{code}]" if code else "error")
+    err.print(f"[bold red]{label}:[/] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(exit_code)
 
 

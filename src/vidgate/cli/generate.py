@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+from rich.markup import escape
 from rich.table import Table
 
 from ..engine import Engine
@@ -132,7 +133,7 @@ def _report(job: Job, copied_to: Path | None) -> None:
     if job.status is not JobStatus.COMPLETED:
         error = job.error
         label = f"[{error.code}] {error.message}" if error else job.status.value
-        err.print(f"[bold red]job {job.id} {job.status.value}:[/] {label}")
+        err.print(f"[bold red]job {job.id} {job.status.value}:[/] {escape(label)}")
         return
     assert job.output is not None
     media = job.output.media

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..engine import Engine
@@ -94,7 +95,7 @@ def show(
             event.at.strftime("%H:%M:%S.%f")[:-3],
             event.phase.value,
             f"{event.progress:.0f}%",
-            event.message,
+            escape(event.message),
         )
     out.print(history)
     log = Table(title="provider calls")
@@ -105,8 +106,8 @@ def show(
             call.at.strftime("%H:%M:%S.%f")[:-3],
             call.provider,
             call.method,
-            call.url,
-            str(call.status_code or call.error or "-"),
+            escape(call.url),
+            escape(str(call.status_code or call.error or "-")),
             f"{call.latency_ms:.0f}",
             call.request_id or "-",
         )
@@ -122,7 +123,7 @@ def _print_job(job: Job) -> None:
         "status", f"[{_STATUS_STYLE[job.status]}]{job.status.value}[/] ({job.phase.value})"
     )
     grid.add_row("progress", f"{job.progress:.0f}%")
-    grid.add_row("prompt", job.request.prompt)
+    grid.add_row("prompt", escape(job.request.prompt))
     grid.add_row(
         "asked",
         f"{job.request.duration:g} s, {job.request.aspect_ratio}, {job.request.resolution}",
@@ -142,7 +143,9 @@ def _print_job(job: Job) -> None:
                 f"{m.video_codec}, {m.size_bytes / 1e6:.2f} MB",
             )
     if job.error is not None:
-        grid.add_row("error", f"[red][{job.error.code}][/] {job.error.message}")
+        grid.add_row(
+            "error", f"[red]{escape(f'[{job.error.code}]')}[/] {escape(job.error.message)}"
+        )
     out.print(grid)
     if job.attempts:
         table = Table(title="attempts")
@@ -156,6 +159,6 @@ def _print_job(job: Job) -> None:
                 a.remote_id or "-",
                 a.status.value,
                 a.outcome.value if a.outcome else "-",
-                a.error.message if a.error else "",
+                escape(a.error.message) if a.error else "",
             )
         out.print(table)

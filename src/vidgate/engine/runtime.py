@@ -7,7 +7,9 @@ storage, provider instances) lives in one ``Runtime`` installed when the engine 
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from dbos import DBOS
 
@@ -96,13 +98,37 @@ def dbos_config(settings: Settings) -> dict[str, object]:
     }
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when it was built."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def _route_dbos_logs(level: str) -> None:
+    # DBOS adds its own stderr handler only when its logger has none; ours follows sys.stderr,
+    # so DBOS's messages go where the CLI's go, even when stderr is swapped (tests, daemons).
+    dbos_logger = logging.getLogger("dbos")
+    if not dbos_logger.handlers:
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("%(asctime)s dbos %(levelname)s: %(message)s"))
+        dbos_logger.addHandler(handler)
+        dbos_logger.propagate = False
+    dbos_logger.setLevel(level)
+
+
 def launch_dbos(settings: Settings) -> None:
     """Start DBOS in this process: it recovers this executor's unfinished workflows at once."""
     from . import workflow  # noqa: F401  (registers the workflow and its steps)
 
+    _route_dbos_logs(settings.log_level.upper())
     DBOS(config=dbos_config(settings))  # type: ignore[arg-type]
     DBOS.launch()
-    logging.getLogger("dbos").setLevel(settings.log_level.upper())
 
 
 def destroy_dbos() -> None:

@@ -20,7 +20,7 @@ import av.video.stream
 from vidgate.exceptions import MediaUnreadable
 from vidgate.types import MediaInfo
 
-__all__ = ["probe"]
+__all__ = ["open_video", "probe"]
 
 # Major brands of ISO base media files that are MP4 rather than QuickTime.
 _MP4_BRANDS = frozenset(
@@ -129,6 +129,47 @@ def _decode_all(path: Path, index: int) -> int:
         return sum(1 for _ in container.decode(stream))
 
 
+def open_video(
+    path: Path,
+) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open ``path`` and find its video stream, or raise :class:`MediaUnreadable`.
+
+    Rejects missing and empty files, text and still images (which FFmpeg will happily "play"),
+    files with no video stream or no frame size, and files whose index points past their end.
+    The caller must close the returned container.
+    """
+    if not path.exists():
+        raise _unreadable(path, "no such file")
+    if not path.is_file():
+        raise _unreadable(path, "not a regular file")
+    size_bytes = path.stat().st_size
+    if size_bytes == 0:
+        raise _unreadable(path, "the file is empty")
+    try:
+        container = av.open(str(path))
+    except _OPEN_ERRORS as exc:
+        raise _unreadable(path, f"not a readable media file ({exc})") from exc
+    try:
+        format_name = container.format.name
+        if format_name in _TEXT_DEMUXERS:
+            raise _unreadable(path, f"not a video (FFmpeg reads it as text: {format_name})")
+        if any(marker in format_name for marker in _IMAGE_DEMUXERS):
+            raise _unreadable(path, f"a still image ({format_name}), not a video")
+        _check_index(path, container, size_bytes)
+        stream = _video_stream(container)
+        if stream is None:
+            kinds = ", ".join(sorted({str(s.type) for s in container.streams})) or "nothing"
+            raise _unreadable(path, f"no video stream (found: {kinds})")
+        if stream.codec_context.width <= 0 or stream.codec_context.height <= 0:
+            raise _unreadable(path, "the video stream has no frame size")
+    except BaseException as exc:
+        container.close()
+        if isinstance(exc, _OPEN_ERRORS):
+            raise _unreadable(path, f"cannot read the video ({exc})") from exc
+        raise
+    return container, stream
+
+
 def probe(path: str | Path, *, decode: bool = False) -> MediaInfo:
     """What is in the video at ``path``: container, codec, size, duration, frame rate and more.
 
@@ -141,35 +182,12 @@ def probe(path: str | Path, *, decode: bool = False) -> MediaInfo:
     declared raises :class:`MediaUnreadable`.
     """
     path = Path(path)
-    if not path.exists():
-        raise _unreadable(path, "no such file")
-    if not path.is_file():
-        raise _unreadable(path, "not a regular file")
+    container, stream = open_video(path)
     size_bytes = path.stat().st_size
-    if size_bytes == 0:
-        raise _unreadable(path, "the file is empty")
-
-    try:
-        container = av.open(str(path))
-    except _OPEN_ERRORS as exc:
-        raise _unreadable(path, f"not a readable media file ({exc})") from exc
-
     try:
         with container:
-            format_name = container.format.name
-            if format_name in _TEXT_DEMUXERS:
-                raise _unreadable(path, f"not a video (FFmpeg reads it as text: {format_name})")
-            if any(marker in format_name for marker in _IMAGE_DEMUXERS):
-                raise _unreadable(path, f"a still image ({format_name}), not a video")
-            _check_index(path, container, size_bytes)
-            stream = _video_stream(container)
-            if stream is None:
-                kinds = ", ".join(sorted({str(s.type) for s in container.streams})) or "nothing"
-                raise _unreadable(path, f"no video stream (found: {kinds})")
             context = stream.codec_context
             width, height = context.width, context.height
-            if width <= 0 or height <= 0:
-                raise _unreadable(path, "the video stream has no frame size")
             audio = container.streams.audio[0] if container.streams.audio else None
             video_codec = _codec_name(stream)
             audio_codec = _codec_name(audio) if audio is not None else None

@@ -18,7 +18,7 @@ import av.video.stream
 from PIL import Image
 
 from vidgate.exceptions import MediaUnreadable
-from vidgate.media.probe import _video_stream
+from vidgate.media.probe import open_video
 
 __all__ = ["thumbnail"]
 
@@ -91,13 +91,9 @@ def thumbnail(
 
 def _grab(video: Path, at: float | None) -> Image.Image:
     """Decode the frame at ``at`` seconds as an RGB image at its display aspect ratio."""
-    if not video.is_file():
-        raise MediaUnreadable(f"{video}: no such file", details={"path": str(video)})
+    container, stream = open_video(video)
     try:
-        with av.open(str(video)) as container:
-            stream = _video_stream(container)
-            if stream is None:
-                raise MediaUnreadable(f"{video}: no video stream", details={"path": str(video)})
+        with container:
             stream.codec_context.thread_type = "AUTO"
             duration = _duration(container, stream)
             rate = stream.average_rate or stream.guessed_rate
