@@ -93,7 +93,7 @@ def test_jobs_show_has_history_and_provider_calls() -> None:
         assert needle in stdout
     code, stdout, _ = run("jobs", "show", job_id, "--json")
     body = json.loads(stdout)
-    assert [c["method"] for c in body["request_log"]][0] == "LOCAL"
+    assert body["request_log"][0]["method"] == "LOCAL"
     assert body["events"][-1]["phase"] == "done"
     code, _, stderr = run("jobs", "show", "job_doesnotexist")
     assert code == 2 and "no job with id" in stderr

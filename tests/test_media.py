@@ -169,7 +169,7 @@ def test_first_and_last_frame_images_show(tmp_path: Path) -> None:
     last = frame_count(spec) - 1
 
     def mean(frame: np.ndarray) -> np.ndarray:
-        return frame.reshape(-1, 3).mean(axis=0)
+        return np.asarray(frame.reshape(-1, 3).mean(axis=0))
 
     assert mean(render_frame(spec, 0)) == pytest.approx([200, 40, 40], abs=8)
     assert mean(render_frame(spec, last)) == pytest.approx([30, 160, 220], abs=8)
@@ -214,7 +214,7 @@ def test_check_output_flags_the_wrong_aspect(short_clip: Path) -> None:
     with pytest.raises(OutputMismatch) as caught:
         check_output(info, Expected(duration=2.0, aspect_ratio="9:16", width=360, height=640))
     found = caught.value.problems
-    assert "aspect ratio is 16:9 (1.778), asked for 9:16 (0.562)" in found
+    assert "aspect ratio is 16:9 (1.778), asked for 9:16 (0.563)" in found
     assert "resolution is 640x360, asked for 360x640" in found
     assert not any("duration" in problem for problem in found)
 

@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 import tempfile
+import threading
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -43,8 +44,8 @@ __all__ = ["SynthSpec", "frame_count", "render", "render_frame"]
 Frame = npt.NDArray[np.uint8]
 _FloatArray = npt.NDArray[np.float64]
 
-#: x264 settings: fast enough for a 5 s 720p clip in about a second on two cores, and still
-#: clean on smooth gradients. A fixed thread count keeps the bitstream reproducible.
+#: x264 settings: a 5 s 720p clip renders in about 1.5 s on two cores (drawing included) and
+#: stays clean on smooth gradients. A fixed thread count keeps the bitstream reproducible.
 _X264_OPTIONS = {"preset": "veryfast", "crf": "23", "tune": "animation"}
 _X264_THREADS = 2
 _LOOKAHEAD = 4  # frames drawn ahead of the encoder
@@ -206,9 +207,17 @@ def _background(look: _Look, width: int, height: int, t: float) -> Image.Image:
     return small.resize((width, height), Image.Resampling.BILINEAR)
 
 
-@lru_cache(maxsize=32)
+_fonts = threading.local()
+
+
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    """Pillow's built-in font at ``size`` pixels, cached per thread (a FreeType face must not be
+    used by two threads at once, and several renders may run side by side)."""
+    cache: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont]
+    cache = _fonts.__dict__.setdefault("by_size", {})
+    if size not in cache:
+        cache[size] = ImageFont.load_default(size=size)
+    return cache[size]
 
 
 def _text_width(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str) -> float:
@@ -361,7 +370,7 @@ class _Hud:
     stamp_pill: Image.Image  # an L mask: where to darken behind the timecode
     stamp_origin: tuple[int, int]  # where the pill goes
     stamp_text: tuple[int, int]  # where the timecode text goes
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    font_size: int
     track: tuple[int, int, int, int]  # the progress bar's box
     track_mask: Image.Image
 
@@ -399,7 +408,7 @@ def _hud(width: int, height: int, total: int) -> _Hud:
         stamp_pill=_pill((stamp_w, line_h), radius, 130),
         stamp_origin=(margin, stamp_y),
         stamp_text=(margin + pad_x, stamp_y + _text_top(font, line_h)),
-        font=font,
+        font_size=size,
         track=(margin, bar_y, width - margin, bar_y + bar_h),
         track_mask=Image.new("L", (width - 2 * margin, bar_h), 110),
     )
@@ -418,7 +427,9 @@ def _draw_hud(image: Image.Image, spec: SynthSpec, index: int, total: int) -> No
     hud.label.paste_on(image)
     image.paste(_SHADE, hud.stamp_origin, hud.stamp_pill)
     draw = ImageDraw.Draw(image)
-    draw.text(hud.stamp_text, _stamp(index, spec.fps, total), font=hud.font, fill=_INK[:3])
+    draw.text(
+        hud.stamp_text, _stamp(index, spec.fps, total), font=_font(hud.font_size), fill=_INK[:3]
+    )
 
     left, top, right, bottom = hud.track
     image.paste((0, 0, 0), (left, top), hud.track_mask)

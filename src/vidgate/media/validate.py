@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from vidgate.exceptions import OutputMismatch
 from vidgate.types import MediaInfo
@@ -62,6 +63,11 @@ def _ratio_value(aspect_ratio: str) -> float:
     return w / h
 
 
+def _three_places(value: float) -> str:
+    """``0.5625`` → ``"0.563"``: round half up, as people do (``format`` rounds half to even)."""
+    return str(Decimal(repr(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+
+
 def _describe_ratio(width: int, height: int) -> str:
     """``1280x720`` → ``16:9``; sizes that match no common ratio are reduced (``683:384``)."""
     value = width / height
@@ -90,8 +96,8 @@ def _check_aspect(info: MediaInfo, expected: Expected, tol: Tolerances) -> str |
     if abs(got - asked) / asked <= tol.aspect_fraction:
         return None
     return (
-        f"aspect ratio is {_describe_ratio(info.width, info.height)} ({got:.3f}), "
-        f"asked for {expected.aspect_ratio} ({asked:.3f})"
+        f"aspect ratio is {_describe_ratio(info.width, info.height)} ({_three_places(got)}), "
+        f"asked for {expected.aspect_ratio} ({_three_places(asked)})"
     )
 
 
