@@ -15,7 +15,8 @@ from rich.markup import escape
 
 from ..exceptions import VidgateError
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (not a terminal) gets room for whole table rows instead of rich's 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 P = ParamSpec("P")

@@ -15,10 +15,10 @@ from ._console import friendly, out, print_json
 __all__ = ["models", "providers"]
 
 _MODE_ABBREV = {
-    "text_to_video": "text",
-    "image_to_video": "image",
-    "keyframes": "keyframes",
-    "extension": "extend",
+    "text_to_video": "t2v",
+    "image_to_video": "i2v",
+    "keyframes": "keys",
+    "extension": "ext",
 }
 _STAGE_STYLE = {
     LifecycleStage.GA: "green",
@@ -34,7 +34,7 @@ def _key_status(provider: str) -> tuple[bool, str]:
     catalog = load_catalog()
     env_keys = catalog.provider(provider).env_keys
     if provider not in adapters:
-        return False, "no adapter yet"
+        return False, "no adapter"
     if adapters[provider].configured():
         return True, "ready" if env_keys else "ready (no key needed)"
     return False, f"set {' or '.join(env_keys)}"
@@ -96,12 +96,29 @@ def _model_row(model: ModelProfile, today: date) -> dict[str, Any]:
     }
 
 
+def _short_price(model: ModelProfile) -> str:
+    per_second = [t.usd_per_second for t in model.price.tiers if t.usd_per_second is not None]
+    per_clip = [t.usd_per_video for t in model.price.tiers if t.usd_per_video is not None]
+    if per_second:
+        low, high = min(per_second), max(per_second)
+        return f"${low:g}/s" if low == high else f"${low:g}-{high:g}/s"
+    low, high = min(per_clip), max(per_clip)
+    return f"${low:g}/clip" if low == high else f"${low:g}-{high:g}/clip"
+
+
+def _short_list(values: list[str], keep: int = 4) -> str:
+    shown = ", ".join(values[:keep])
+    return shown + (f" +{len(values) - keep}" if len(values) > keep else "")
+
+
 @friendly
 def models(
     provider: Annotated[str | None, typer.Option(help="Only this provider's models.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON (every field).")] = False,
 ) -> None:
-    """The capability matrix: what each model can do, what it costs, and whether it is usable."""
+    """The capability matrix: what each model can do, what it costs, and whether it is usable.
+
+    The table is a summary; --json has every resolution, aspect ratio and price tier."""
     catalog = load_catalog()
     today = date.today()
     chosen = catalog.provider(provider).models if provider else list(catalog)
@@ -109,7 +126,8 @@ def models(
         print_json([_model_row(m, today) for m in chosen])
         return
     table = Table(title="vidgate models", show_lines=False, expand=False)
-    for column in ("model", "modes", "durations", "res", "aspect", "audio", "price", "lifecycle"):
+    table.add_column("model", no_wrap=True)
+    for column in ("modes", "seconds", "res", "aspect", "audio", "price", "lifecycle"):
         table.add_column(column, overflow="fold")
     table.add_column("key", overflow="fold")
     for model in chosen:
@@ -118,11 +136,11 @@ def models(
         table.add_row(
             model.ref,
             ", ".join(_MODE_ABBREV[m.value] for m in model.modes),
-            model.describe_durations(),
-            ", ".join(model.resolutions),
-            ", ".join(model.aspect_ratios),
-            model.audio,
-            _price(model),
+            model.describe_durations().replace(" s", ""),
+            _short_list([r.replace("2160p", "4k") for r in model.resolutions]),
+            _short_list(model.aspect_ratios, keep=3),
+            {"none": "-", "optional": "opt", "always": "yes"}[model.audio],
+            _short_price(model),
             f"[{_STAGE_STYLE[stage]}]{_lifecycle(model, today)}[/]",
             f"[green]{key}[/]" if ready else f"[dim]{key}[/]",
         )

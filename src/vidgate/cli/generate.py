@@ -139,7 +139,7 @@ def _report(job: Job, copied_to: Path | None) -> None:
     media = job.output.media
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     table.add_row("file", str(copied_to or job.output.uri))
     if media is not None:
         table.add_row(

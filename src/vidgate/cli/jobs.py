@@ -117,7 +117,7 @@ def show(
 def _print_job(job: Job) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
-    grid.add_column()
+    grid.add_column(overflow="fold")
     grid.add_row("job", job.id)
     grid.add_row(
         "status", f"[{_STATUS_STYLE[job.status]}]{job.status.value}[/] ({job.phase.value})"

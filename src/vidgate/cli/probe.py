@@ -27,7 +27,7 @@ def probe_cmd(
         return
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
-    grid.add_column()
+    grid.add_column(overflow="fold")
     for key, value in info.model_dump().items():
         grid.add_row(key, "-" if value is None else str(value))
     grid.add_row("aspect", f"{info.aspect_value:.4f}")
