@@ -5,7 +5,7 @@ import pytest
 from vidgate.catalog import effective_params, load_catalog
 from vidgate.exceptions import ContentRejected, ProviderError, ProviderUnavailable
 from vidgate.providers.base import Submission, TaskState
-from vidgate.providers.simulated import SimulatedProvider, _status_at, fault_of
+from vidgate.providers.simulated import SimulatedProvider, _status_at, faults_of
 from vidgate.settings import Settings
 from vidgate.types import VideoRequest
 
@@ -17,7 +17,8 @@ def submission(prompt: str = "a fox", reference: str = "job_x-1", **kw: object) 
 
 
 def task(latency: float = 10.0, fault: str | None = None) -> dict[str, object]:
-    return {"id": "sim_1", "submitted_at": 1000.0, "latency": latency, "fault": fault}
+    faults = [fault] if fault else []
+    return {"id": "sim_1", "submitted_at": 1000.0, "latency": latency, "faults": faults}
 
 
 def test_state_is_a_pure_function_of_submit_time_and_latency() -> None:
@@ -42,11 +43,14 @@ def test_fail_hang_and_output_moderation() -> None:
 
 
 def test_fault_markers() -> None:
-    assert fault_of("a fox [simulate:hang]", {}) == "hang"
-    assert fault_of("a fox", {"simulate": "fail"}) == "fail"
-    assert fault_of("a fox", {}) is None
+    assert faults_of("a fox [simulate:hang]", {}) == {"hang"}
+    assert faults_of("a fox", {"simulate": "fail, flaky-poll"}) == {"fail", "flaky-poll"}
+    assert faults_of("a fox", {}) == set()
+    # fault@N applies to attempt N only, so a fallback attempt can succeed.
+    assert faults_of("[simulate:fail@1] [simulate:corrupt@2]", {}, attempt=1) == {"fail"}
+    assert faults_of("[simulate:fail@1] [simulate:corrupt@2]", {}, attempt=2) == {"corrupt"}
     with pytest.raises(ProviderError, match="unknown simulated fault 'explode'"):
-        fault_of("[simulate:explode]", {})
+        faults_of("[simulate:explode]", {})
 
 
 async def test_tasks_live_outside_the_process(settings: Settings) -> None:

@@ -20,6 +20,7 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── InsufficientCredits         insufficient_credits     operator action
     │   ├── ProviderRejectedRequest     provider_invalid_request the provider refused our input
     │   ├── GenerationFailed            generation_failed        terminal for this provider
+    │   ├── SubmitUncertain             submit_uncertain         a create may or may not exist
     │   └── ContentRejected             content_rejected         moderation, input or output
     ├── MediaError                      media_error
     │   ├── MediaUnreadable             media_unreadable         not a decodable video
@@ -57,6 +58,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "StorageError",
+    "SubmitUncertain",
     "UnknownModel",
     "UnsupportedRequest",
     "VidgateError",
@@ -219,6 +221,16 @@ class GenerationFailed(ProviderError):
     """The provider accepted the job and then failed it: another provider may succeed."""
 
     code = "generation_failed"
+
+
+class SubmitUncertain(ProviderError):
+    """A create call failed ambiguously and the provider cannot be asked whether the task exists.
+
+    The job stops here rather than submit again (to this provider or another), because paying
+    twice for one job is worse than failing it: an operator can look the task up by reference."""
+
+    code = "submit_uncertain"
+    outcome = "operator_action"
 
 
 class ContentRejected(ProviderError):

@@ -6,7 +6,11 @@ Provider API keys are not settings: each provider reads its own conventional var
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from pydantic import Field
@@ -35,12 +39,54 @@ class Settings(BaseSettings):
     storage_dir: Path | None = Field(
         default=None, description="local storage root; default $VIDGATE_HOME/media"
     )
-    executor_id: str = Field(
-        default="local",
-        description="this worker's stable id; a restarted worker with the same id resumes its jobs",
+    executor_id: str | None = Field(
+        default=None,
+        description="this process's id for DBOS; a restart with the same id resumes its jobs at "
+        "once (default: unique per process; a dead process's jobs are taken over after its lease)",
     )
     poll_interval: float = Field(
-        default=2.0, gt=0, description="seconds between status polls of a provider task"
+        default=2.0, gt=0, description="seconds between status polls of a running provider task"
+    )
+    poll_max_interval: float = Field(
+        default=15.0, gt=0, description="the longest poll interval, reached while a task is queued"
+    )
+    default_deadline: float = Field(
+        default=600.0, gt=0, description="seconds a job may take when the request sets no deadline"
+    )
+    provider_queue_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="seconds a task may wait in a provider's queue before it is cancelled and the "
+        "job moves to the next provider",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="providers one job may try, the first included"
+    )
+    fallback_on_moderation: bool = Field(
+        default=False, description="try the next provider when one rejects the content"
+    )
+    retry_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='per-provider retry policy, e.g. {"runway": {"max_attempts": 8}}',
+    )
+    provider_limits: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='per-provider queue limits, e.g. {"runway": {"concurrency": 4, '
+        '"per_minute": 60}}: tasks in flight at once, and task starts per minute',
+    )
+    circuit_threshold: int = Field(
+        default=5, ge=1, description="consecutive failures that open a provider's circuit"
+    )
+    circuit_cooldown: float = Field(
+        default=60.0, gt=0, description="seconds an open circuit waits before one probe"
+    )
+    heartbeat_interval: float = Field(
+        default=5.0, gt=0, description="seconds between a process's heartbeats"
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a process silent this long is presumed dead and its jobs are taken over",
     )
     queue_poll_interval: float = Field(
         default=1.0, gt=0, description="seconds between checks of the job queue by a worker"
@@ -51,6 +97,13 @@ class Settings(BaseSettings):
     )
     http_timeout: float = Field(default=60.0, gt=0, description="seconds per provider HTTP call")
     log_level: str = Field(default="WARNING")
+
+    @property
+    def resolved_executor_id(self) -> str:
+        if self.executor_id is None:
+            # Unique per process: two live processes must never share an executor id.
+            self.executor_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        return self.executor_id
 
     @property
     def resolved_home(self) -> Path:

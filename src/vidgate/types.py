@@ -128,7 +128,9 @@ class VideoRequest(BaseModel):
     )
     metadata: dict[str, str] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, max_length=255)
-    deadline_seconds: float = Field(default=600.0, gt=0, le=24 * 3600)
+    deadline_seconds: float | None = Field(
+        default=None, gt=0, le=24 * 3600, description="None: the configured default (600 s)"
+    )
 
     @field_validator("prompt")
     @classmethod
@@ -291,6 +293,9 @@ class Job(BaseModel):
     quote: CostQuote | None = None
     cost_usd: float | None = None
     error: JobError | None = None
+    routing: dict[str, Any] | None = Field(
+        default=None, description="candidates in order, and why other models were not used"
+    )
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None

@@ -40,7 +40,9 @@ def generate(
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Copy the finished video here.")
     ] = None,
-    deadline: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 600.0,
+    deadline: Annotated[
+        float | None, typer.Option(help="Give up after this many seconds (default 600).")
+    ] = None,
     idempotency_key: Annotated[
         str | None, typer.Option(help="Run at most one job for this key.")
     ] = None,

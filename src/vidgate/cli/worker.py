@@ -40,7 +40,7 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with Engine(settings, worker=True):
         err.print(
-            f"vidgate worker {settings.executor_id} ready "
+            f"vidgate worker {settings.resolved_executor_id} ready "
             f"(concurrency {settings.worker_concurrency}, database {settings.resolved_home})"
         )
         await stop.wait()

@@ -7,7 +7,16 @@ Alembic under the version table ``vidgate_alembic_version``.
 from __future__ import annotations
 
 from .engine import make_engine, upgrade
-from .tables import assets, attempts, job_events, jobs, metadata, request_log
+from .tables import (
+    assets,
+    attempts,
+    job_events,
+    jobs,
+    metadata,
+    provider_health,
+    request_log,
+    workers,
+)
 
 __all__ = [
     "assets",
@@ -16,6 +25,8 @@ __all__ = [
     "jobs",
     "make_engine",
     "metadata",
+    "provider_health",
     "request_log",
+    "workers",
     "upgrade",
 ]

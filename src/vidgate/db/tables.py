@@ -29,6 +29,8 @@ jobs = sa.Table(
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
     sa.Column("completed_at", _ts),
+    # The routing decision: candidates in order and why other models were not used.
+    sa.Column("routing", sa.JSON),
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),
@@ -96,4 +98,27 @@ request_log = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("request_id", sa.String(255)),
     sa.Column("error", sa.Text),
+)
+
+provider_health = sa.Table(
+    "provider_health",
+    metadata,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # closed | open | half_open
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("opened_at", _ts),
+    sa.Column("last_error", sa.Text),
+    sa.Column("updated_at", _ts, nullable=False),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("executor_id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # alive | stopped | recovered
+    sa.Column("started_at", _ts, nullable=False),
+    sa.Column("heartbeat_at", _ts, nullable=False),
+    sa.Column("recovered_by", sa.String(128)),
 )

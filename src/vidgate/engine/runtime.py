@@ -20,16 +20,35 @@ from ..providers.base import Provider
 from ..providers.registry import provider_class
 from ..settings import Settings
 from ..storage import LocalStorage, Storage
+from .health import HealthBook
+from .leases import Leases
+from .retry import RetryPolicy
 from .store import JobStore
 
-__all__ = ["JOB_QUEUE", "WORKFLOW_VERSION", "Runtime", "current", "install", "uninstall"]
+__all__ = [
+    "JOB_QUEUE",
+    "WORKFLOW_VERSION",
+    "Runtime",
+    "current",
+    "install",
+    "provider_queue",
+    "uninstall",
+]
 
 #: The queue detached jobs wait on until a worker takes them.
 JOB_QUEUE = "vidgate-jobs"
+#: Each provider's attempts run on their own queue, which carries the provider's limits.
+PROVIDER_QUEUE_PREFIX = "vidgate-provider-"
+
+
+def provider_queue(provider: str) -> str:
+    return PROVIDER_QUEUE_PREFIX + provider
+
+
 #: Pinned so that queued and recovered work is picked up by any worker running this code line
 #: (DBOS would otherwise version workflows by a hash of the source). Bump it when the workflow's
 #: step sequence changes incompatibly.
-WORKFLOW_VERSION = "vidgate-wf-1"
+WORKFLOW_VERSION = "vidgate-wf-2"
 
 
 @dataclass
@@ -38,6 +57,8 @@ class Runtime:
     store: JobStore
     storage: Storage
     catalog: Catalog
+    health: HealthBook
+    leases: Leases
     _providers: dict[str, Provider] = field(default_factory=dict)
 
     @classmethod
@@ -52,7 +73,16 @@ class Runtime:
             store=JobStore(engine),
             storage=LocalStorage(settings.resolved_storage_dir),
             catalog=load_catalog(),
+            health=HealthBook(
+                engine, threshold=settings.circuit_threshold, cooldown=settings.circuit_cooldown
+            ),
+            leases=Leases(
+                engine, settings.resolved_executor_id, lease_seconds=settings.lease_seconds
+            ),
         )
+
+    def retry_policy(self, provider: str) -> RetryPolicy:
+        return RetryPolicy.for_provider(provider, self.settings.retry_overrides)
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
@@ -92,7 +122,7 @@ def dbos_config(settings: Settings) -> dict[str, object]:
         "name": "vidgate",
         "system_database_url": settings.resolved_database_url,
         "application_version": WORKFLOW_VERSION,
-        "executor_id": settings.executor_id,
+        "executor_id": settings.resolved_executor_id,
         "notification_listener_polling_interval_sec": min(1.0, settings.queue_poll_interval),
         "log_level": settings.log_level.upper(),
     }
@@ -122,12 +152,15 @@ def _route_dbos_logs(level: str) -> None:
     dbos_logger.setLevel(level)
 
 
-def launch_dbos(settings: Settings) -> None:
-    """Start DBOS in this process: it recovers this executor's unfinished workflows at once."""
-    from . import workflow  # noqa: F401  (registers the workflow and its steps)
+def launch_dbos(settings: Settings, queues: list[str] | None) -> None:
+    """Start DBOS in this process: it recovers this executor's unfinished workflows at once.
+    ``queues`` limits which queues this process takes work from (None: all of them)."""
+    from . import workflow  # noqa: F401  (registers the workflows and their steps)
 
     _route_dbos_logs(settings.log_level.upper())
     DBOS(config=dbos_config(settings))  # type: ignore[arg-type]
+    if queues is not None:
+        DBOS.listen_queues(queues)
     DBOS.launch()
 
 

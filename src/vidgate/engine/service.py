@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
-from ..exceptions import InvalidRequest
+from .. import requestlog
+from ..exceptions import InvalidRequest, VidgateError
+from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route
 from ..settings import Settings
-from ..types import Job, JobEvent, JobStatus, RequestLogEntry, VideoRequest, new_id
+from ..types import AttemptStatus, Job, JobEvent, JobStatus, RequestLogEntry, VideoRequest, new_id
+from .health import Health
 from .runtime import (
     JOB_QUEUE,
     WORKFLOW_VERSION,
@@ -21,9 +27,12 @@ from .runtime import (
     destroy_dbos,
     install,
     launch_dbos,
+    provider_queue,
     uninstall,
 )
 from .store import DEFAULT_TENANT
+
+log = logging.getLogger("vidgate.engine")
 
 __all__ = ["Engine"]
 
@@ -42,6 +51,7 @@ class Engine:
         self.worker = worker
         self._runtime: Runtime | None = None
         self._launched = False
+        self._keeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -64,23 +74,65 @@ class Engine:
         return self._runtime
 
     async def start(self) -> None:
-        """Open the database (migrating it) and launch DBOS in this process."""
+        """Open the database (migrating it), launch DBOS in this process, register the queues,
+        and start heartbeating. Every process runs provider attempts; only workers take jobs
+        from the job queue."""
         if self._launched:
             return
         install(self.runtime)
-        await asyncio.to_thread(launch_dbos, self.settings)
+        provider_queues = [provider_queue(name) for name in provider_classes()]
+        listen = None if self.worker else provider_queues
+        await asyncio.to_thread(launch_dbos, self.settings, listen)
         self._launched = True
+        for name in provider_classes():
+            limits = self.settings.provider_limits.get(name, {})
+            concurrency = limits.get("concurrency")
+            per_minute = limits.get("per_minute")
+            await DBOS.register_queue_async(
+                provider_queue(name),
+                global_concurrency=int(concurrency) if concurrency else None,
+                limiter={"limit": int(per_minute), "period": 60.0} if per_minute else None,
+                polling_interval_sec=self.settings.queue_poll_interval,
+            )
         if self.worker:
             await DBOS.register_queue_async(
                 JOB_QUEUE,
                 worker_concurrency=self.settings.worker_concurrency,
                 polling_interval_sec=self.settings.queue_poll_interval,
             )
+        await self._keep_lease()
+        self._keeper = asyncio.create_task(self._lease_loop(), name="vidgate-lease")
+
+    async def _keep_lease(self) -> None:
+        """Heartbeat, and take over the unfinished jobs of processes that are gone."""
+        leases = self.runtime.leases
+        await asyncio.to_thread(leases.heartbeat)
+        for dead in await asyncio.to_thread(leases.claim_dead):
+            handles = await asyncio.to_thread(DBOS._recover_pending_workflows, [dead])
+            if handles:
+                log.warning("resuming %d unfinished job steps of executor %s", len(handles), dead)
+
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval)
+            try:
+                await self._keep_lease()
+            except Exception:  # a database hiccup must not stop the heartbeat for good
+                log.exception(
+                    "heartbeat failed; trying again in %s s", self.settings.heartbeat_interval
+                )
 
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         if self._launched:
             await asyncio.to_thread(destroy_dbos)
             self._launched = False
+            # DBOS shut the loop's default executor down with it: a plain call, it is short.
+            self.runtime.leases.stopped()
         uninstall()
         if self._runtime is not None:
             await self._runtime.aclose()
@@ -113,12 +165,15 @@ class Engine:
                 await DBOS.start_workflow_async(job_workflow, job.id)
         return job
 
+    def _client(self) -> DBOSClient:
+        return DBOSClient(system_database_url=self.settings.resolved_database_url)
+
     def enqueue(self, request: VideoRequest, *, tenant: str = DEFAULT_TENANT) -> Job:
         """Admit ``request`` and leave it on the queue for a worker (``vidgate worker``).
         Needs no launched engine in this process."""
         job, created = self._admit(request, tenant)
         if created:
-            client = DBOSClient(system_database_url=self.settings.resolved_database_url)
+            client = self._client()
             try:
                 options: Any = {
                     "queue_name": JOB_QUEUE,
@@ -130,6 +185,56 @@ class Engine:
             finally:
                 client.destroy()
         return job
+
+    async def cancel(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """Cancel a job: stop its workflow (and its attempt's), cancel the remote task where the
+        provider allows, and mark it ``canceled``. A finished job is returned unchanged. Works
+        from any process sharing the database."""
+        store = self.runtime.store
+        job = store.get(job_id, tenant=tenant)
+        if job.done:
+            return job
+        client = self._client()
+        try:
+            await asyncio.to_thread(client.cancel_workflow, job_id, cancel_children=True)
+        finally:
+            client.destroy()
+        store.finish(job_id, JobStatus.CANCELED, "canceled by request")
+        for attempt in store.get(job_id).attempts:
+            if attempt.status is not AttemptStatus.RUNNING or attempt.remote_id is None:
+                continue
+            provider = self.runtime.provider(attempt.provider)
+            canceled = False
+            with requestlog.bind(job_id, attempt.id), suppress(VidgateError):
+                canceled = await provider.cancel(attempt.remote_id)
+            store.update_attempt(
+                attempt.id, status=AttemptStatus.CANCELED.value, finished_at=datetime.now(UTC)
+            )
+            store.add_event(
+                job_id,
+                job.phase,
+                job.progress,
+                f"cancelled task {attempt.remote_id} at {attempt.provider}"
+                if canceled
+                else f"{attempt.provider} could not cancel task {attempt.remote_id}",
+            )
+        return store.get(job_id)
+
+    def notify(self, job_id: str, attempt_id: str, event: dict[str, Any] | None = None) -> None:
+        """Wake the job's waiting attempt now (a provider webhook arrived); it polls at once.
+        Polling stays the backstop, so a lost notification only costs time."""
+        from .workflow import PROVIDER_EVENT
+
+        self.runtime.store.get(job_id)
+        client = self._client()
+        try:
+            client.send(attempt_id, event or {}, PROVIDER_EVENT)
+        finally:
+            client.destroy()
+
+    def health(self) -> list[Health]:
+        """Every installed provider's circuit breaker."""
+        return [self.runtime.health.get(name) for name in provider_classes()]
 
     # -- reading ---------------------------------------------------------------------------
 

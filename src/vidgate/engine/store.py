@@ -178,6 +178,46 @@ class JobStore:
                 )
             )
 
+    def add_event(self, job_id: str, phase: Phase, progress: float, message: str) -> None:
+        """A line in the job's history that does not move it (a retry, a skipped provider)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                job_events.insert().values(
+                    job_id=job_id, at=_now(), phase=phase.value, progress=progress, message=message
+                )
+            )
+
+    def note_skip(self, job_id: str, ref: str, reason: str) -> None:
+        """Record that candidate ``ref`` was passed over, and why, in the routing decision."""
+        with self.engine.begin() as conn:
+            routing = conn.execute(sa.select(jobs.c.routing).where(jobs.c.id == job_id)).scalar()
+            routing = dict(routing or {})
+            skipped = dict(routing.get("skipped") or {})
+            skipped[ref] = reason
+            routing["skipped"] = skipped
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(routing=routing))
+            conn.execute(
+                job_events.insert().values(
+                    job_id=job_id,
+                    at=_now(),
+                    phase=Phase.ROUTING.value,
+                    progress=0.0,
+                    message=f"skipped {ref}: {reason}",
+                )
+            )
+
+    def charged(self, job_id: str) -> float | None:
+        """What the job's attempts cost: the sum of the attempts that were charged."""
+        with self.engine.connect() as conn:
+            costs = [
+                c
+                for (c,) in conn.execute(
+                    sa.select(attempts.c.cost_usd).where(attempts.c.job_id == job_id)
+                )
+                if c is not None
+            ]
+        return round(sum(costs), 4) if costs else None
+
     def set_progress(self, job_id: str, phase: Phase, progress: float, message: str) -> None:
         """Update progress; a history line is written each time it crosses a 10 % mark."""
         now = _now()
@@ -389,6 +429,7 @@ class JobStore:
             quote=CostQuote.model_validate(row["quote"]) if row["quote"] else None,
             cost_usd=row["cost_usd"],
             error=JobError.model_validate(row["error"]) if row["error"] else None,
+            routing=row["routing"],
             created_at=_aware(row["created_at"]) or _now(),
             updated_at=_aware(row["updated_at"]) or _now(),
             completed_at=_aware(row["completed_at"]),

@@ -1,24 +1,28 @@
-"""The durable job: one DBOS workflow per job, one checkpointed step per stage.
+"""The durable job: DBOS workflows whose steps are checkpointed one by one.
 
-    route → submit → poll (… sleep … poll) → download → validate → thumbnail → store → complete
+A job is a parent workflow; each provider attempt is a child workflow on that provider's queue,
+so a provider's concurrency and rate limits hold across every process::
 
-Each step records its result in DBOS before the next begins, so a worker that dies mid-job is
-resumed from the last finished step. Steps are at-least-once, so each is written to be safe to
-run twice: submit first records an intent (the attempt row, whose id is the reference we give
-the provider) and looks the task up by that reference before creating another; every store
-write is keyed by job, attempt or asset kind.
+    job_workflow:      route → for each candidate: [admit → attempt_workflow] → thumbnail → store
+                       → complete            (or fail, with the last attempt's error)
+    attempt_workflow:  submit → poll ⟲ (wait for a webhook or the poll interval) → download
+                       → validate
 
-Step results are plain JSON-able dicts, so a checkpoint written by one version of vidgate can be
-read by the next. The workflow body only branches on step results, never on the clock.
+Steps are at-least-once, so each is safe to run twice: submit records an intent (the attempt
+row, whose id is the reference we give the provider) and reconciles by that reference before it
+creates anything; every store write is keyed by job, attempt or asset kind. Step results are
+plain JSON-able dicts, so a checkpoint written by one version of vidgate reads in the next. The
+workflow bodies branch only on step results, never on the clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dbos import DBOS
+from dbos import DBOS, SetWorkflowID
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
@@ -26,16 +30,22 @@ from ..catalog import effective_params
 from ..exceptions import (
     GenerationFailed,
     JobTimeout,
-    MediaUnreadable,
+    ProviderUnavailable,
+    SubmitUncertain,
+    UnsupportedRequest,
     VidgateError,
 )
 from ..media.geometry import dimensions_for
 from ..providers.base import OutputRef, Submission, TaskState, TaskStatus
 from ..routing import plan_route
-from ..types import Asset, AttemptStatus, JobError, JobStatus, MediaInfo, Phase, new_id
-from .runtime import current
+from ..types import Asset, AttemptStatus, JobError, JobStatus, MediaInfo, Outcome, Phase, new_id
+from .retry import definitely_not_created, retrying
+from .runtime import current, provider_queue
 
-__all__ = ["job_workflow"]
+__all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
+
+#: The DBOS message topic a provider webhook is delivered on, to the attempt's workflow.
+PROVIDER_EVENT = "provider-event"
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -49,163 +59,63 @@ _PROGRESS = {
 }
 
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, VidgateError) and exc.retryable
-
-
-# Polls, downloads and post-processing retry transient errors with exponential backoff.
-_RETRY: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 1.0,
-    "backoff_rate": 2.0,
-    "should_retry": _retryable,
-}
-
-
 def _work_path(job_id: str) -> Path:
     return current().settings.work_dir / job_id / "output.mp4"
 
 
+def _note_retry(job_id: str) -> Any:
+    def note(reason: str) -> None:
+        store = current().store
+        job = store.get(job_id)
+        store.add_event(job_id, job.phase, job.progress, reason)
+
+    return note
+
+
+def _deadline(job_created: datetime, deadline: float | None) -> float:
+    limit = deadline if deadline is not None else current().settings.default_deadline
+    return limit - (datetime.now(UTC) - job_created).total_seconds()
+
+
+# -- job workflow steps ----------------------------------------------------------------------
+
+
 @DBOS.step(name="vidgate.route")
-async def route_step(job_id: str) -> list[dict[str, Any]]:
+async def route_step(job_id: str) -> dict[str, Any]:
+    """Order the candidates in this worker (its keys and health are the ones that count)."""
     rt = current()
     job = rt.store.get(job_id)
     rt.store.set_phase(job_id, Phase.ROUTING, _PROGRESS[Phase.ROUTING], "choosing a provider")
     plan = plan_route(job.request, rt.catalog)
-    return [
-        {"ref": c.ref, "quote": c.quote.model_dump(mode="json") if c.quote else None}
-        for c in plan.candidates
-    ]
-
-
-@DBOS.step(name="vidgate.submit")
-async def submit_step(job_id: str, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
-    """Create the remote task, at most once per attempt number."""
-    rt = current()
-    job = rt.store.get(job_id)
-    model = rt.catalog.get(candidate["ref"])
-    attempt = rt.store.ensure_attempt(job_id, number, model.provider, model.id)
-    provider = rt.provider(model.provider)
-    rt.store.set_phase(
-        job_id,
-        Phase.SUBMITTING,
-        _PROGRESS[Phase.SUBMITTING],
-        f"submitting to {model.ref}",
-        provider=model.provider,
-        model=model.id,
-        quote=candidate["quote"],
-    )
-    with requestlog.bind(job_id, attempt.id):
-        remote_id = attempt.remote_id or await provider.find_by_reference(attempt.reference)
-        if remote_id is None:
-            submission = Submission.build(
-                job.request, model, effective_params(model, job.request), attempt.reference
-            )
-            remote_id = (await provider.submit(submission)).remote_id
-    rt.store.update_attempt(
-        attempt.id,
-        remote_id=remote_id,
-        status=AttemptStatus.RUNNING.value,
-        submitted_at=datetime.now(UTC),
-    )
-    rt.store.set_phase(
-        job_id, Phase.GENERATING, _GENERATING_FROM, f"{model.ref} accepted task {remote_id}"
-    )
+    routing = {
+        "candidates": [c.ref for c in plan.candidates],
+        "skipped": plan.skipped,
+    }
+    rt.store.update_job(job_id, routing=routing)
     return {
-        "attempt_id": attempt.id,
-        "provider": model.provider,
-        "remote_id": remote_id,
-        "quote": candidate["quote"],
+        "candidates": [
+            {"ref": c.ref, "quote": c.quote.model_dump(mode="json") if c.quote else None}
+            for c in plan.candidates
+        ],
+        "max_attempts": rt.settings.max_attempts,
+        "fallback_on_moderation": rt.settings.fallback_on_moderation,
     }
 
 
-@DBOS.step(name="vidgate.poll", **_RETRY)
-async def poll_step(job_id: str, attempt: dict[str, Any]) -> dict[str, Any]:
+@DBOS.step(name="vidgate.admit")
+async def admit_step(job_id: str, ref: str) -> str | None:
+    """The provider's circuit breaker: None if the candidate may be tried, else why not."""
     rt = current()
-    provider = rt.provider(attempt["provider"])
-    with requestlog.bind(job_id, attempt["attempt_id"]):
-        status = await provider.poll(attempt["remote_id"])
-    job = rt.store.get(job_id)
-    if status.state in (TaskState.QUEUED, TaskState.RUNNING):
-        fraction = status.progress or 0.0
-        progress = _GENERATING_FROM + fraction * (_GENERATING_TO - _GENERATING_FROM)
-        rt.store.update_attempt(attempt["attempt_id"], progress=fraction)
-        word = "queued at" if status.state is TaskState.QUEUED else "generating on"
-        rt.store.set_progress(
-            job_id, Phase.GENERATING, round(progress, 1), f"{word} {attempt['provider']}"
-        )
-    elapsed = (datetime.now(UTC) - job.created_at).total_seconds()
-    result = status.model_dump(mode="json")
-    result["deadline_exceeded"] = elapsed > job.request.deadline_seconds
-    return result
+    provider = ref.split(":", 1)[0]
+    allowed, reason = rt.health.admit(provider)
+    if allowed:
+        return None
+    rt.store.note_skip(job_id, ref, reason or "circuit open")
+    return reason
 
 
-@DBOS.step(name="vidgate.cancel_remote", **_RETRY)
-async def cancel_remote_step(job_id: str, attempt: dict[str, Any]) -> bool:
-    rt = current()
-    with requestlog.bind(job_id, attempt["attempt_id"]):
-        canceled = await rt.provider(attempt["provider"]).cancel(attempt["remote_id"])
-    rt.store.update_attempt(
-        attempt["attempt_id"],
-        status=AttemptStatus.CANCELED.value,
-        finished_at=datetime.now(UTC),
-    )
-    return canceled
-
-
-async def _fetch(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> Path:
-    """The downloaded output on this host, fetching it again if this worker never had it."""
-    rt = current()
-    path = _work_path(job_id)
-    if not path.is_file():
-        with requestlog.bind(job_id, attempt["attempt_id"]):
-            await rt.provider(attempt["provider"]).download(OutputRef.model_validate(output), path)
-    return path
-
-
-@DBOS.step(name="vidgate.download", **_RETRY)
-async def download_step(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> str:
-    rt = current()
-    rt.store.set_phase(
-        job_id, Phase.DOWNLOADING, _PROGRESS[Phase.DOWNLOADING], "downloading the output"
-    )
-    _work_path(job_id).unlink(missing_ok=True)  # a half-written file from a crashed run
-    return str(await _fetch(job_id, attempt, output))
-
-
-@DBOS.step(name="vidgate.validate", **_RETRY)
-async def validate_step(
-    job_id: str, attempt: dict[str, Any], output: dict[str, Any]
-) -> dict[str, Any]:
-    from ..media.probe import probe
-    from ..media.validate import Expected, check_output
-
-    rt = current()
-    rt.store.set_phase(job_id, Phase.VALIDATING, _PROGRESS[Phase.VALIDATING], "checking the output")
-    job = rt.store.get(job_id)
-    path = await _fetch(job_id, attempt, output)
-    info = probe(path, decode=True)
-    model = rt.catalog.get(f"{job.provider}:{job.model}")
-    params = effective_params(model, job.request)
-    width, height = dimensions_for(params.resolution, params.aspect_ratio)
-    check_output(
-        info,
-        Expected(
-            duration=params.duration,
-            aspect_ratio=params.aspect_ratio,
-            width=width,
-            height=height,
-            fps=float(params.fps),
-            audio=True if params.audio else None,
-        ),
-    )
-    media: dict[str, Any] = info.model_dump(mode="json")
-    return media
-
-
-@DBOS.step(name="vidgate.thumbnail", **_RETRY)
-async def thumbnail_step(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> str:
+@DBOS.step(name="vidgate.thumbnail")
+async def thumbnail_step(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> None:
     from ..media.thumbnail import thumbnail
 
     rt = current()
@@ -213,12 +123,10 @@ async def thumbnail_step(job_id: str, attempt: dict[str, Any], output: dict[str,
         job_id, Phase.THUMBNAILING, _PROGRESS[Phase.THUMBNAILING], "making a thumbnail"
     )
     path = await _fetch(job_id, attempt, output)
-    thumb = path.with_name("thumbnail.jpg")
-    thumbnail(path, thumb)
-    return str(thumb)
+    await asyncio.to_thread(thumbnail, path, path.with_name("thumbnail.jpg"))
 
 
-@DBOS.step(name="vidgate.store", **_RETRY)
+@DBOS.step(name="vidgate.store")
 async def store_step(
     job_id: str, attempt: dict[str, Any], output: dict[str, Any], media: dict[str, Any]
 ) -> None:
@@ -229,12 +137,12 @@ async def store_step(
     path = await _fetch(job_id, attempt, output)
     thumb = path.with_name("thumbnail.jpg")
     if not thumb.is_file():
-        thumbnail(path, thumb)
+        await asyncio.to_thread(thumbnail, path, thumb)
     for kind, source, key, content_type, info in (
         ("video", path, f"videos/{job_id}.mp4", "video/mp4", media),
         ("thumbnail", thumb, f"thumbnails/{job_id}.jpg", "image/jpeg", None),
     ):
-        stored = rt.storage.put_file(key, source, content_type)
+        stored = await asyncio.to_thread(rt.storage.put_file, key, source, content_type)
         rt.store.put_asset(
             job_id,
             Asset(
@@ -253,31 +161,27 @@ async def store_step(
 @DBOS.step(name="vidgate.complete")
 async def complete_step(job_id: str, attempt: dict[str, Any]) -> None:
     rt = current()
-    cost = (attempt.get("quote") or {}).get("usd")
-    rt.store.finish(job_id, JobStatus.COMPLETED, "completed", cost_usd=cost)
+    rt.store.finish(
+        job_id,
+        JobStatus.COMPLETED,
+        f"completed on {attempt['provider']}:{attempt['model']}",
+        provider=attempt["provider"],
+        model=attempt["model"],
+        cost_usd=rt.store.charged(job_id),
+    )
     _cleanup(job_id)
 
 
 @DBOS.step(name="vidgate.fail")
-async def fail_step(job_id: str, attempt_id: str | None, error: dict[str, Any]) -> None:
+async def fail_step(job_id: str, error: dict[str, Any]) -> None:
     rt = current()
     job_error = JobError.model_validate(error)
-    if attempt_id is not None:
-        rt.store.update_attempt(
-            attempt_id,
-            status=AttemptStatus.FAILED.value,
-            outcome=job_error.outcome.value,
-            error=job_error.model_dump(mode="json"),
-            finished_at=datetime.now(UTC),
-        )
-    job = rt.store.get(job_id)
-    charged = [a.cost_usd for a in job.attempts if a.cost_usd is not None]
     rt.store.finish(
         job_id,
         JobStatus.FAILED,
         f"failed: {job_error.message}",
         error=job_error,
-        cost_usd=sum(charged) if charged else None,
+        cost_usd=rt.store.charged(job_id),
     )
     _cleanup(job_id)
 
@@ -290,6 +194,338 @@ def _cleanup(job_id: str) -> None:
         work.rmdir()
 
 
+def _falls_back(error: dict[str, Any], fallback_on_moderation: bool) -> bool:
+    """Whether a failed attempt lets the job try the next candidate."""
+    if error.get("code") in (JobTimeout.code, SubmitUncertain.code):
+        return False  # out of time, or a create that may exist: never pay twice
+    outcome = Outcome(error.get("outcome", Outcome.TERMINAL))
+    if outcome is Outcome.USER_ERROR:
+        return False
+    if outcome is Outcome.CONTENT_REJECTED:
+        return fallback_on_moderation
+    return True
+
+
+@DBOS.workflow(name="vidgate.job")
+async def job_workflow(job_id: str) -> str:
+    """Run one job to a terminal state, trying candidates in order. Returns the final status."""
+    try:
+        plan = await route_step(job_id)
+    except VidgateError as exc:
+        await fail_step(job_id, exc.to_dict())
+        return JobStatus.FAILED.value
+    last_error: dict[str, Any] | None = None
+    number = 0
+    for candidate in plan["candidates"]:
+        if number >= plan["max_attempts"]:
+            break
+        refused = await admit_step(job_id, candidate["ref"])
+        if refused is not None:
+            last_error = ProviderUnavailable(
+                f"{candidate['ref']} was not tried: {refused}",
+                provider=candidate["ref"].split(":", 1)[0],
+            ).to_dict()
+            continue
+        number += 1
+        with SetWorkflowID(f"{job_id}-{number}"):
+            handle = await DBOS.enqueue_workflow_async(
+                provider_queue(candidate["ref"].split(":", 1)[0]),
+                attempt_workflow,
+                job_id,
+                number,
+                candidate,
+            )
+        result = await handle.get_result()
+        if result["ok"]:
+            attempt, output = result["attempt"], result["output"]
+            await thumbnail_step(job_id, attempt, output)
+            await store_step(job_id, attempt, output, result["media"])
+            await complete_step(job_id, attempt)
+            return JobStatus.COMPLETED.value
+        last_error = result["error"]
+        if not _falls_back(last_error, plan["fallback_on_moderation"]):
+            break
+    await fail_step(
+        job_id,
+        last_error or UnsupportedRequest("no provider could be tried for this job").to_dict(),
+    )
+    return JobStatus.FAILED.value
+
+
+# -- attempt workflow steps ------------------------------------------------------------------
+
+
+@DBOS.step(name="vidgate.submit")
+async def submit_step(job_id: str, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Create the remote task at most once per attempt.
+
+    The attempt row is written first (the intent); ``submitted_at`` is set just before the create
+    call. If this step runs again after a crash, an attempt with ``submitted_at`` and no remote
+    id may have created a task: it is looked up by reference, never blindly created again."""
+    rt = current()
+    job = rt.store.get(job_id)
+    model = rt.catalog.get(candidate["ref"])
+    attempt = rt.store.ensure_attempt(job_id, number, model.provider, model.id)
+    provider = rt.provider(model.provider)
+    policy = rt.retry_policy(model.provider)
+    rt.store.set_phase(
+        job_id,
+        Phase.SUBMITTING,
+        _PROGRESS[Phase.SUBMITTING],
+        f"submitting to {model.ref} (attempt {number})",
+        provider=model.provider,
+        model=model.id,
+        quote=candidate["quote"],
+    )
+
+    async def lookup() -> str | None:
+        if not provider.supports_lookup:
+            return None
+        return await retrying(
+            "look up the task by reference",
+            lambda: provider.find_by_reference(attempt.reference),
+            policy,
+            on_retry=_note_retry(job_id),
+        )
+
+    with requestlog.bind(job_id, attempt.id):
+        remote_id = attempt.remote_id
+        if remote_id is None and attempt.submitted_at is not None:
+            remote_id = await lookup()
+            if remote_id is None and not provider.supports_lookup:
+                raise SubmitUncertain(
+                    f"a create call to {model.provider} may have succeeded before a crash, and "
+                    f"{model.provider} cannot be asked; not submitting again "
+                    f"(reference {attempt.reference})",
+                    provider=model.provider,
+                )
+        tries = 0
+        while remote_id is None:
+            tries += 1
+            rt.store.update_attempt(attempt.id, submitted_at=datetime.now(UTC))
+            submission = Submission.build(
+                job.request, model, effective_params(model, job.request), attempt.reference
+            )
+            try:
+                remote_id = (await provider.submit(submission)).remote_id
+            except VidgateError as exc:
+                if not exc.retryable or tries >= policy.max_attempts:
+                    raise
+                if definitely_not_created(exc):
+                    pass  # nothing was created: sending again is safe
+                elif provider.supports_lookup:
+                    remote_id = await lookup()  # ambiguous: did the task get created?
+                    if remote_id is not None:
+                        break
+                else:
+                    raise SubmitUncertain(
+                        f"the create call to {model.provider} failed ambiguously ({exc}); "
+                        f"not submitting again (reference {attempt.reference})",
+                        provider=model.provider,
+                    ) from exc
+                wait = policy.delay(tries, exc)
+                _note_retry(job_id)(f"create failed ({exc.code}: {exc}); retry in {wait:.1f} s")
+                await asyncio.sleep(wait)
+    rt.store.update_attempt(attempt.id, remote_id=remote_id, status=AttemptStatus.RUNNING.value)
+    rt.store.set_phase(
+        job_id, Phase.GENERATING, _GENERATING_FROM, f"{model.ref} accepted task {remote_id}"
+    )
+    return {
+        "attempt_id": attempt.id,
+        "number": number,
+        "provider": model.provider,
+        "model": model.id,
+        "remote_id": remote_id,
+        "quote": candidate["quote"],
+    }
+
+
+@DBOS.step(name="vidgate.poll")
+async def poll_step(job_id: str, attempt: dict[str, Any]) -> dict[str, Any]:
+    """One status check (with retries for transient errors), plus the clock checks: job deadline
+    and time spent queued at the provider. Done here so the workflow body never reads a clock."""
+    rt = current()
+    provider = rt.provider(attempt["provider"])
+    with requestlog.bind(job_id, attempt["attempt_id"]):
+        status = await retrying(
+            "status check",
+            lambda: provider.poll(attempt["remote_id"]),
+            rt.retry_policy(attempt["provider"]),
+            on_retry=_note_retry(job_id),
+        )
+    job = rt.store.get(job_id)
+    record = rt.store.attempt(attempt["attempt_id"])
+    if status.state in (TaskState.QUEUED, TaskState.RUNNING):
+        fraction = status.progress or 0.0
+        progress = _GENERATING_FROM + fraction * (_GENERATING_TO - _GENERATING_FROM)
+        rt.store.update_attempt(attempt["attempt_id"], progress=fraction)
+        word = "queued at" if status.state is TaskState.QUEUED else "generating on"
+        rt.store.set_progress(
+            job_id, Phase.GENERATING, round(progress, 1), f"{word} {attempt['provider']}"
+        )
+    result = status.model_dump(mode="json")
+    result["deadline_exceeded"] = _deadline(job.created_at, job.request.deadline_seconds) <= 0
+    queued_for = (
+        (datetime.now(UTC) - record.submitted_at).total_seconds() if record.submitted_at else 0.0
+    )
+    result["queue_timeout"] = (
+        status.state is TaskState.QUEUED and queued_for > rt.settings.provider_queue_timeout
+    )
+    return result
+
+
+@DBOS.step(name="vidgate.cancel_remote")
+async def cancel_remote_step(job_id: str, attempt: dict[str, Any]) -> bool:
+    """Best effort: cancel a task we are abandoning, so it stops running (and billing)."""
+    rt = current()
+    provider = rt.provider(attempt["provider"])
+    try:
+        with requestlog.bind(job_id, attempt["attempt_id"]):
+            canceled = await retrying(
+                "cancel the abandoned task",
+                lambda: provider.cancel(attempt["remote_id"]),
+                rt.retry_policy(attempt["provider"]),
+                on_retry=_note_retry(job_id),
+            )
+    except VidgateError as exc:
+        _note_retry(job_id)(f"could not cancel task {attempt['remote_id']}: {exc}")
+        return False
+    rt.store.add_event(
+        job_id,
+        Phase.GENERATING,
+        rt.store.get(job_id).progress,
+        f"cancelled task {attempt['remote_id']} at {attempt['provider']}"
+        if canceled
+        else f"{attempt['provider']} did not cancel task {attempt['remote_id']}",
+    )
+    return canceled
+
+
+async def _fetch(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> Path:
+    """The downloaded output on this host, fetching it again if this worker never had it."""
+    rt = current()
+    path = _work_path(job_id)
+    if not path.is_file():
+        provider = rt.provider(attempt["provider"])
+        with requestlog.bind(job_id, attempt["attempt_id"]):
+            await retrying(
+                "download",
+                lambda: provider.download(OutputRef.model_validate(output), path),
+                rt.retry_policy(attempt["provider"]),
+                on_retry=_note_retry(job_id),
+            )
+    return path
+
+
+@DBOS.step(name="vidgate.download")
+async def download_step(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> str:
+    rt = current()
+    rt.store.set_phase(
+        job_id, Phase.DOWNLOADING, _PROGRESS[Phase.DOWNLOADING], "downloading the output"
+    )
+    _work_path(job_id).unlink(missing_ok=True)  # a half-written file from a crashed run
+    return str(await _fetch(job_id, attempt, output))
+
+
+@DBOS.step(name="vidgate.validate")
+async def validate_step(
+    job_id: str, attempt: dict[str, Any], output: dict[str, Any]
+) -> dict[str, Any]:
+    from ..media.probe import probe
+    from ..media.validate import Expected, check_output
+
+    rt = current()
+    rt.store.set_phase(job_id, Phase.VALIDATING, _PROGRESS[Phase.VALIDATING], "checking the output")
+    job = rt.store.get(job_id)
+    path = await _fetch(job_id, attempt, output)
+    try:
+        info = await asyncio.to_thread(probe, path, decode=True)
+        model = rt.catalog.get(f"{attempt['provider']}:{attempt['model']}")
+        params = effective_params(model, job.request)
+        width, height = dimensions_for(params.resolution, params.aspect_ratio)
+        check_output(
+            info,
+            Expected(
+                duration=params.duration,
+                aspect_ratio=params.aspect_ratio,
+                width=width,
+                height=height,
+                fps=float(params.fps),
+                audio=True if params.audio else None,
+            ),
+        )
+    except VidgateError:
+        path.unlink(missing_ok=True)  # a next attempt must not find this file
+        raise
+    media: dict[str, Any] = info.model_dump(mode="json")
+    return media
+
+
+@DBOS.step(name="vidgate.attempt_result")
+async def attempt_result_step(
+    job_id: str, attempt: dict[str, Any], error: dict[str, Any] | None
+) -> None:
+    _record_attempt_result(job_id, attempt, error)
+
+
+def _record_attempt_result(
+    job_id: str, attempt: dict[str, Any], error: dict[str, Any] | None
+) -> None:
+    """Record how an attempt ended, on the attempt and in the provider's health."""
+    rt = current()
+    now = datetime.now(UTC)
+    if error is None:
+        rt.store.update_attempt(
+            attempt["attempt_id"],
+            status=AttemptStatus.SUCCEEDED.value,
+            progress=1.0,
+            cost_usd=(attempt.get("quote") or {}).get("usd"),
+            finished_at=now,
+        )
+        rt.health.record(attempt["provider"], None)
+        return
+    job_error = JobError.model_validate(error)
+    charged = job_error.code in ("output_mismatch", "media_unreadable") or bool(
+        job_error.details.get("charged")
+    )
+    rt.store.update_attempt(
+        attempt["attempt_id"],
+        status=AttemptStatus.FAILED.value,
+        outcome=job_error.outcome.value,
+        error=job_error.model_dump(mode="json"),
+        cost_usd=(attempt.get("quote") or {}).get("usd") if charged else None,
+        finished_at=now,
+    )
+    rt.health.record(attempt["provider"], job_error.outcome, job_error.message)
+    rt.store.add_event(
+        job_id,
+        Phase.GENERATING,
+        rt.store.get(job_id).progress,
+        f"attempt {attempt['number']} on {attempt['provider']}:{attempt['model']} failed: "
+        f"[{job_error.code}] {job_error.message}",
+    )
+
+
+@DBOS.step(name="vidgate.submit_failed")
+async def submit_failed_step(
+    job_id: str, number: int, candidate: dict[str, Any], error: dict[str, Any]
+) -> dict[str, Any]:
+    """An attempt that never got a task id: record it against its (intent) row."""
+    rt = current()
+    model = rt.catalog.get(candidate["ref"])
+    record = rt.store.ensure_attempt(job_id, number, model.provider, model.id)
+    attempt = {
+        "attempt_id": record.id,
+        "number": number,
+        "provider": model.provider,
+        "model": model.id,
+        "remote_id": None,
+        "quote": candidate["quote"],
+    }
+    _record_attempt_result(job_id, attempt, error)
+    return attempt
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     """DBOS wraps the errors of a step that ran out of retries; the last one is the reason."""
     if isinstance(exc, DBOSMaxStepRetriesExceeded) and exc.errors:
@@ -297,77 +533,89 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
-@DBOS.workflow(name="vidgate.job")
-async def job_workflow(job_id: str) -> str:
-    """Run one job to a terminal state. Returns the final status."""
-    attempt: dict[str, Any] | None = None
-    try:
-        candidates = await route_step(job_id)
-        attempt = await submit_step(job_id, 1, candidates[0])
-        status = await _await_task(job_id, attempt)
-        if status.state is not TaskState.SUCCEEDED:
-            error = _task_error(attempt["provider"], status)
-            await fail_step(job_id, attempt["attempt_id"], error)
-            return JobStatus.FAILED.value
-        if not status.outputs:
-            raise GenerationFailed(
-                "the provider reported success but returned no output",
-                provider=attempt["provider"],
-            )
-        output = status.outputs[0].model_dump(mode="json")
-        await _mark_attempt_succeeded(job_id, attempt)
-        await download_step(job_id, attempt, output)
-        media = await validate_step(job_id, attempt, output)
-        await thumbnail_step(job_id, attempt, output)
-        await store_step(job_id, attempt, output, media)
-        await complete_step(job_id, attempt)
-        return JobStatus.COMPLETED.value
-    except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:
-        exc = _unwrap(raised)
-        if not isinstance(exc, VidgateError):
-            raise
-        await fail_step(job_id, attempt["attempt_id"] if attempt else None, _job_error(exc))
-        return JobStatus.FAILED.value
-
-
 async def _await_task(job_id: str, attempt: dict[str, Any]) -> TaskStatus:
-    interval = current().settings.poll_interval
+    """Poll until the task ends. Between polls, wait for a provider webhook (delivered with
+    ``DBOS.send`` to this workflow) or the interval, whichever comes first: polling is the
+    backstop for lost webhooks. The interval backs off while the task is queued."""
+    settings = current().settings
+    interval = settings.poll_interval
     while True:
         polled = await poll_step(job_id, attempt)
         status = TaskStatus.model_validate(polled)
         if status.state.terminal:
             return status
         if polled["deadline_exceeded"]:
-            await cancel_remote_step(job_id, attempt)
             raise JobTimeout(
-                "the job ran past its deadline; the provider task was cancelled",
-                details={"remote_id": attempt["remote_id"]},
+                "the job ran past its deadline",
+                details={"remote_id": attempt["remote_id"], "provider": attempt["provider"]},
             )
-        await DBOS.sleep_async(status.poll_after or interval)
+        if polled["queue_timeout"]:
+            raise ProviderUnavailable(
+                f"the task waited in {attempt['provider']}'s queue longer than "
+                f"{settings.provider_queue_timeout:g} s",
+                provider=attempt["provider"],
+            )
+        if status.poll_after is not None:
+            interval = status.poll_after
+        elif status.state is TaskState.QUEUED:
+            interval = min(interval * 1.5, settings.poll_max_interval)
+        else:
+            interval = settings.poll_interval
+        await DBOS.recv_async(PROVIDER_EVENT, timeout_seconds=interval)
 
 
-@DBOS.step(name="vidgate.attempt_succeeded")
-async def _mark_attempt_succeeded(job_id: str, attempt: dict[str, Any]) -> None:
-    cost = (attempt.get("quote") or {}).get("usd")
-    current().store.update_attempt(
-        attempt["attempt_id"],
-        status=AttemptStatus.SUCCEEDED.value,
-        progress=1.0,
-        cost_usd=cost,
-        finished_at=datetime.now(UTC),
-    )
+@DBOS.workflow(name="vidgate.attempt")
+async def attempt_workflow(job_id: str, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
+    """One provider attempt: submit, wait, download, validate. Never raises for a provider's
+    failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back."""
+    try:
+        attempt = await submit_step(job_id, number, candidate)
+    except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:
+        exc = _unwrap(raised)
+        if not isinstance(exc, VidgateError):
+            raise
+        attempt = await submit_failed_step(job_id, number, candidate, exc.to_dict())
+        return {"ok": False, "attempt": attempt, "error": exc.to_dict()}
+    settled = False
+    try:
+        status = await _await_task(job_id, attempt)
+        settled = True
+        if status.state is not TaskState.SUCCEEDED:
+            raise _task_error(attempt["provider"], status)
+        if not status.outputs:
+            raise GenerationFailed(
+                "the provider reported success but returned no output",
+                provider=attempt["provider"],
+            )
+        output = status.outputs[0].model_dump(mode="json")
+        await download_step(job_id, attempt, output)
+        media = await validate_step(job_id, attempt, output)
+    except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:
+        exc = _unwrap(raised)
+        if not isinstance(exc, VidgateError):
+            raise
+        if not settled:
+            await cancel_remote_step(job_id, attempt)  # we are abandoning a live task
+        await attempt_result_step(job_id, attempt, exc.to_dict())
+        return {"ok": False, "attempt": attempt, "error": exc.to_dict()}
+    await attempt_result_step(job_id, attempt, None)
+    return {"ok": True, "attempt": attempt, "output": output, "media": media}
 
 
-def _task_error(provider: str, status: TaskStatus) -> dict[str, Any]:
-    """A failed or cancelled task's error, as classified by its provider."""
+class _TaskError(VidgateError):
+    """A failed task's error as its provider classified it, carried as a VidgateError."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(str(error.get("message", "the task failed")), details=error)
+        self.error = error
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.error
+
+
+def _task_error(provider: str, status: TaskStatus) -> VidgateError:
     if status.error:
-        return status.error
+        return _TaskError(status.error)
     return GenerationFailed(
         f"the task ended {status.raw_status or status.state.value}", provider=provider
-    ).to_dict()
-
-
-def _job_error(exc: VidgateError) -> dict[str, Any]:
-    if isinstance(exc, MediaUnreadable):
-        exc.details.setdefault("hint", "the provider's file could not be decoded")
-    return exc.to_dict()
+    )

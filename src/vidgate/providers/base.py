@@ -107,6 +107,9 @@ class Provider(ABC):
     """
 
     name: ClassVar[str]
+    #: Whether ``find_by_reference`` can tell if a task we created exists. Without it, an
+    #: ambiguous create failure cannot be reconciled and the job stops (``submit_uncertain``).
+    supports_lookup: ClassVar[bool] = False
     #: The catalogue file for this provider; built-ins keep theirs in ``vidgate/catalog/data``.
     catalog_file: ClassVar[Path | None] = None
 

@@ -7,18 +7,27 @@ It behaves like a remote provider in the ways the engine must handle:
   resumed by another process after a crash finds its task, as it would at a real provider.
 - It reports ``queued`` for the first 15 % of the latency, then ``running`` with progress, then
   ``succeeded``; the output is rendered at download time (deterministic for prompt + seed).
-- It can be told to misbehave, with a marker in the prompt (``[simulate:fail]``) or the request
-  metadata (``{"simulate": "fail"}``):
+- It can be told to misbehave, with markers in the prompt (``[simulate:fail]``) or the request
+  metadata (``{"simulate": "fail,flaky-poll"}``). ``fault@N`` applies only to attempt N of a
+  job (``[simulate:fail@1]`` fails the first provider and lets a fallback succeed):
 
-  ==================  ==================================================================
-  ``fail``            the task fails part-way (``generation_failed``)
-  ``moderation``      the prompt is rejected at submit (``content_rejected``, input)
+  =====================  ===============================================================
+  ``fail``               the task fails part-way (``generation_failed``)
+  ``moderation``         the prompt is rejected at submit (``content_rejected``, input)
   ``moderation-output``  the finished video is rejected (``content_rejected``, output)
-  ``hang``            the task runs forever at 50 %
-  ``unavailable``     submit answers like a 503 (``provider_unavailable``, retryable)
-  ``wrong-duration``  the video is half as long as asked (``output_mismatch``)
-  ``corrupt``         the video file is truncated (``media_unreadable``)
-  ==================  ==================================================================
+  ``hang``               the task runs forever at 50 %
+  ``stuck-queued``       the task never leaves the provider's queue
+  ``unavailable``        every create answers 503 and creates nothing (retryable)
+  ``create-error``       the create makes the task, then answers 500 (an ambiguous failure)
+  ``crash-after-create`` the process dies (exit 137) right after the task is made, once
+  ``flaky-poll``         the first two status checks answer 503
+  ``flaky-download``     the first download answers 503
+  ``wrong-duration``     the video is half as long as asked (``output_mismatch``)
+  ``corrupt``            the video file is truncated (``media_unreadable``)
+  =====================  ===============================================================
+
+Every create the simulated provider receives is appended to ``creates.jsonl`` under its
+directory (``created()`` reads it), so tests can prove nothing was submitted twice.
 """
 
 from __future__ import annotations
@@ -47,30 +56,62 @@ from .base import OutputRef, Provider, Submission, SubmitResult, TaskState, Task
 __all__ = ["FAULTS", "SimulatedProvider"]
 
 FAULTS = frozenset(
-    {"fail", "moderation", "moderation-output", "hang", "unavailable", "wrong-duration", "corrupt"}
+    {
+        "fail",
+        "moderation",
+        "moderation-output",
+        "hang",
+        "stuck-queued",
+        "unavailable",
+        "create-error",
+        "crash-after-create",
+        "flaky-poll",
+        "flaky-download",
+        "wrong-duration",
+        "corrupt",
+    }
 )
-_MARKER = re.compile(r"\[simulate:([a-z-]+)\]")
+_MARKER = re.compile(r"\[simulate:([a-z-]+(?:@\d+)?)\]")
 _QUEUED_FRACTION = 0.15
+_FLAKY_POLLS = 2
 
 
-def fault_of(prompt: str, metadata: dict[str, str]) -> str | None:
-    """The fault a request asks for, from its metadata or a prompt marker."""
-    found = metadata.get("simulate")
-    if found is None:
-        match = _MARKER.search(prompt)
-        found = match[1] if match else None
-    if found is not None and found not in FAULTS:
-        raise ProviderError(
-            f"unknown simulated fault {found!r}; known: {', '.join(sorted(FAULTS))}",
-            provider="simulated",
-        )
-    return found
+def faults_of(prompt: str, metadata: dict[str, str], attempt: int = 1) -> frozenset[str]:
+    """The faults a request asks for on its ``attempt``-th provider attempt."""
+    raw = [f.strip() for f in metadata.get("simulate", "").split(",") if f.strip()]
+    raw += _MARKER.findall(prompt)
+    chosen = set()
+    for item in raw:
+        name, _, only = item.partition("@")
+        if name not in FAULTS:
+            raise ProviderError(
+                f"unknown simulated fault {name!r}; known: {', '.join(sorted(FAULTS))}",
+                provider="simulated",
+            )
+        if not only or int(only) == attempt:
+            chosen.add(name)
+    return frozenset(chosen)
+
+
+def _attempt_number(reference: str) -> int:
+    tail = reference.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 1
+
+
+def created(root: Path) -> list[dict[str, Any]]:
+    """Every create the simulated provider under ``root`` received, oldest first."""
+    path = root / "simulated" / "creates.jsonl"
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line]
 
 
 class SimulatedProvider(Provider):
     """Offline provider backed by the synthetic renderer."""
 
     name: ClassVar[str] = "simulated"
+    supports_lookup: ClassVar[bool] = True
 
     @property
     def _root(self) -> Path:
@@ -114,13 +155,13 @@ class SimulatedProvider(Provider):
     async def submit(self, submission: Submission) -> SubmitResult:
         started = time.perf_counter()
         request = submission.request
-        fault = fault_of(request.prompt, request.metadata)
-        if fault == "unavailable":
+        faults = faults_of(request.prompt, request.metadata, _attempt_number(submission.reference))
+        if "unavailable" in faults:
             self._log("create", "-", started, 503, "simulated outage")
             raise ProviderUnavailable(
                 "simulated provider is unavailable (503)", provider=self.name, status_code=503
             )
-        if fault == "moderation":
+        if "moderation" in faults:
             self._log("create", "-", started, 400, "moderation")
             raise ContentRejected(
                 "the prompt was rejected by the simulated moderation filter",
@@ -137,7 +178,9 @@ class SimulatedProvider(Provider):
             "reference": submission.reference,
             "submitted_at": time.time(),
             "latency": self.settings.simulated_latency,
-            "fault": fault,
+            "faults": sorted(faults),
+            "poll_failures": 0,
+            "download_failures": 0,
             "prompt": _MARKER.sub("", request.prompt).strip() or request.prompt,
             "seed": request.seed if request.seed is not None else secrets.randbelow(2**31),
             "duration": request.duration,
@@ -153,6 +196,21 @@ class SimulatedProvider(Provider):
         ref = self._ref_path(submission.reference)
         ref.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(ref, remote_id.encode())
+        with (self._root / "creates.jsonl").open("a", encoding="utf-8") as log:
+            log.write(
+                json.dumps({"reference": submission.reference, "remote_id": remote_id}) + "\n"
+            )
+        if "crash-after-create" in faults:
+            marker = self._root / "crashed" / ref.name
+            if not marker.exists():  # once per attempt, or the restarted worker would die too
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+                os._exit(137)  # as if killed -9 between the provider's answer and our checkpoint
+        if "create-error" in faults:
+            self._log("create", remote_id, started, 500, "simulated error after create")
+            raise ProviderUnavailable(
+                "simulated 500 after the task was created", provider=self.name, status_code=500
+            )
         self._log("create", remote_id, started, 201, None)
         return SubmitResult(remote_id=remote_id, state=TaskState.QUEUED)
 
@@ -165,6 +223,13 @@ class SimulatedProvider(Provider):
     async def poll(self, remote_id: str) -> TaskStatus:
         started = time.perf_counter()
         task = self._load(remote_id)
+        if "flaky-poll" in task["faults"] and task["poll_failures"] < _FLAKY_POLLS:
+            task["poll_failures"] += 1
+            self._save(task)
+            self._log("status", remote_id, started, 503, "simulated flaky status check")
+            raise ProviderUnavailable(
+                "simulated 503 on a status check", provider=self.name, status_code=503
+            )
         status = _status_at(task, time.time())
         self._log("status", remote_id, started, 200, None)
         return status
@@ -186,8 +251,15 @@ class SimulatedProvider(Provider):
         started = time.perf_counter()
         remote_id = output.url.removeprefix("simulated://tasks/").split("/", 1)[0]
         task = self._load(remote_id)
-        fault = task["fault"]
-        duration = task["duration"] / 2 if fault == "wrong-duration" else task["duration"]
+        faults = task["faults"]
+        if "flaky-download" in faults and task["download_failures"] < 1:
+            task["download_failures"] += 1
+            self._save(task)
+            self._log("content", remote_id, started, 503, "simulated flaky download")
+            raise ProviderUnavailable(
+                "simulated 503 on a download", provider=self.name, status_code=503
+            )
+        duration = task["duration"] / 2 if "wrong-duration" in faults else task["duration"]
         spec = SynthSpec(
             prompt=task["prompt"],
             seed=int(task["seed"]),
@@ -205,7 +277,7 @@ class SimulatedProvider(Provider):
         except VidgateError as exc:
             self._log("content", remote_id, started, 500, exc.message)
             raise
-        if fault == "corrupt":
+        if "corrupt" in faults:
             size = dest.stat().st_size
             with dest.open("r+b") as handle:
                 handle.truncate(size // 2)
@@ -219,10 +291,12 @@ def _status_at(task: dict[str, Any], now: float) -> TaskStatus:
     latency = float(task["latency"])
     elapsed = now - float(task["submitted_at"])
     fraction = 1.0 if latency <= 0 else min(elapsed / latency, 1.0)
-    fault = task["fault"]
-    if fault == "hang":
+    faults = task.get("faults", [])
+    if "hang" in faults:
         fraction = min(fraction, 0.5)
-    if fault == "fail" and fraction >= 0.6:
+    if "stuck-queued" in faults:
+        return TaskStatus(state=TaskState.QUEUED, progress=0.0, raw_status="queued")
+    if "fail" in faults and fraction >= 0.6:
         error = GenerationFailed(
             "the simulated generation failed part-way",
             provider="simulated",
@@ -230,7 +304,7 @@ def _status_at(task: dict[str, Any], now: float) -> TaskStatus:
         )
         return TaskStatus(state=TaskState.FAILED, error=error.to_dict(), raw_status="failed")
     if fraction >= 1.0:
-        if fault == "moderation-output":
+        if "moderation-output" in faults:
             rejected = ContentRejected(
                 "the finished video was rejected by the simulated output filter",
                 provider="simulated",
