@@ -12,6 +12,7 @@ say nothing about a provider's health and are not counted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -61,10 +62,18 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 class HealthBook:
-    def __init__(self, engine: sa.Engine, *, threshold: int, cooldown: float) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        threshold: int,
+        cooldown: float,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         self.engine = engine
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown)
+        self._now = clock
 
     def get(self, provider: str) -> Health:
         with self.engine.connect() as conn:
@@ -96,17 +105,19 @@ class HealthBook:
         if health.state is CircuitState.HALF_OPEN:
             return False, "circuit half-open: another job is probing the provider"
         assert health.opened_at is not None
-        if _now() < health.opened_at + self.cooldown:
+        now = self._now()
+        if now < health.opened_at + self.cooldown:
             return False, health.describe()
         with self.engine.begin() as conn:
+            # Only one process wins the probe: the first to flip open → half_open.
             claimed = conn.execute(
                 provider_health.update()
                 .where(
                     provider_health.c.provider == provider,
                     provider_health.c.state == CircuitState.OPEN.value,
-                    provider_health.c.opened_at == health.opened_at,
+                    provider_health.c.opened_at <= now - self.cooldown,
                 )
-                .values(state=CircuitState.HALF_OPEN.value, updated_at=_now())
+                .values(state=CircuitState.HALF_OPEN.value, updated_at=self._now())
             ).rowcount
         if claimed == 1:
             return True, None
@@ -116,7 +127,7 @@ class HealthBook:
         """Count an attempt's result. ``outcome`` None means it succeeded."""
         if outcome is not None and outcome not in _COUNTED:
             return
-        now = _now()
+        now = self._now()
         with self.engine.begin() as conn:
             row = (
                 conn.execute(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,7 +83,7 @@ class Engine:
         install(self.runtime)
         provider_queues = [provider_queue(name) for name in provider_classes()]
         listen = None if self.worker else provider_queues
-        await asyncio.to_thread(launch_dbos, self.settings, listen)
+        await _off_loop(launch_dbos, self.settings, listen)
         self._launched = True
         for name in provider_classes():
             limits = self.settings.provider_limits.get(name, {})
@@ -129,7 +130,7 @@ class Engine:
                 await self._keeper
             self._keeper = None
         if self._launched:
-            await asyncio.to_thread(destroy_dbos)
+            await _off_loop(destroy_dbos)
             self._launched = False
             # DBOS shut the loop's default executor down with it: a plain call, it is short.
             self.runtime.leases.stopped()
@@ -270,6 +271,16 @@ class Engine:
         async for _ in self.watch(job_id, interval=interval):
             pass
         return self.get(job_id)
+
+
+_lifecycle_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vidgate-dbos")
+
+
+async def _off_loop(func: Callable[..., None], *args: Any) -> None:
+    """Run DBOS's blocking launch/destroy off the event loop. Not on the loop's default executor:
+    DBOS installs its own there and shuts it down on destroy, so a loop that starts a second
+    engine would find it closed."""
+    await asyncio.get_running_loop().run_in_executor(_lifecycle_thread, func, *args)
 
 
 def _check_inputs(request: VideoRequest) -> None:
