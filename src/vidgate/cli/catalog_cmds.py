@@ -6,10 +6,14 @@ from datetime import date
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..catalog import LifecycleStage, ModelProfile, load_catalog
+from ..db import make_engine, upgrade
+from ..engine.health import Health, HealthBook
 from ..providers.registry import provider_classes
+from ..settings import Settings
 from ._console import friendly, out, print_json
 
 __all__ = ["models", "providers"]
@@ -26,6 +30,21 @@ _STAGE_STYLE = {
     LifecycleStage.DEPRECATED: "yellow",
     LifecycleStage.RETIRED: "red",
 }
+
+
+def _health() -> list[Health]:
+    """Circuit-breaker state from the database (read only; nothing is launched)."""
+    settings = Settings()
+    settings.ensure_dirs()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine)
+        book = HealthBook(
+            engine, threshold=settings.circuit_threshold, cooldown=settings.circuit_cooldown
+        )
+        return [book.get(name) for name in provider_classes()]
+    finally:
+        engine.dispose()
 
 
 def _key_status(provider: str) -> tuple[bool, str]:
@@ -154,10 +173,12 @@ def providers(
     """Each provider: whether its adapter is installed and its key set, and how many models."""
     catalog = load_catalog()
     today = date.today()
+    health = {h.provider: h for h in _health()}
     rows: list[dict[str, Any]] = []
     for name, profile in catalog.providers.items():
         ready, key = _key_status(name)
         live = [m for m in profile.models if m.lifecycle.stage_on(today) != LifecycleStage.RETIRED]
+        circuit = health.get(name)
         rows.append(
             {
                 "provider": name,
@@ -167,18 +188,22 @@ def providers(
                 "env_keys": profile.env_keys,
                 "models": len(profile.models),
                 "usable_models": len(live),
+                "circuit": circuit.state.value if circuit else None,
+                "health": circuit.describe() if circuit else "-",
             }
         )
     if json_output:
         print_json(rows)
         return
     table = Table(title="vidgate providers")
-    for column in ("provider", "title", "status", "models"):
+    for column in ("provider", "title", "status", "models", "health"):
         table.add_column(column, overflow="fold")
     for row in rows:
         status = f"[green]{row['status']}[/]" if row["ready"] else f"[dim]{row['status']}[/]"
         count = f"{row['usable_models']}"
         if row["usable_models"] != row["models"]:
             count += f" ({row['models'] - row['usable_models']} retired)"
-        table.add_row(row["provider"], row["title"], status, count)
+        healthy = row["circuit"] in (None, "closed")
+        shown = row["health"] if healthy else f"[red]{escape(row['health'])}[/]"
+        table.add_row(row["provider"], row["title"], status, count, shown)
     out.print(table)

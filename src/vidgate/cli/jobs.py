@@ -114,6 +114,31 @@ def show(
     out.print(log)
 
 
+@app.command("cancel")
+@friendly
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="The job id.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Cancel a job: its workflow stops and the provider task is cancelled where possible."""
+    engine = _engine()
+
+    async def go() -> Job:
+        try:
+            return await engine.cancel(job_id)
+        finally:
+            await engine.close()
+
+    job = asyncio.run(go())
+    if json_output:
+        print_json(job)
+        return
+    if job.status is JobStatus.CANCELED:
+        out.print(f"job {job.id} canceled")
+    else:
+        out.print(f"job {job.id} had already ended: {job.status.value}")
+
+
 def _print_job(job: Job) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")

@@ -47,6 +47,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _forward(progress: float) -> sa.ColumnElement[float]:
+    """Progress never goes back, not even when a job falls back to another provider."""
+    return sa.case((jobs.c.progress > progress, jobs.c.progress), else_=sa.literal(progress))
+
+
 def request_hash(request: VideoRequest) -> str:
     """A fingerprint of what was asked, for idempotency: the same key must mean the same body."""
     body = request.model_dump(mode="json", exclude={"idempotency_key"})
@@ -170,7 +175,7 @@ class JobStore:
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id)
-                .values(phase=phase.value, progress=progress, updated_at=now, **values)
+                .values(phase=phase.value, progress=_forward(progress), updated_at=now, **values)
             )
             conn.execute(
                 job_events.insert().values(
@@ -228,9 +233,9 @@ class JobStore:
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id)
-                .values(phase=phase.value, progress=progress, updated_at=now)
+                .values(phase=phase.value, progress=_forward(progress), updated_at=now)
             )
-            if int(progress // 10) != int(before // 10):
+            if int(progress // 10) > int(before // 10):
                 conn.execute(
                     job_events.insert().values(
                         job_id=job_id, at=now, phase=phase.value, progress=progress, message=message
