@@ -66,6 +66,18 @@ async def test_ambiguous_create_is_reconciled_by_reference_not_sent_twice(engine
     assert attempt.remote_id is not None
 
 
+async def test_ambiguous_create_without_lookup_stops_rather_than_pay_twice(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SimulatedProvider, "supports_lookup", False)
+    job = await run(engine, small("[simulate:create-error] a fox"))
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "submit_uncertain"
+    assert job.error.outcome.value == "operator_action"
+    assert len(job.attempts) == 1, "no fallback after an uncertain create"
+    assert creates_for(engine, job) == [f"{job.id}-1"]
+
+
 async def test_definite_create_failures_are_retried(settings: Settings) -> None:
     settings.retry_overrides = {"simulated": {"max_attempts": 2, "base_delay": 0.01}}
     async with Engine(settings) as engine:

@@ -1,0 +1,141 @@
+"""Crash recovery with real processes: a worker dies by kill -9 mid-job, and every job still
+completes exactly once — resumed by the same worker restarted, or taken over by another."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from vidgate.engine import Engine
+from vidgate.providers.simulated import created
+from vidgate.settings import Settings
+from vidgate.types import JobStatus, Phase, VideoRequest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for key, value in {
+        "VIDGATE_SIMULATED_LATENCY": "1.5",
+        "VIDGATE_POLL_INTERVAL": "0.1",
+        "VIDGATE_QUEUE_POLL_INTERVAL": "0.1",
+        "VIDGATE_HEARTBEAT_INTERVAL": "0.2",
+        "VIDGATE_LEASE_SECONDS": "1.0",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return dict(os.environ)
+
+
+def worker(env: dict[str, str], executor_id: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidgate", "worker", "--executor-id", executor_id],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def enqueue_jobs(settings: Settings) -> list[str]:
+    engine = Engine(settings)
+    prompts = ["a fox", "a heron", "a lighthouse", "[simulate:crash-after-create] an owl"]
+    ids = [
+        engine.enqueue(
+            VideoRequest(prompt=p, duration=1, resolution="360p", aspect_ratio="16:9", seed=i)
+        ).id
+        for i, p in enumerate(prompts)
+    ]
+    engine.runtime.store.engine.dispose()
+    return ids
+
+
+def wait_until_done(settings: Settings, ids: list[str], timeout: float = 90) -> None:
+    store = Engine(settings).runtime.store
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(store.get(i).done for i in ids):
+            return
+        time.sleep(0.1)
+    states = {i: (store.get(i).status.value, store.get(i).phase.value) for i in ids}
+    raise AssertionError(f"jobs did not finish in {timeout} s: {states}")
+
+
+def assert_exactly_once(settings: Settings, ids: list[str]) -> None:
+    store = Engine(settings).runtime.store
+    creates = Counter(c["reference"] for c in created(settings.resolved_home))
+    for job_id in ids:
+        job = store.get(job_id)
+        assert job.status is JobStatus.COMPLETED, (job_id, job.error)
+        assert [a.number for a in job.attempts] == [1], "no fallback was needed"
+        assert creates[f"{job_id}-1"] == 1, f"{job_id} was submitted {creates[f'{job_id}-1']} times"
+    assert sum(creates.values()) == len(ids)
+
+
+def test_killed_worker_restarted_with_its_id_finishes_every_job_once(
+    env: dict[str, str], settings: Settings
+) -> None:
+    ids = enqueue_jobs(settings)
+    first = worker(env, "w-1")
+    # The owl's create kills the process (exit 137) between the provider's answer and the
+    # checkpoint: the worst moment. Other jobs are mid-flight at that point.
+    assert first.wait(timeout=60) == 137
+    store = Engine(settings).runtime.store
+    owl = store.get(ids[3])
+    assert not owl.done and owl.attempts[0].remote_id is None, "died before the checkpoint"
+    second = worker(env, "w-1")
+    try:
+        wait_until_done(settings, ids)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert second.returncode == 0
+    assert_exactly_once(settings, ids)
+
+
+def test_jobs_of_a_worker_that_never_returns_are_taken_over(
+    env: dict[str, str], settings: Settings
+) -> None:
+    ids = enqueue_jobs(settings)
+    doomed = worker(env, "w-doomed")
+    assert doomed.wait(timeout=60) == 137
+    survivor = worker(env, "w-survivor")
+    try:
+        wait_until_done(settings, ids)
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        survivor.wait(timeout=30)
+    assert_exactly_once(settings, ids)
+    workers = {w["executor_id"]: w for w in Engine(settings).runtime.leases.listing()}
+    assert workers["w-doomed"]["state"] == "recovered"
+    assert workers["w-doomed"]["recovered_by"] == "w-survivor"
+
+
+def test_kill_9_mid_generation(env: dict[str, str], settings: Settings) -> None:
+    engine = Engine(settings)
+    ids = [
+        engine.enqueue(VideoRequest(prompt=f"a comet {i}", duration=1, resolution="360p")).id
+        for i in range(3)
+    ]
+    victim = worker(env, "w-victim")
+    store = engine.runtime.store
+    deadline = time.monotonic() + 60
+    while not all(store.get(i).phase is Phase.GENERATING for i in ids):
+        assert time.monotonic() < deadline, "jobs never reached the provider"
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=10)
+    heir = worker(env, "w-heir")
+    try:
+        wait_until_done(settings, ids)
+    finally:
+        heir.send_signal(signal.SIGTERM)
+        heir.wait(timeout=30)
+    assert_exactly_once(settings, ids)
+    assert Path(store.get(ids[0]).output.uri if store.get(ids[0]).output else "").is_file()
