@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,3 +32,27 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 @pytest.fixture
 def settings() -> Settings:
     return Settings()
+
+
+#: Where the PostgreSQL variants of the engine tests run (``.ci/postgres`` prints one).
+POSTGRES_URL = os.environ.get("VIDGATE_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test on SQLite and again on PostgreSQL (a fresh database each time)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL variant: set VIDGATE_TEST_POSTGRES_URL (bash .ci/postgres)")
+    import psycopg
+
+    name = f"vidgate_test_{secrets.token_hex(5)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    monkeypatch.setenv("VIDGATE_DATABASE_URL", f"{base}/{name}")
+    yield "postgres"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -14,6 +14,9 @@ from vidgate.settings import Settings
 from vidgate.types import AttemptStatus, JobStatus, Phase, VideoRequest
 
 
+pytestmark = pytest.mark.usefixtures("backend")
+
+
 @pytest.fixture
 async def engine(settings: Settings) -> AsyncIterator[Engine]:
     async with Engine(settings) as running:

@@ -28,6 +28,9 @@ def small(prompt: str = "a red fox in snow", **kw: Any) -> VideoRequest:
     return VideoRequest.model_validate(fields)
 
 
+pytestmark = pytest.mark.usefixtures("backend")
+
+
 @pytest.fixture
 async def engine(settings: Settings) -> AsyncIterator[Engine]:
     async with Engine(settings) as running:

@@ -18,7 +18,7 @@ from vidgate.providers.simulated import created
 from vidgate.settings import Settings
 from vidgate.types import JobStatus, Phase, VideoRequest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("backend")]
 
 
 @pytest.fixture
@@ -139,3 +139,31 @@ def test_kill_9_mid_generation(env: dict[str, str], settings: Settings) -> None:
         heir.wait(timeout=30)
     assert_exactly_once(settings, ids)
     assert Path(store.get(ids[0]).output.uri if store.get(ids[0]).output else "").is_file()
+
+
+def test_two_workers_share_the_queue_without_duplicates(
+    env: dict[str, str], settings: Settings
+) -> None:
+    from dbos import DBOSClient
+
+    env = {**env, "VIDGATE_WORKER_CONCURRENCY": "2"}
+    engine = Engine(settings)
+    ids = [
+        engine.enqueue(VideoRequest(prompt=f"a kite {i}", duration=1, resolution="360p")).id
+        for i in range(8)
+    ]
+    pool = [worker(env, "w-left"), worker(env, "w-right")]
+    try:
+        wait_until_done(settings, ids)
+    finally:
+        for proc in pool:
+            proc.send_signal(signal.SIGTERM)
+        for proc in pool:
+            proc.wait(timeout=30)
+    assert_exactly_once(settings, ids)
+    client = DBOSClient(system_database_url=settings.resolved_database_url)
+    try:
+        ran_by = Counter(client.retrieve_workflow(i).get_status().executor_id for i in ids)
+    finally:
+        client.destroy()
+    assert set(ran_by) == {"w-left", "w-right"}, ran_by
