@@ -157,9 +157,15 @@ def test_a_local_catalogue_file_adds_a_model_without_code(
     )
     monkeypatch.setenv("VIDGATE_CATALOG_DIR", str(tmp_path))
     # A later file for the same provider replaces the built-in one.
-    assert [m.id for m in load_catalog().provider("simulated").models] == ["synth-local"]
+    assert [m.id for m in load_catalog().provider("simulated").models] == [
+        "synth-local",
+        "synth-draft",
+    ]
     monkeypatch.delenv("VIDGATE_CATALOG_DIR")
-    assert [m.id for m in load_catalog().provider("simulated").models] == ["synth-1"]
+    assert [m.id for m in load_catalog().provider("simulated").models] == [
+        "synth-1",
+        "synth-draft",
+    ]
 
 
 def test_a_broken_catalogue_file_names_itself(tmp_path: Path) -> None:

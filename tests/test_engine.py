@@ -13,7 +13,6 @@ from vidgate.media.probe import probe
 from vidgate.settings import Settings
 from vidgate.types import AttemptStatus, JobStatus, Phase, VideoRequest
 
-
 pytestmark = pytest.mark.usefixtures("backend")
 
 
@@ -131,12 +130,17 @@ async def test_detached_job_is_run_by_a_worker(settings: Settings) -> None:
 
 
 async def test_image_input_becomes_the_first_frame(engine: Engine, tmp_path: Path) -> None:
+    import av
+    import numpy as np
     from PIL import Image
-
-    from vidgate.media.synth import SynthSpec  # noqa: F401 - the renderer blends the image in
 
     red = tmp_path / "red.png"
     Image.new("RGB", (64, 64), (255, 0, 0)).save(red)
     job = await engine.wait((await engine.submit(small(image=str(red)))).id, interval=0.02)
     assert job.status is JobStatus.COMPLETED, job.error
     assert job.request.image == str(red.resolve())
+    assert job.output is not None
+    with av.open(job.output.uri) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    r, g, b = (first[..., i].mean() for i in range(3))
+    assert r > 150 and g < 100 and b < 100, "the first frame is the given image"

@@ -149,6 +149,17 @@ async def test_deadline_ends_the_job_and_cancels_the_remote_task(engine: Engine)
     assert any(c.url.endswith("/cancel") for c in engine.calls(job.id))
 
 
+async def test_a_tenant_default_deadline_applies_when_the_request_sets_none(
+    settings: Settings,
+) -> None:
+    settings.tenant_deadlines = {"acme": 0.5}
+    async with Engine(settings) as engine:
+        job = await engine.submit(small("[simulate:hang] a fox"), tenant="acme")
+        done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+    assert done.tenant == "acme"
+    assert done.error is not None and done.error.code == "timeout"
+
+
 async def test_cancel_stops_the_workflow_and_the_remote_task(engine: Engine) -> None:
     job = await engine.submit(small("[simulate:hang] a fox"))
     async for snapshot in engine.watch(job.id, interval=0.02):

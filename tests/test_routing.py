@@ -66,7 +66,7 @@ TODAY = date(2026, 11, 24)
 
 def test_no_keys_routes_to_simulated_and_says_so(acme: Catalog) -> None:
     plan = routing.plan_route(VideoRequest(prompt="a fox", duration=4), acme, today=TODAY)
-    assert [c.ref for c in plan.candidates] == ["simulated:synth-1"]
+    assert [c.ref for c in plan.candidates] == ["simulated:synth-1", "simulated:synth-draft"]
     assert plan.notice is not None and "no provider API key" in plan.notice
 
 

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     default_deadline: float = Field(
         default=600.0, gt=0, description="seconds a job may take when the request sets no deadline"
     )
+    tenant_deadlines: dict[str, float] = Field(
+        default_factory=dict,
+        description='per-tenant default deadline in seconds, e.g. {"acme": 300}',
+    )
+    download_timeout: float = Field(
+        default=600.0, gt=0, description="seconds one download of a finished output may take"
+    )
     provider_queue_timeout: float = Field(
         default=300.0,
         gt=0,

@@ -281,6 +281,7 @@ class Job(BaseModel):
     """A durable generation job."""
 
     id: str
+    tenant: str = "default"
     status: JobStatus
     phase: Phase
     progress: float = Field(ge=0, le=100)

@@ -422,6 +422,7 @@ class JobStore:
 
         return Job(
             id=row["id"],
+            tenant=row["tenant"],
             status=JobStatus(row["status"]),
             phase=Phase(row["phase"]),
             progress=row["progress"],

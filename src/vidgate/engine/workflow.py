@@ -38,7 +38,17 @@ from ..exceptions import (
 from ..media.geometry import dimensions_for
 from ..providers.base import OutputRef, Submission, TaskState, TaskStatus
 from ..routing import plan_route
-from ..types import Asset, AttemptStatus, JobError, JobStatus, MediaInfo, Outcome, Phase, new_id
+from ..types import (
+    Asset,
+    AttemptStatus,
+    Job,
+    JobError,
+    JobStatus,
+    MediaInfo,
+    Outcome,
+    Phase,
+    new_id,
+)
 from .retry import definitely_not_created, retrying
 from .runtime import current, provider_queue
 
@@ -72,9 +82,13 @@ def _note_retry(job_id: str) -> Any:
     return note
 
 
-def _deadline(job_created: datetime, deadline: float | None) -> float:
-    limit = deadline if deadline is not None else current().settings.default_deadline
-    return limit - (datetime.now(UTC) - job_created).total_seconds()
+def _time_left(job: Job) -> float:
+    """Seconds until the job's deadline: the request's, else its tenant's, else the default."""
+    settings = current().settings
+    limit = job.request.deadline_seconds
+    if limit is None:
+        limit = settings.tenant_deadlines.get(job.tenant, settings.default_deadline)
+    return limit - (datetime.now(UTC) - job.created_at).total_seconds()
 
 
 # -- job workflow steps ----------------------------------------------------------------------
@@ -364,7 +378,7 @@ async def poll_step(job_id: str, attempt: dict[str, Any]) -> dict[str, Any]:
             job_id, Phase.GENERATING, round(progress, 1), f"{word} {attempt['provider']}"
         )
     result = status.model_dump(mode="json")
-    result["deadline_exceeded"] = _deadline(job.created_at, job.request.deadline_seconds) <= 0
+    result["deadline_exceeded"] = _time_left(job) <= 0
     queued_for = (
         (datetime.now(UTC) - record.submitted_at).total_seconds() if record.submitted_at else 0.0
     )
@@ -407,10 +421,22 @@ async def _fetch(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -
     path = _work_path(job_id)
     if not path.is_file():
         provider = rt.provider(attempt["provider"])
+        limit = rt.settings.download_timeout
+
+        async def download() -> None:
+            try:
+                await asyncio.wait_for(
+                    provider.download(OutputRef.model_validate(output), path), limit
+                )
+            except TimeoutError:
+                raise ProviderUnavailable(
+                    f"the download took longer than {limit:g} s", provider=attempt["provider"]
+                ) from None
+
         with requestlog.bind(job_id, attempt["attempt_id"]):
             await retrying(
                 "download",
-                lambda: provider.download(OutputRef.model_validate(output), path),
+                download,
                 rt.retry_policy(attempt["provider"]),
                 on_retry=_note_retry(job_id),
             )
