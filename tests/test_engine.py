@@ -131,7 +131,6 @@ async def test_detached_job_is_run_by_a_worker(settings: Settings) -> None:
 
 async def test_image_input_becomes_the_first_frame(engine: Engine, tmp_path: Path) -> None:
     import av
-    import numpy as np
     from PIL import Image
 
     red = tmp_path / "red.png"
