@@ -56,3 +56,14 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     yield "postgres"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[object]:
+    """The provider simulator on a real loopback port (0.5 s generations)."""
+    from vidgate.simulator.server import simulator_in_thread
+    from vidgate.simulator.state import SimulatorConfig
+
+    config = SimulatorConfig(latency=0.5, media_dir=tmp_path / "simulator-media")
+    with simulator_in_thread(config) as running:
+        yield running

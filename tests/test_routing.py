@@ -88,6 +88,18 @@ def test_explicit_retired_model_names_its_date_and_replacement(acme: Catalog) ->
         routing.plan_route(request, acme, today=TODAY, environ={"ACME_API_KEY": "k"})
 
 
+def test_retired_model_can_be_enabled_explicitly(acme: Catalog) -> None:
+    request = VideoRequest(prompt="a fox", duration=4, model="acme:old")
+    env = {"ACME_API_KEY": "k", "VIDGATE_ALLOW_RETIRED": "acme"}
+    plan = routing.plan_route(request, acme, today=TODAY, environ=env)
+    assert [c.ref for c in plan.candidates] == ["acme:old"]
+    # Never by default routing, only when asked for by name.
+    auto = routing.plan_route(
+        VideoRequest(prompt="a fox", duration=4), acme, today=TODAY, environ=env
+    )
+    assert "acme:old" not in [c.ref for c in auto.candidates]
+
+
 def test_explicit_model_without_its_key_names_the_variable(acme: Catalog) -> None:
     request = VideoRequest(prompt="a fox", duration=4, model="acme:cheap")
     with pytest.raises(MissingCredentials, match="ACME_API_KEY"):

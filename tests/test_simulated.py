@@ -59,8 +59,9 @@ async def test_tasks_live_outside_the_process(settings: Settings) -> None:
     # A different instance (as in another worker process) finds the task and its reference.
     second = SimulatedProvider(settings)
     assert (await second.poll(result.remote_id)).state in (TaskState.QUEUED, TaskState.RUNNING)
-    assert await second.find_by_reference("job_x-1") == result.remote_id
-    assert await second.find_by_reference("job_other-1") is None
+    sub = submission()
+    assert await second.find_by_reference("job_x-1", sub, 0) == result.remote_id
+    assert await second.find_by_reference("job_other-1", sub, 0) is None
     assert await second.cancel(result.remote_id) is True
     assert (await first.poll(result.remote_id)).state is TaskState.CANCELED
 

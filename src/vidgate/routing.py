@@ -5,6 +5,8 @@ The rules, in order:
 1. An explicit ``provider:model`` is the only candidate. If it is retired, unsupported for the
    request, or its provider has no key, routing fails before anything is spent, naming the
    retirement date, what the model allows and which models could do it, or the variable to set.
+   ``VIDGATE_ALLOW_RETIRED`` (comma-separated providers or ``provider:model`` ids) lets an
+   explicit request reach a retired model, e.g. to run the Sora adapter against the simulator.
 2. An explicit provider (``model="runway"`` or ``providers=[...]``) limits the candidates to its
    models.
 3. Otherwise every model of every provider that has an adapter and a key is a candidate, minus
@@ -16,6 +18,7 @@ The rules, in order:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -77,7 +80,9 @@ def plan_route(
     real_configured = configured - {SIMULATED}
 
     if request.model and ":" in request.model:
-        return _explicit_model(request, catalog, today, configured)
+        env = os.environ if environ is None else environ
+        allowed = {x.strip() for x in env.get("VIDGATE_ALLOW_RETIRED", "").split(",") if x.strip()}
+        return _explicit_model(request, catalog, today, configured, allowed)
 
     wanted = list(request.providers)
     if request.model:
@@ -126,11 +131,16 @@ def plan_route(
 
 
 def _explicit_model(
-    request: VideoRequest, catalog: Catalog, today: date, configured: set[str]
+    request: VideoRequest,
+    catalog: Catalog,
+    today: date,
+    configured: set[str],
+    allow_retired: set[str],
 ) -> RoutePlan:
     assert request.model is not None
     model = catalog.get(request.model)
-    _raise_if_retired(model, today)
+    if not allow_retired & {model.ref, model.provider}:
+        _raise_if_retired(model, today)
     problems = violations(model, request)
     if problems:
         alternatives = _alternatives(request, catalog, today)

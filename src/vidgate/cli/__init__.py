@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog_cmds, generate, jobs, probe, worker
+from . import catalog_cmds, generate, jobs, probe, simulator, worker
 
 app = typer.Typer(
     name="vidgate",
@@ -19,6 +19,7 @@ app.command("providers")(catalog_cmds.providers)
 app.add_typer(jobs.app, name="jobs")
 app.command("probe")(probe.probe_cmd)
 app.command("worker")(worker.worker)
+app.command("simulator")(simulator.simulator)
 
 
 def main() -> None:

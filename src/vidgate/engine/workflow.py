@@ -292,12 +292,18 @@ async def submit_step(job_id: str, number: int, candidate: dict[str, Any]) -> di
         quote=candidate["quote"],
     )
 
+    submission = Submission.build(
+        job.request, model, effective_params(model, job.request), attempt.reference
+    )
+
     async def lookup() -> str | None:
         if not provider.supports_lookup:
             return None
+        record = rt.store.attempt(attempt.id)
+        since = (record.submitted_at or datetime.now(UTC)).timestamp() - 60
         return await retrying(
             "look up the task by reference",
-            lambda: provider.find_by_reference(attempt.reference),
+            lambda: provider.find_by_reference(attempt.reference, submission, since),
             policy,
             on_retry=_note_retry(job_id),
         )
@@ -317,9 +323,6 @@ async def submit_step(job_id: str, number: int, candidate: dict[str, Any]) -> di
         while remote_id is None:
             tries += 1
             rt.store.update_attempt(attempt.id, submitted_at=datetime.now(UTC))
-            submission = Submission.build(
-                job.request, model, effective_params(model, job.request), attempt.reference
-            )
             try:
                 remote_id = (await provider.submit(submission)).remote_id
             except VidgateError as exc:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
 from .. import requestlog
 
-__all__ = ["RecordingTransport", "make_client"]
+__all__ = ["RecordingTransport", "download_to", "make_client"]
 
 #: Response headers that carry a provider's request id, in the order we look for them.
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-runway-request-id", "cf-ray")
@@ -67,3 +70,34 @@ def make_client(
         transport=RecordingTransport(provider, transport),
         follow_redirects=True,
     )
+
+
+async def download_to(
+    client: httpx.AsyncClient,
+    provider: str,
+    url: str,
+    dest: Path,
+    *,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Stream ``url`` to ``dest`` in constant memory; ``dest`` appears only when complete.
+    Errors map to the exception tree (a 5xx or a cut connection is retryable)."""
+    from ._errors import error_for_status, transport_error
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                async with client.stream("GET", url, headers=headers) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise error_for_status(provider, response, response.text[:300])
+                    async for chunk in response.aiter_bytes(1 << 20):
+                        out.write(chunk)
+            except httpx.HTTPError as exc:
+                raise transport_error(provider, exc) from exc
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -52,6 +52,9 @@ class OutputRef(BaseModel):
 
     url: str
     kind: str = "video"
+    remote_id: str | None = Field(
+        default=None, description="the task it belongs to, so an expired URL can be refreshed"
+    )
     content_type: str | None = None
     expires_at: float | None = Field(default=None, description="unix time, when known")
 
@@ -141,6 +144,14 @@ class Provider(ABC):
         """Whether this provider can be called: its key is set (or it needs none)."""
         return not cls.env_keys() or cls.api_key(environ) is not None
 
+    def setting_url(self, variable: str, default: str | None = None) -> str:
+        """A base URL from the environment (e.g. ``VIDGATE_RUNWAY_BASE_URL``, to point an adapter
+        at the simulator), else ``default``, else the catalogue's ``base_url``."""
+        value = os.environ.get(variable) or default or self.profile().base_url
+        if not value:
+            raise MissingCredentials(self.name, [variable])
+        return value.rstrip("/")
+
     def require_key(self) -> str:
         key = self.api_key()
         if key is None:
@@ -162,8 +173,13 @@ class Provider(ABC):
         """Cancel the remote task if the provider allows it; True if it was cancelled."""
         return False
 
-    async def find_by_reference(self, reference: str) -> str | None:
-        """The remote id of a task we created with ``reference``, if the provider can tell."""
+    async def find_by_reference(
+        self, reference: str, submission: Submission, since: float
+    ) -> str | None:
+        """The remote id of a task we created for ``submission`` (our ``reference``, sent at or
+        after unix time ``since``), if the provider can tell; None if it certainly does not
+        exist. Providers without a client reference may match on a listing (prompt, model,
+        creation time). Set ``supports_lookup`` when this is implemented."""
         return None
 
     @abstractmethod

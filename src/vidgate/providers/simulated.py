@@ -214,7 +214,9 @@ class SimulatedProvider(Provider):
         self._log("create", remote_id, started, 201, None)
         return SubmitResult(remote_id=remote_id, state=TaskState.QUEUED)
 
-    async def find_by_reference(self, reference: str) -> str | None:
+    async def find_by_reference(
+        self, reference: str, submission: Submission, since: float
+    ) -> str | None:
         try:
             return self._ref_path(reference).read_text(encoding="utf-8").strip() or None
         except FileNotFoundError:

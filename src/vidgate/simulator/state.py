@@ -1,0 +1,326 @@
+"""The simulator's shared machinery: tasks and their timeline, rendered outputs behind signed
+URLs, what was received (stats), and webhook delivery with faults.
+
+Provider modules (``simulator/<provider>.py``) own their wire format; they keep tasks here and
+ask this module what state a task is in at a given moment, so every provider's timeline,
+faults and outputs behave the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from ..media.geometry import dimensions_for
+from .faults import FaultProfile, Faults
+
+__all__ = ["RenderSpec", "SimState", "SimTask", "SimulatorConfig", "Timeline"]
+
+log = logging.getLogger("vidgate.simulator")
+
+Phase = Literal["throttled", "queued", "running", "succeeded", "failed", "canceled"]
+
+#: Fractions of the latency spent queued before running.
+_QUEUED_FRACTION = 0.15
+
+
+@dataclass
+class SimulatorConfig:
+    latency: float = 3.0
+    #: The address clients reach the simulator at; output URLs are built on it.
+    public_url: str = "http://127.0.0.1:8790"
+    media_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "vidgate-simulator")
+    profile: FaultProfile = field(default_factory=FaultProfile)
+    #: Lifetime of signed output URLs, in seconds.
+    url_ttl: float = 3600.0
+    #: OpenAI-style project webhooks: where to deliver, and the ``whsec_`` signing secret.
+    openai_webhook_url: str | None = None
+    openai_webhook_secret: str = field(
+        default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    )
+    #: Webhook deliveries retry this many times on a non-2xx answer.
+    webhook_retries: int = 3
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """What the output video should be (before output faults)."""
+
+    prompt: str
+    duration: float
+    width: int
+    height: int
+    fps: int = 24
+    seed: int = 0
+    audio: bool = False
+
+    @classmethod
+    def from_request(
+        cls,
+        prompt: str,
+        duration: float,
+        resolution: str,
+        aspect_ratio: str,
+        *,
+        fps: int = 24,
+        seed: int | None = None,
+        audio: bool = False,
+    ) -> RenderSpec:
+        width, height = dimensions_for(resolution, aspect_ratio)
+        return cls(
+            prompt=prompt,
+            duration=duration,
+            width=width,
+            height=height,
+            fps=fps,
+            seed=seed if seed is not None else secrets.randbelow(2**31),
+            audio=audio,
+        )
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A task's state at one moment."""
+
+    phase: Phase
+    progress: float  # 0..1
+    failure: str | None = None  # "fail" | "moderation" when phase is failed
+
+
+@dataclass
+class SimTask:
+    id: str
+    provider: str
+    spec: RenderSpec
+    faults: Faults
+    latency: float
+    created_at: float = field(default_factory=time.time)
+    reference: str | None = None
+    model: str | None = None
+    #: The provider module's own fields (the request body, callback URL, …).
+    extra: dict[str, Any] = field(default_factory=dict)
+    canceled_at: float | None = None
+    deleted: bool = False
+    polls: int = 0
+    downloads: int = 0
+
+    def at(self, now: float | None = None) -> Timeline:
+        now = time.time() if now is None else now
+        if self.canceled_at is not None:
+            return Timeline("canceled", 0.0)
+        latency = self.latency * (5 if "slow" in self.faults else 1)
+        elapsed = now - self.created_at
+        if "moderation-after" in self.faults and elapsed >= self.faults.value(
+            "moderation-after", 1.0
+        ):
+            return Timeline("failed", min(elapsed / latency, 1.0) if latency else 1.0, "moderation")
+        if "throttled" in self.faults and elapsed < latency:
+            return Timeline("throttled", 0.0)
+        fraction = 1.0 if latency <= 0 else min(elapsed / latency, 1.0)
+        if "hang" in self.faults:
+            fraction = min(fraction, 0.5)
+        if "fail" in self.faults and fraction >= 0.6:
+            return Timeline("failed", fraction, "fail")
+        if fraction >= 1.0:
+            return Timeline("succeeded", 1.0)
+        if fraction < _QUEUED_FRACTION:
+            return Timeline("queued", 0.0)
+        return Timeline("running", round(fraction, 4))
+
+    def first_polls_fail(self, count: int = 2) -> bool:
+        """Count a status check; True while the ``500-poll`` fault should still answer 500."""
+        self.polls += 1
+        return "500-poll" in self.faults and self.polls <= count
+
+    def first_download_fails(self) -> bool:
+        self.downloads += 1
+        return "500-download" in self.faults and self.downloads <= 1
+
+
+class SimState:
+    """Everything the running simulator knows. One per app."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.tasks: dict[str, SimTask] = {}
+        self.creates: Counter[str] = Counter()
+        self.creates_by_reference: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.requests: Counter[str] = Counter()
+        self.webhooks: list[dict[str, Any]] = []
+        self.once: set[tuple[str, str]] = set()
+        self._url_key = secrets.token_bytes(32)
+        self._render_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def new_id(self, style: Literal["uuid", "hex"] = "uuid", prefix: str = "") -> str:
+        return prefix + (str(uuid.uuid4()) if style == "uuid" else secrets.token_hex(12))
+
+    def add(self, task: SimTask) -> SimTask:
+        self.tasks[task.id] = task
+        self.record_create(task.provider, task.reference)
+        return task
+
+    def record_create(self, provider: str, reference: str | None) -> None:
+        self.creates[provider] += 1
+        self.creates_by_reference[provider][reference or "-"] += 1
+
+    def get(self, provider: str, task_id: str) -> SimTask | None:
+        task = self.tasks.get(task_id)
+        if task is None or task.provider != provider or task.deleted:
+            return None
+        return task
+
+    def first_time(self, fault: str, key: str) -> bool:
+        """True once per (fault, key): for faults that must fail once and then let a retry pass."""
+        marker = (fault, key)
+        if marker in self.once:
+            return False
+        self.once.add(marker)
+        return True
+
+    def draw(self, names: list[str], requested: Faults) -> Faults:
+        """A request's faults: what it asked for, plus the global profile's draw."""
+        return requested.merged(self.config.profile.draw(names))
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def signed_url(self, task: SimTask, *, suffix: str = "mp4", ttl: float | None = None) -> str:
+        """A URL for the task's output that stops working after ``ttl`` seconds; each call
+        signs afresh (as Runway refreshes its output URLs on every status read)."""
+        lifetime = self.config.url_ttl if ttl is None else ttl
+        if "expired-url" in task.faults:
+            lifetime = -60
+        expires = int(time.time() + lifetime)
+        token = self._sign(f"{task.id}.{suffix}.{expires}")
+        return (
+            f"{self.config.public_url}/_simulator/files/{task.id}.{suffix}"
+            f"?expires={expires}&sig={token}"
+        )
+
+    def _sign(self, text: str) -> str:
+        return hmac.new(self._url_key, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def check_signature(self, name: str, expires: int, sig: str) -> bool:
+        """Whether ``sig`` signs ``name`` (``<task id>.<suffix>``) until ``expires``."""
+        return hmac.compare_digest(self._sign(f"{name}.{expires}"), sig)
+
+    async def render(self, task: SimTask) -> Path:
+        """The task's output file, rendered once (output faults applied) and cached."""
+        from ..media.synth import SynthSpec, render
+
+        path = self.config.media_dir / f"{task.id}.mp4"
+        lock = self._render_locks.setdefault(task.id, asyncio.Lock())
+        async with lock:
+            if path.is_file():
+                return path
+            spec = task.spec
+            duration = spec.duration / 2 if "wrong-duration" in task.faults else spec.duration
+            width, height = spec.width, spec.height
+            if "wrong-aspect" in task.faults:
+                width, height = height, width
+            path.parent.mkdir(parents=True, exist_ok=True)
+            synth = SynthSpec(
+                prompt=spec.prompt,
+                seed=spec.seed,
+                duration=duration,
+                width=width,
+                height=height,
+                fps=spec.fps,
+                audio=spec.audio,
+            )
+            await asyncio.to_thread(render, synth, path)
+            if "truncated" in task.faults:
+                with path.open("r+b") as handle:
+                    handle.truncate(path.stat().st_size // 2)
+            elif "corrupt" in task.faults:
+                data = bytearray(path.read_bytes())
+                rng = secrets.SystemRandom()
+                for _ in range(max(64, len(data) // 200)):
+                    position = rng.randrange(len(data) // 3, len(data))
+                    data[position] ^= 0xFF
+                path.write_bytes(bytes(data))
+            return path
+
+    async def thumbnail(self, task: SimTask) -> Path:
+        from ..media.thumbnail import thumbnail
+
+        video = await self.render(task)
+        thumb = video.with_suffix(".jpg")
+        if not thumb.is_file():
+            await asyncio.to_thread(thumbnail, video, thumb)
+        return thumb
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def send_webhook(
+        self,
+        url: str,
+        body: dict[str, Any],
+        *,
+        faults: Faults,
+        headers_for: Any = None,
+        kind: str = "webhook",
+    ) -> None:
+        """Deliver ``body`` to ``url`` in the background, with the webhook faults applied.
+        ``headers_for(raw_bytes) -> dict`` signs each delivery (None: unsigned)."""
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(url, body, faults, headers_for, kind)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _deliver(
+        self, url: str, body: dict[str, Any], faults: Faults, headers_for: Any, kind: str
+    ) -> None:
+        record: dict[str, Any] = {"kind": kind, "url": url, "attempts": 0, "status": None}
+        self.webhooks.append(record)
+        if "webhook-drop" in faults:
+            record["status"] = "dropped"
+            return
+        if "webhook-late" in faults:
+            await asyncio.sleep(faults.value("webhook-late", 5.0))
+        raw = json.dumps(body).encode()
+        headers = {"content-type": "application/json"}
+        if headers_for is not None:
+            headers.update(headers_for(raw))
+        if "webhook-forged" in faults:
+            headers = {k: (v[:-4] + "AAAA" if "signature" in k else v) for k, v in headers.items()}
+        copies = 2 if "webhook-duplicate" in faults else 1
+        async with httpx.AsyncClient(timeout=10) as client:
+            for _ in range(copies):
+                for attempt in range(self.config.webhook_retries):
+                    record["attempts"] += 1
+                    try:
+                        response = await client.post(url, content=raw, headers=headers)
+                        record["status"] = response.status_code
+                        if response.status_code < 300:
+                            break
+                    except httpx.HTTPError as exc:
+                        record["status"] = f"error: {exc}"
+                    await asyncio.sleep(0.2 * (attempt + 1))
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "creates": dict(self.creates),
+            "creates_by_reference": {p: dict(c) for p, c in self.creates_by_reference.items()},
+            "tasks": len(self.tasks),
+            "requests": dict(self.requests),
+            "webhooks": self.webhooks,
+        }
