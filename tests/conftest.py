@@ -13,6 +13,19 @@ from vidgate.catalog import load_catalog
 from vidgate.settings import Settings
 
 
+#: The environment as the test run found it, before any test cleared provider keys: live tests
+#: (marked ``live``) read real keys from here and skip without them.
+LIVE_ENV = dict(os.environ)
+
+
+def live_key(variable: str) -> str:
+    """The real key for a ``live`` test, or skip the test."""
+    value = LIVE_ENV.get(variable)
+    if not value:
+        pytest.skip(f"live test: set {variable} to run it against the real API (it costs money)")
+    return value
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A private home, fast timings, and no provider key from the developer's shell."""

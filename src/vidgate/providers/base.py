@@ -186,8 +186,13 @@ class Provider(ABC):
     async def download(self, output: OutputRef, dest: Path) -> None:
         """Fetch ``output`` to ``dest`` (atomically: ``dest`` exists only when complete)."""
 
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        """Verify and parse a provider's push notification."""
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, url_token: str | None = None
+    ) -> WebhookEvent:
+        """Verify and parse a provider's push notification. ``url_token`` is the last path
+        segment of the URL it was delivered to, for providers whose callbacks are unsigned and
+        are protected by an unguessable per-attempt URL instead. Raises ``ProviderAuthError``
+        for a forged, stale or unverifiable delivery."""
         raise ProviderError(f"{self.name} does not send webhooks", provider=self.name)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers need nothing
