@@ -6,12 +6,13 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vidgate.catalog import load_catalog
 from vidgate.settings import Settings
-
+from vidgate.types import VideoRequest
 
 #: The environment as the test run found it, before any test cleared provider keys: live tests
 #: (marked ``live``) read real keys from here and skip without them.
@@ -45,6 +46,18 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 @pytest.fixture
 def settings() -> Settings:
     return Settings()
+
+
+def small_request(prompt: str = "a red fox in snow", **fields: Any) -> VideoRequest:
+    """A request that renders in a blink: 1 s at 360p."""
+    values: dict[str, Any] = {
+        "prompt": prompt,
+        "duration": 1,
+        "resolution": "360p",
+        "aspect_ratio": "16:9",
+    }
+    values.update(fields)
+    return VideoRequest.model_validate(values)
 
 
 #: Where the PostgreSQL variants of the engine tests run (``.ci/postgres`` prints one).

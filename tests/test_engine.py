@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import small_request
 from vidgate.engine import Engine
 from vidgate.exceptions import IdempotencyConflict, InvalidRequest, UnsupportedRequest
 from vidgate.media.probe import probe
@@ -22,15 +23,8 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
         yield running
 
 
-def small(prompt: str = "a red fox in snow", **kw: object) -> VideoRequest:
-    fields: dict[str, object] = {
-        "prompt": prompt,
-        "duration": 1,
-        "resolution": "360p",
-        "aspect_ratio": "9:16",
-    }
-    fields.update(kw)
-    return VideoRequest.model_validate(fields)
+def small(prompt: str = "a red fox in snow", **fields: object) -> VideoRequest:
+    return small_request(prompt, **{"aspect_ratio": "9:16", **fields})
 
 
 async def test_a_job_runs_from_prompt_to_stored_verified_video(engine: Engine) -> None:

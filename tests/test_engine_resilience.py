@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
+from tests.conftest import small_request
 from vidgate.engine import Engine
 from vidgate.engine.health import CircuitState
 from vidgate.providers.base import TaskState
@@ -16,16 +16,7 @@ from vidgate.providers.simulated import SimulatedProvider, created
 from vidgate.settings import Settings
 from vidgate.types import AttemptStatus, Job, JobStatus, Phase, VideoRequest
 
-
-def small(prompt: str = "a red fox in snow", **kw: Any) -> VideoRequest:
-    fields: dict[str, Any] = {
-        "prompt": prompt,
-        "duration": 1,
-        "resolution": "360p",
-        "aspect_ratio": "16:9",
-    }
-    fields.update(kw)
-    return VideoRequest.model_validate(fields)
+small = small_request
 
 
 pytestmark = pytest.mark.usefixtures("backend")
