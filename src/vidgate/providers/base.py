@@ -144,10 +144,17 @@ class Provider(ABC):
         """Whether this provider can be called: its key is set (or it needs none)."""
         return not cls.env_keys() or cls.api_key(environ) is not None
 
-    def setting_url(self, variable: str, default: str | None = None) -> str:
-        """A base URL from the environment (e.g. ``VIDGATE_RUNWAY_BASE_URL``, to point an adapter
-        at the simulator), else ``default``, else the catalogue's ``base_url``."""
-        value = os.environ.get(variable) or default or self.profile().base_url
+    def setting_url(
+        self, variable: str, default: str | None = None, *, simulator_path: str | None = None
+    ) -> str:
+        """A base URL: the environment variable (e.g. ``VIDGATE_RUNWAY_BASE_URL``), else — when
+        ``VIDGATE_SIMULATOR_URL`` is set — the simulator's address plus ``simulator_path`` (this
+        provider's prefix there, e.g. ``/runway``), else ``default``, else the catalogue's."""
+        simulator = os.environ.get("VIDGATE_SIMULATOR_URL")
+        value = os.environ.get(variable)
+        if not value and simulator and simulator_path is not None:
+            value = simulator.rstrip("/") + simulator_path
+        value = value or default or self.profile().base_url
         if not value:
             raise MissingCredentials(self.name, [variable])
         return value.rstrip("/")
