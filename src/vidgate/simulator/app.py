@@ -27,7 +27,7 @@ def sim_state(request: Request) -> SimState:
 
 
 def create_app(config: SimulatorConfig | None = None) -> FastAPI:
-    from . import luma, luma_agents, openai, runway
+    from . import fal, gemini, luma, luma_agents, openai, replicate, runway, vertex
 
     app = FastAPI(title="vidgate provider simulator", docs_url="/_simulator/docs")
     app.state.sim = SimState(config or SimulatorConfig())
@@ -69,6 +69,10 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     app.include_router(luma.router, prefix="/luma")
     app.include_router(luma_agents.router, prefix="/luma-agents")
     app.include_router(openai.router, prefix="/openai")
+    app.include_router(replicate.router, prefix="/replicate")
+    app.include_router(fal.router, prefix="/fal")
+    app.include_router(gemini.router, prefix="/gemini")
+    app.include_router(vertex.router, prefix="/vertex")
     return app
 
 
