@@ -13,6 +13,12 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── ModelRetired                model_retired
     │   └── IdempotencyConflict         idempotency_conflict
     ├── JobNotFound                     not_found
+    ├── AuthenticationFailed            unauthorized             (gateway: no or bad API key)
+    ├── PermissionDenied                forbidden                (gateway: not an admin key)
+    ├── LimitExceeded                   limit_exceeded           (gateway: a tenant's limit)
+    │   ├── TooManyRequests             too_many_requests        rate limit, with retry_after
+    │   ├── ConcurrencyLimitReached     concurrency_limit        unfinished jobs at the cap
+    │   └── DailyQuotaExceeded          daily_quota_exceeded     jobs per UTC day
     ├── ProviderError                   provider_error           (anything a provider said)
     │   ├── ProviderUnavailable         provider_unavailable     retryable: 5xx, timeout, network
     │   │   └── RateLimited             rate_limited             retryable: 429, THROTTLED
@@ -38,7 +44,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthenticationFailed",
+    "ConcurrencyLimitReached",
     "ConfigurationError",
+    "DailyQuotaExceeded",
+    "LimitExceeded",
+    "PermissionDenied",
+    "TooManyRequests",
     "ContentRejected",
     "GenerationFailed",
     "IdempotencyConflict",
@@ -69,6 +81,8 @@ class VidgateError(Exception):
     """Base of every vidgate error: a stable code, a human message and structured details."""
 
     code: ClassVar[str] = "error"
+    #: The HTTP status the gateway answers with.
+    http_status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
     #: What the engine should do with a job that met this error (a ``vidgate.types.Outcome`` value).
     outcome: ClassVar[str] = "terminal"
@@ -107,6 +121,7 @@ class ConfigurationError(VidgateError):
     """vidgate, or a provider, is not set up to do what was asked."""
 
     code = "configuration"
+    http_status = 503
     outcome = "operator_action"
 
 
@@ -127,6 +142,7 @@ class InvalidRequest(VidgateError):
     """The caller's input cannot be served as given. Nothing was spent."""
 
     code = "invalid_request"
+    http_status = 400
     outcome = "user_error"
 
 
@@ -146,20 +162,60 @@ class ModelRetired(InvalidRequest):
 
 class IdempotencyConflict(InvalidRequest):
     code = "idempotency_conflict"
+    http_status = 409
 
 
 class JobNotFound(VidgateError):
     code = "not_found"
+    http_status = 404
     outcome = "user_error"
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job with id {job_id!r}", details={"job_id": job_id})
 
 
+class AuthenticationFailed(VidgateError):
+    code = "unauthorized"
+    http_status = 401
+    outcome = "user_error"
+
+
+class PermissionDenied(VidgateError):
+    code = "forbidden"
+    http_status = 403
+    outcome = "user_error"
+
+
+class LimitExceeded(VidgateError):
+    """A tenant's limit refused the request; ``retry_after`` says when to try again."""
+
+    code = "limit_exceeded"
+    http_status = 429
+    outcome = "user_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        details = {"retry_after": retry_after} if retry_after is not None else {}
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class TooManyRequests(LimitExceeded):
+    code = "too_many_requests"
+
+
+class ConcurrencyLimitReached(LimitExceeded):
+    code = "concurrency_limit"
+
+
+class DailyQuotaExceeded(LimitExceeded):
+    code = "daily_quota_exceeded"
+
+
 class ProviderError(VidgateError):
     """Something a provider returned or failed to return."""
 
     code = "provider_error"
+    http_status = 502
 
     def __init__(
         self,

@@ -127,6 +127,9 @@ class VideoRequest(BaseModel):
         default=(), description="ordered provider preference for routing"
     )
     metadata: dict[str, str] = Field(default_factory=dict)
+    webhook_url: str | None = Field(
+        default=None, max_length=2048, description="where to POST signed job events"
+    )
     idempotency_key: str | None = Field(default=None, max_length=255)
     deadline_seconds: float | None = Field(
         default=None, gt=0, le=24 * 3600, description="None: the configured default (600 s)"

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from .engine import make_engine, upgrade
 from .tables import (
+    api_keys,
     assets,
     attempts,
     job_events,
     jobs,
     metadata,
     provider_health,
+    rate_windows,
     request_log,
+    tenants,
+    webhook_deliveries,
     workers,
 )
 
 __all__ = [
+    "api_keys",
     "assets",
     "attempts",
     "job_events",
@@ -26,7 +31,10 @@ __all__ = [
     "make_engine",
     "metadata",
     "provider_health",
+    "rate_windows",
     "request_log",
+    "tenants",
+    "webhook_deliveries",
     "workers",
     "upgrade",
 ]

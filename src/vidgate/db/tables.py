@@ -31,6 +31,7 @@ jobs = sa.Table(
     sa.Column("completed_at", _ts),
     # The routing decision: candidates in order and why other models were not used.
     sa.Column("routing", sa.JSON),
+    sa.Column("deleted_at", _ts),
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),
@@ -121,4 +122,58 @@ workers = sa.Table(
     sa.Column("started_at", _ts, nullable=False),
     sa.Column("heartbeat_at", _ts, nullable=False),
     sa.Column("recovered_by", sa.String(128)),
+)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("rate_limit", sa.Integer),  # requests per rate_period seconds; None: unlimited
+    sa.Column("rate_period", sa.Float, nullable=False, server_default="60"),
+    sa.Column("max_concurrent", sa.Integer),  # unfinished jobs at once
+    sa.Column("daily_videos", sa.Integer),  # jobs per UTC day
+    sa.Column("default_deadline", sa.Float),
+    sa.Column("webhook_url", sa.Text),
+    sa.Column("webhook_secret", sa.String(128), nullable=False),  # whsec_…, for client webhooks
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("updated_at", _ts, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the public part: key_…
+    sa.Column("tenant", sa.String(128), sa.ForeignKey("tenants.name"), nullable=False),
+    sa.Column("hash", sa.String(128), nullable=False),  # sha256 of the secret part, hex
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("name", sa.String(255)),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("revoked_at", _ts),
+    sa.Column("last_used_at", _ts),
+)
+
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("window_start", sa.Float, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # msg_…, the webhook-id header
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("job_id", sa.String(64), nullable=False, index=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", _ts, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("delivered_at", _ts),
 )

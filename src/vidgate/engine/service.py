@@ -147,18 +147,27 @@ class Engine:
         _check_inputs(request)
         return plan_route(request, self.runtime.catalog)
 
-    def _admit(self, request: VideoRequest, tenant: str) -> tuple[Job, bool]:
+    def _admit(
+        self, request: VideoRequest, tenant: str, guard: Callable[[Any], None] | None
+    ) -> tuple[Job, bool]:
         request = _absolute_inputs(request)
         plan = self.plan(request)
         return self.runtime.store.create_job(
-            new_id("job"), request, tenant=tenant, quote=plan.first.quote
+            new_id("job"), request, tenant=tenant, quote=plan.first.quote, guard=guard
         )
 
-    async def submit(self, request: VideoRequest, *, tenant: str = DEFAULT_TENANT) -> Job:
+    async def submit(
+        self,
+        request: VideoRequest,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        guard: Callable[[Any], None] | None = None,
+    ) -> Job:
         """Admit ``request`` and start its workflow in this process. With an idempotency key
-        already used for the same request, returns that job instead of starting another."""
+        already used for the same request, returns that job instead of starting another.
+        ``guard(connection)`` runs in the transaction that inserts the job (tenant limits)."""
         await self.start()
-        job, created = self._admit(request, tenant)
+        job, created = self._admit(request, tenant, guard)
         if created:
             from .workflow import job_workflow
 
@@ -169,10 +178,16 @@ class Engine:
     def _client(self) -> DBOSClient:
         return DBOSClient(system_database_url=self.settings.resolved_database_url)
 
-    def enqueue(self, request: VideoRequest, *, tenant: str = DEFAULT_TENANT) -> Job:
+    def enqueue(
+        self,
+        request: VideoRequest,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        guard: Callable[[Any], None] | None = None,
+    ) -> Job:
         """Admit ``request`` and leave it on the queue for a worker (``vidgate worker``).
         Needs no launched engine in this process."""
-        job, created = self._admit(request, tenant)
+        job, created = self._admit(request, tenant, guard)
         if created:
             client = self._client()
             try:

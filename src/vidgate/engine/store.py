@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..db import assets, attempts, job_events, jobs, request_log
+from ..db import assets, attempts, job_events, jobs, request_log, tenants, webhook_deliveries
 from ..exceptions import IdempotencyConflict, JobNotFound
 from ..requestlog import CallRecord
 from ..types import (
@@ -29,6 +30,7 @@ from ..types import (
     Phase,
     RequestLogEntry,
     VideoRequest,
+    new_id,
 )
 
 __all__ = ["JobStore", "request_hash"]
@@ -45,6 +47,53 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
+    """In the transaction that changes a job's status: queue a signed webhook for the client,
+    if the request or its tenant named a URL (a transactional outbox: the event is written if and
+    only if the change is)."""
+    row = conn.execute(
+        sa.select(jobs.c.tenant, jobs.c.request, jobs.c.progress, jobs.c.error).where(
+            jobs.c.id == job_id
+        )
+    ).first()
+    if row is None:
+        return
+    url = (row.request or {}).get("webhook_url")
+    if not url:
+        url = conn.execute(
+            sa.select(tenants.c.webhook_url).where(tenants.c.name == row.tenant)
+        ).scalar()
+    if not url:
+        return
+    now = _now()
+    event = f"video.{status.value}"
+    message_id = new_id("msg")
+    conn.execute(
+        webhook_deliveries.insert().values(
+            id=message_id,
+            tenant=row.tenant,
+            job_id=job_id,
+            event=event,
+            url=url,
+            payload={
+                "type": event,
+                "timestamp": now.isoformat(),
+                "data": {
+                    "id": job_id,
+                    "object": "video",
+                    "status": status.value,
+                    "progress": round(row.progress),
+                    "error": row.error,
+                },
+            },
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
 
 
 def _forward(progress: float) -> sa.ColumnElement[float]:
@@ -71,10 +120,17 @@ class JobStore:
         *,
         tenant: str = DEFAULT_TENANT,
         quote: CostQuote | None = None,
+        guard: Callable[[sa.Connection], None] | None = None,
     ) -> tuple[Job, bool]:
-        """Insert a queued job. Returns ``(job, created)``; with an idempotency key already used
-        for the same request, returns the existing job and ``False``."""
+        """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
+        for the same request, the existing job and ``False`` (a different request with that key
+        is an ``IdempotencyConflict``). ``guard`` runs inside the inserting transaction, before
+        the insert, to enforce the tenant's limits atomically."""
         digest = request_hash(request)
+        if request.idempotency_key is not None:
+            existing = self._same_key(tenant, request.idempotency_key, digest)
+            if existing is not None:
+                return existing, False
         now = _now()
         row = {
             "id": job_id,
@@ -93,27 +149,36 @@ class JobStore:
         }
         try:
             with self.engine.begin() as conn:
+                if guard is not None:
+                    guard(conn)
                 conn.execute(jobs.insert().values(**row))
                 conn.execute(
                     job_events.insert().values(
                         job_id=job_id, at=now, phase="queued", progress=0.0, message="job created"
                     )
                 )
+                _outbox(conn, job_id, JobStatus.QUEUED)
         except sa.exc.IntegrityError:
+            # Another request with the same key won the race to insert.
             if request.idempotency_key is None:
                 raise
-            existing = self.find_by_idempotency_key(tenant, request.idempotency_key)
+            existing = self._same_key(tenant, request.idempotency_key, digest)
             if existing is None:
                 raise
-            job, existing_hash = existing
-            if existing_hash != digest:
-                raise IdempotencyConflict(
-                    f"idempotency key {request.idempotency_key!r} was already used for a "
-                    f"different request (job {job.id})",
-                    details={"job_id": job.id},
-                ) from None
-            return job, False
+            return existing, False
         return self.get(job_id), True
+
+    def _same_key(self, tenant: str, key: str, digest: str) -> Job | None:
+        found = self.find_by_idempotency_key(tenant, key)
+        if found is None:
+            return None
+        job, existing_hash = found
+        if existing_hash != digest:
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for a different request (job {job.id})",
+                details={"job_id": job.id},
+            )
+        return job
 
     def find_by_idempotency_key(self, tenant: str, key: str) -> tuple[Job, str] | None:
         with self.engine.connect() as conn:
@@ -128,7 +193,7 @@ class JobStore:
 
     def get(self, job_id: str, *, tenant: str | None = None) -> Job:
         with self.engine.connect() as conn:
-            query = sa.select(jobs).where(jobs.c.id == job_id)
+            query = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.deleted_at.is_(None))
             if tenant is not None:
                 query = query.where(jobs.c.tenant == tenant)
             row = conn.execute(query).mappings().first()
@@ -146,7 +211,12 @@ class JobStore:
     def list_jobs(
         self, *, tenant: str | None = None, status: JobStatus | None = None, limit: int = 50
     ) -> list[Job]:
-        query = sa.select(jobs.c.id).order_by(jobs.c.created_at.desc()).limit(limit)
+        query = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.deleted_at.is_(None))
+            .order_by(jobs.c.created_at.desc())
+            .limit(limit)
+        )
         if tenant is not None:
             query = query.where(jobs.c.tenant == tenant)
         if status is not None:
@@ -172,6 +242,9 @@ class JobStore:
         now = _now()
         values.setdefault("status", JobStatus.IN_PROGRESS.value)
         with self.engine.begin() as conn:
+            before = conn.execute(sa.select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+            if before is not None and JobStatus(before).terminal:
+                return  # a cancelled job's workflow may still be winding down: leave it be
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id)
@@ -182,6 +255,8 @@ class JobStore:
                     job_id=job_id, at=now, phase=phase.value, progress=progress, message=message
                 )
             )
+            if before != values["status"]:
+                _outbox(conn, job_id, JobStatus(values["status"]))
 
     def add_event(self, job_id: str, phase: Phase, progress: float, message: str) -> None:
         """A line in the job's history that does not move it (a retry, a skipped provider)."""
@@ -282,6 +357,7 @@ class JobStore:
                     message=message,
                 )
             )
+            _outbox(conn, job_id, status)
 
     # -- attempts --------------------------------------------------------------------------
 
