@@ -104,6 +104,31 @@ class Settings(BaseSettings):
     )
     http_timeout: float = Field(default=60.0, gt=0, description="seconds per provider HTTP call")
     log_level: str = Field(default="WARNING")
+    # -- the gateway (vidgate serve) --
+    signing_secret: str | None = Field(
+        default=None,
+        description="HMAC key for signed content URLs; default: a key file in $VIDGATE_HOME "
+        "(set it explicitly when several hosts serve the same content)",
+    )
+    signed_url_ttl: float = Field(default=3600.0, gt=0, description="signed URL lifetime, s")
+    content_redirect: bool = Field(
+        default=False,
+        description="answer /content with a redirect to a signed, CDN-cacheable URL",
+    )
+    public_url: str | None = Field(
+        default=None, description="the gateway's external URL, for links in responses"
+    )
+    ssrf_allow: list[str] = Field(
+        default_factory=list,
+        description="hosts or CIDRs user-supplied URLs may point at despite the SSRF guard",
+    )
+    max_body_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="the largest request body (uploads included)"
+    )
+    webhook_retry_base: float = Field(
+        default=5.0, gt=0, description="first client-webhook retry delay, s (then doubling)"
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1)
 
     @property
     def resolved_executor_id(self) -> str:
@@ -130,6 +155,25 @@ class Settings(BaseSettings):
     def work_dir(self) -> Path:
         """Scratch space for downloads between the download and store steps."""
         return self.resolved_home / "work"
+
+    def signing_key(self) -> bytes:
+        """The content-URL signing key: the setting, else a random key kept in $VIDGATE_HOME."""
+        if self.signing_secret:
+            return self.signing_secret.encode()
+        path = self.resolved_home / "signing.key"
+        if not path.exists():
+            self.ensure_dirs()
+            tmp = path.with_name(f".signing.key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)  # atomic, and the first process to get here wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path.read_text(encoding="ascii").strip().encode()
 
     def ensure_dirs(self) -> None:
         for path in (self.resolved_home, self.resolved_storage_dir, self.work_dir):

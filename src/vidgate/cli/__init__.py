@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog_cmds, generate, jobs, probe, simulator, worker
+from . import catalog_cmds, generate, jobs, keys, probe, serve, simulator, worker
 
 app = typer.Typer(
     name="vidgate",
@@ -20,6 +20,8 @@ app.add_typer(jobs.app, name="jobs")
 app.command("probe")(probe.probe_cmd)
 app.command("worker")(worker.worker)
 app.command("simulator")(simulator.simulator)
+app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -225,6 +225,33 @@ class JobStore:
             ids = [r.id for r in conn.execute(query)]
         return [self.get(i) for i in ids]
 
+    def page(
+        self, *, tenant: str, after: str | None, limit: int, order: str = "desc"
+    ) -> tuple[list[Job], bool]:
+        """A page of a tenant's jobs, by creation time, after the job ``after`` (a cursor)."""
+        newest_first = order == "desc"
+        key = (jobs.c.created_at, jobs.c.id)
+        query = sa.select(jobs.c.id).where(jobs.c.tenant == tenant, jobs.c.deleted_at.is_(None))
+        with self.engine.connect() as conn:
+            if after is not None:
+                cursor = conn.execute(
+                    sa.select(jobs.c.created_at, jobs.c.id).where(
+                        jobs.c.id == after, jobs.c.tenant == tenant
+                    )
+                ).first()
+                if cursor is None:
+                    raise JobNotFound(after)
+                bound = sa.tuple_(*key)
+                query = query.where(
+                    bound < sa.tuple_(*cursor) if newest_first else bound > sa.tuple_(*cursor)
+                )
+            ordering = [c.desc() if newest_first else c.asc() for c in key]
+            ids = [r.id for r in conn.execute(query.order_by(*ordering).limit(limit + 1))]
+        return [self.get(i) for i in ids[:limit]], len(ids) > limit
+
+    def mark_deleted(self, job_id: str) -> None:
+        self.update_job(job_id, deleted_at=_now())
+
     def update_job(self, job_id: str, **values: Any) -> None:
         values["updated_at"] = _now()
         with self.engine.begin() as conn:
@@ -389,6 +416,16 @@ class JobStore:
         if found is None:
             raise JobNotFound(attempt_id)
         return self._attempt(found)
+
+    def attempt_by_remote_id(self, provider: str, remote_id: str) -> tuple[str, str] | None:
+        """``(job_id, attempt_id)`` of the attempt that created a provider's task."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(attempts.c.job_id, attempts.c.id).where(
+                    attempts.c.provider == provider, attempts.c.remote_id == remote_id
+                )
+            ).first()
+        return (row.job_id, row.id) if row is not None else None
 
     def update_attempt(self, attempt_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:

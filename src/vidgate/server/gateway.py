@@ -1,0 +1,57 @@
+"""What every route needs: the engine, tenants, signed URLs, webhooks, metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from ..engine import Engine
+from ..settings import Settings
+from ..tenancy import TenantBook
+from ..webhooks import WebhookDispatcher
+
+__all__ = ["Gateway", "gateway"]
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: Engine
+    tenants: TenantBook
+    dispatcher: WebhookDispatcher
+    signing_key: bytes
+
+    def sign(self, job_id: str, variant: str, expires: int) -> str:
+        message = f"{job_id}:{variant}:{expires}".encode()
+        return hmac.new(self.signing_key, message, hashlib.sha256).hexdigest()[:40]
+
+    def signed_url(self, base: str, job_id: str, variant: str) -> str:
+        expires = int(time.time() + self.settings.signed_url_ttl)
+        # Round expiry up to the minute so a CDN sees one URL per minute, not one per request.
+        expires -= expires % 60
+        expires += 60
+        return (
+            f"{base}/v1/files/{job_id}/{variant}?expires={expires}"
+            f"&sig={self.sign(job_id, variant, expires)}"
+        )
+
+    def check_signature(self, job_id: str, variant: str, expires: int, sig: str) -> bool:
+        return (
+            hmac.compare_digest(self.sign(job_id, variant, expires), sig) and expires >= time.time()
+        )
+
+    def base_url(self, request: Request) -> str:
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        return str(request.base_url).rstrip("/")
+
+
+def gateway(request: Request) -> Gateway:
+    found: Any = request.app.state.gateway
+    assert isinstance(found, Gateway)
+    return found

@@ -1,0 +1,186 @@
+"""The HTTP shapes: requests in (OpenAI's Videos API fields plus vidgate's) and the Video object
+out (OpenAI's, extended). One mapping, used by every route."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..catalog import Catalog
+from ..exceptions import InvalidRequest, UnknownModel
+from ..media.geometry import dimensions_for
+from ..types import Job, VideoRequest
+
+__all__ = ["OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
+
+#: Fields of OpenAI's ``POST /v1/videos``.
+OPENAI_FIELDS = frozenset({"prompt", "model", "seconds", "size", "input_reference"})
+#: vidgate's own fields on the same endpoint.
+VIDGATE_FIELDS = frozenset(
+    {
+        "duration",
+        "aspect_ratio",
+        "resolution",
+        "fps",
+        "negative_prompt",
+        "seed",
+        "audio",
+        "image",
+        "first_frame",
+        "last_frame",
+        "providers",
+        "deadline_seconds",
+        "metadata",
+        "webhook_url",
+    }
+)
+_JSON_FIELDS = {"providers", "metadata"}
+
+
+def _size(value: str) -> tuple[str, str]:
+    """``"1280x720"`` → (aspect ratio ``"16:9"``, resolution ``"720p"``)."""
+    try:
+        width, height = (int(part) for part in value.lower().split("x"))
+    except ValueError:
+        raise InvalidRequest(f"size must look like 1280x720, not {value!r}") from None
+    if width <= 0 or height <= 0:
+        raise InvalidRequest(f"size must be positive, not {value!r}")
+    divisor = math.gcd(width, height)
+    return f"{width // divisor}:{height // divisor}", f"{min(width, height)}p"
+
+
+def _model(value: str, catalog: Catalog) -> tuple[str | None, tuple[str, ...]]:
+    """A ``model`` value → (explicit ``provider:model``, or a provider restriction)."""
+    if value in ("", "auto"):
+        return None, ()
+    if ":" in value:
+        return value, ()
+    if value in catalog.providers:
+        return None, (value,)
+    matches = [m.ref for m in catalog if m.id == value]
+    if len(matches) == 1:
+        return matches[0], ()
+    if matches:
+        raise UnknownModel(
+            f"model {value!r} is offered by several providers; say which: {', '.join(matches)}"
+        )
+    raise UnknownModel(
+        f"unknown model {value!r}: use 'provider:model' (see GET /v1/models), a provider name, "
+        "or 'auto'"
+    )
+
+
+def parse_create(
+    fields: dict[str, Any],
+    catalog: Catalog,
+    *,
+    upload: str | None = None,
+    idempotency_key: str | None = None,
+) -> VideoRequest:
+    """Build a ``VideoRequest`` from a create body (multipart values arrive as strings)."""
+    unknown = set(fields) - OPENAI_FIELDS - VIDGATE_FIELDS
+    if unknown:
+        raise InvalidRequest(
+            f"unknown fields {sorted(unknown)}; known: {sorted(OPENAI_FIELDS | VIDGATE_FIELDS)}"
+        )
+    values: dict[str, Any] = {}
+    for name, raw in fields.items():
+        if name in _JSON_FIELDS and isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                if name == "providers":
+                    raw = [p.strip() for p in raw.split(",") if p.strip()]
+                else:
+                    raise InvalidRequest(f"{name} must be a JSON object") from None
+        values[name] = raw
+    if "prompt" not in values:
+        raise InvalidRequest("prompt is required")
+    request: dict[str, Any] = {"prompt": values.pop("prompt")}
+    seconds = values.pop("seconds", None)
+    if "duration" not in values and seconds is not None:
+        values["duration"] = seconds
+    size = values.pop("size", None)
+    if size is not None:
+        aspect, resolution = _size(str(size))
+        values.setdefault("aspect_ratio", aspect)
+        values.setdefault("resolution", resolution)
+    model = values.pop("model", None)
+    if model is not None:
+        explicit, providers = _model(str(model), catalog)
+        request["model"] = explicit
+        if providers and "providers" not in values:
+            values["providers"] = providers
+    if "first_frame" in values:
+        values["image"] = values.pop("first_frame")
+    values.pop("input_reference", None)
+    if upload is not None:
+        values["image"] = upload
+    request.update(values)
+    if idempotency_key:
+        request["idempotency_key"] = idempotency_key
+    try:
+        return VideoRequest.model_validate(request)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise InvalidRequest(problems) from None
+
+
+def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]:
+    """A job as OpenAI's Video object, plus vidgate's fields."""
+    request = job.request
+    width, height = dimensions_for(request.resolution, request.aspect_ratio)
+    if job.output is not None and job.output.media is not None:
+        width, height = job.output.media.width, job.output.media.height
+    error = None
+    if job.error is not None:
+        error = {"code": job.error.code, "message": job.error.message}
+    return {
+        "id": job.id,
+        "object": "video",
+        "created_at": int(job.created_at.timestamp()),
+        "completed_at": int(job.completed_at.timestamp()) if job.completed_at else None,
+        "expires_at": None,
+        "status": job.status.value,
+        "progress": round(job.progress),
+        "model": f"{job.provider}:{job.model}" if job.provider else (request.model or "auto"),
+        "seconds": f"{request.duration:g}",
+        "size": f"{width}x{height}",
+        "error": error,
+        "remixed_from_video_id": None,
+        # vidgate's own fields
+        "phase": job.phase.value,
+        "provider": job.provider,
+        "prompt": request.prompt,
+        "duration": request.duration,
+        "aspect_ratio": request.aspect_ratio,
+        "resolution": request.resolution,
+        "metadata": request.metadata,
+        "attempts": [
+            {
+                "number": a.number,
+                "provider": a.provider,
+                "model": a.model,
+                "remote_id": a.remote_id,
+                "status": a.status.value,
+                "outcome": a.outcome.value if a.outcome else None,
+                "error": a.error.model_dump(mode="json") if a.error else None,
+                "cost_usd": a.cost_usd,
+            }
+            for a in job.attempts
+        ],
+        "routing": job.routing,
+        "quote": job.quote.model_dump(mode="json") if job.quote else None,
+        "cost_usd": job.cost_usd,
+        "media": job.output.media.model_dump(mode="json")
+        if job.output is not None and job.output.media is not None
+        else None,
+        "urls": urls or {},
+    }
