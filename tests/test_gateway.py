@@ -356,3 +356,50 @@ def test_estimate_models_docs_and_metrics(
     lines = [r.getMessage() for r in caplog.records if r.name == "vidgate.access"]
     assert any('"tenant": "ops-user"' in line for line in lines)
     assert not any(key in line for line in lines), "the access log must never hold a key"
+
+
+def test_the_python_client(gateway: Server, tmp_path: Path) -> None:
+    from vidgate import Client
+    from vidgate.exceptions import JobNotFound, UnsupportedRequest
+
+    seen: list[tuple[str, int]] = []
+    with Client(gateway.url, api_key=gateway.key("client")) as client:
+        quote = client.estimate("a fox", **SMALL)
+        assert quote.model == "simulated:synth-1"
+        video = client.create("a fox in the client", seed=1, idempotency_key="c-1", **SMALL)
+        assert (
+            client.create("a fox in the client", seed=1, idempotency_key="c-1", **SMALL).id
+            == video.id
+        )
+        done = client.wait(video.id, on_progress=lambda v: seen.append((v.status, v.progress)))
+        path = client.download(done.id, tmp_path / "client.mp4")
+        assert [v.id for v in client.list(page_size=1)] == [video.id]
+        with pytest.raises(JobNotFound):
+            client.get("job_nope")
+        with pytest.raises(UnsupportedRequest, match="duration 0.7 s"):
+            client.create("a fox", duration=0.7)
+        hung = client.create("[simulate:hang] a fox", **SMALL)
+        assert client.cancel(hung.id).status == "canceled"
+    assert done.status == "completed" and done.media is not None
+    assert seen[-1] == ("completed", 100) and len(seen) >= 2
+    assert path.read_bytes()[4:8] == b"ftyp"
+
+
+async def test_the_async_client(gateway: Server, tmp_path: Path) -> None:
+    from vidgate import AsyncClient
+    from vidgate.exceptions import TooManyRequests
+
+    key = gateway.key("async-client")
+    async with AsyncClient(gateway.url, api_key=key) as client:
+        video = await client.create("an owl", **SMALL)
+        done = await client.wait(video.id, timeout=60)
+        await client.download(done.id, tmp_path / "owl.jpg", variant="thumbnail")
+        assert [v.id async for v in client.list()] == [video.id]
+    assert done.status == "completed"
+    assert (tmp_path / "owl.jpg").read_bytes()[:2] == b"\xff\xd8"
+    limited = gateway.key("async-limited", limits=Limits(rate_limit=1, rate_period=60))
+    async with AsyncClient(gateway.url, api_key=limited) as client:
+        await client.estimate("x", **SMALL)
+        with pytest.raises(TooManyRequests) as caught:
+            await client.estimate("x", **SMALL)
+    assert caught.value.retry_after is not None and caught.value.retry_after > 0

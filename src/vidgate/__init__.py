@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from .catalog import Catalog, ModelProfile, load_catalog
+from .client import AsyncClient, Client
 from .engine import Engine
 from .exceptions import (
     ConfigurationError,
@@ -42,6 +43,9 @@ __version__ = "0.1.0"
 __all__ = [
     # running jobs
     "Engine",
+    # a running gateway
+    "AsyncClient",
+    "Client",
     "Settings",
     # requests and results
     "Asset",

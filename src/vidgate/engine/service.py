@@ -53,6 +53,7 @@ class Engine:
         self._runtime: Runtime | None = None
         self._launched = False
         self._keeper: asyncio.Task[None] | None = None
+        self._dbos_client: DBOSClient | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -124,6 +125,9 @@ class Engine:
                 )
 
     async def close(self) -> None:
+        if self._dbos_client is not None:
+            self._dbos_client.destroy()
+            self._dbos_client = None
         if self._keeper is not None:
             self._keeper.cancel()
             with suppress(asyncio.CancelledError):
@@ -176,7 +180,10 @@ class Engine:
         return job
 
     def _client(self) -> DBOSClient:
-        return DBOSClient(system_database_url=self.settings.resolved_database_url)
+        """One DBOS client per engine (it holds a connection pool), made on first use."""
+        if self._dbos_client is None:
+            self._dbos_client = DBOSClient(system_database_url=self.settings.resolved_database_url)
+        return self._dbos_client
 
     def enqueue(
         self,
@@ -189,17 +196,13 @@ class Engine:
         Needs no launched engine in this process."""
         job, created = self._admit(request, tenant, guard)
         if created:
-            client = self._client()
-            try:
-                options: Any = {
-                    "queue_name": JOB_QUEUE,
-                    "workflow_name": "vidgate.job",
-                    "workflow_id": job.id,
-                    "app_version": WORKFLOW_VERSION,
-                }
-                client.enqueue(options, job.id)
-            finally:
-                client.destroy()
+            options: Any = {
+                "queue_name": JOB_QUEUE,
+                "workflow_name": "vidgate.job",
+                "workflow_id": job.id,
+                "app_version": WORKFLOW_VERSION,
+            }
+            self._client().enqueue(options, job.id)
         return job
 
     async def cancel(self, job_id: str, *, tenant: str | None = None) -> Job:
@@ -210,11 +213,7 @@ class Engine:
         job = store.get(job_id, tenant=tenant)
         if job.done:
             return job
-        client = self._client()
-        try:
-            await asyncio.to_thread(client.cancel_workflow, job_id, cancel_children=True)
-        finally:
-            client.destroy()
+        await asyncio.to_thread(self._client().cancel_workflow, job_id, cancel_children=True)
         store.finish(job_id, JobStatus.CANCELED, "canceled by request")
         for attempt in store.get(job_id).attempts:
             if attempt.status is not AttemptStatus.RUNNING or attempt.remote_id is None:
@@ -242,11 +241,7 @@ class Engine:
         from .workflow import PROVIDER_EVENT
 
         self.runtime.store.get(job_id)
-        client = self._client()
-        try:
-            client.send(attempt_id, event or {}, PROVIDER_EVENT)
-        finally:
-            client.destroy()
+        self._client().send(attempt_id, event or {}, PROVIDER_EVENT)
 
     def health(self) -> list[Health]:
         """Every installed provider's circuit breaker."""
