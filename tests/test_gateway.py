@@ -376,7 +376,7 @@ def test_the_python_client(gateway: Server, tmp_path: Path) -> None:
         assert [v.id for v in client.list(page_size=1)] == [video.id]
         with pytest.raises(JobNotFound):
             client.get("job_nope")
-        with pytest.raises(UnsupportedRequest, match="duration 0.7 s"):
+        with pytest.raises(UnsupportedRequest, match=r"duration 0\.7 s"):
             client.create("a fox", duration=0.7)
         hung = client.create("[simulate:hang] a fox", **SMALL)
         assert client.cancel(hung.id).status == "canceled"
