@@ -167,3 +167,57 @@ def test_two_workers_share_the_queue_without_duplicates(
     finally:
         client.destroy()
     assert set(ran_by) == {"w-left", "w-right"}, ran_by
+
+
+def test_serve_shuts_down_gracefully_and_loses_no_job(
+    env: dict[str, str], settings: Settings
+) -> None:
+    import httpx
+
+    from vidgate.simulator.server import free_port
+    from vidgate.tenancy import TenantBook
+
+    key = TenantBook(Engine(settings).runtime.store.engine).create_key("acme").secret
+    port = free_port()
+
+    def serve() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidgate", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            assert time.monotonic() < deadline, "vidgate serve did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    first = serve()
+    headers = {"Authorization": f"Bearer {key}"}
+    job = httpx.post(
+        f"http://127.0.0.1:{port}/v1/videos",
+        json={"prompt": "a lantern", "duration": 1, "resolution": "360p"},
+        headers=headers,
+    ).json()
+    store = Engine(settings).runtime.store
+    deadline = time.monotonic() + 60
+    while store.get(job["id"]).phase is not Phase.GENERATING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why.
+    assert first.wait(timeout=30) in (0, -signal.SIGTERM)
+    states = {w["pid"]: w["state"] for w in Engine(settings).runtime.leases.listing()}
+    assert states[first.pid] == "stopped", "the shutdown ran: unfinished work is handed over"
+    assert not store.get(job["id"]).done
+    second = serve()
+    try:
+        wait_until_done(settings, [job["id"]])
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert_exactly_once(settings, [job["id"]])
