@@ -353,6 +353,7 @@ def test_estimate_models_docs_and_metrics(
     )
     assert 'vidgate_jobs{provider="simulated",status="completed"}' in metrics
     assert "vidgate_attempt_success_ratio" in metrics
+    assert 'vidgate_phase_seconds_avg{phase="generating",provider="simulated"}' in metrics
     lines = [r.getMessage() for r in caplog.records if r.name == "vidgate.access"]
     assert any('"tenant": "ops-user"' in line for line in lines)
     assert not any(key in line for line in lines), "the access log must never hold a key"
@@ -403,3 +404,74 @@ async def test_the_async_client(gateway: Server, tmp_path: Path) -> None:
         with pytest.raises(TooManyRequests) as caught:
             await client.estimate("x", **SMALL)
     assert caught.value.retry_after is not None and caught.value.retry_after > 0
+
+
+def test_input_reference_upload_becomes_the_first_frame(gateway: Server, tmp_path: Path) -> None:
+    import av
+    import openai
+    from PIL import Image
+
+    red = tmp_path / "red.png"
+    Image.new("RGB", (640, 360), (255, 0, 0)).save(red)
+    sdk = openai.OpenAI(api_key=gateway.key("upload"), base_url=f"{gateway.url}/v1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with red.open("rb") as image:
+            created = sdk.videos.create(
+                prompt="a red dawn", seconds="1", size="640x360", input_reference=image
+            )
+    with gateway.client(gateway.key("upload")) as http:
+        done = wait_done(http, created.id)
+        assert done["status"] == "completed", done["error"]
+        body = http.get(f"/v1/videos/{created.id}/content").content
+    out = tmp_path / "first.mp4"
+    out.write_bytes(body)
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert frame[..., 0].mean() > 150 and frame[..., 1].mean() < 100
+    with gateway.client(gateway.key("upload")) as http:
+        wrong = http.post(
+            "/v1/videos",
+            data={"prompt": "x"},
+            files={"input_reference": ("notes.txt", b"hello", "text/plain")},
+        )
+    assert wrong.status_code == 400 and "PNG, JPEG or WebP" in wrong.json()["error"]["message"]
+
+
+def test_content_can_redirect_to_a_signed_url(gateway: Server) -> None:
+    with gateway.client(gateway.key("redirect")) as http:
+        job = http.post("/v1/videos", json={"prompt": "a swift", **SMALL}).json()
+        wait_done(http, job["id"])
+        gateway.settings.content_redirect = True
+        try:
+            moved = http.get(f"/v1/videos/{job['id']}/content", follow_redirects=False)
+        finally:
+            gateway.settings.content_redirect = False
+    assert moved.status_code == 302
+    assert "/v1/files/" in moved.headers["location"] and "sig=" in moved.headers["location"]
+    assert httpx.get(moved.headers["location"]).headers["content-type"] == "video/mp4"
+
+
+def test_a_tenant_default_webhook_and_prompt_limits(gateway: Server) -> None:
+    receiver = Receiver()
+    port = free_port()
+    server, thread = _serve(receiver, port)
+    try:
+        key = gateway.key("defaults")
+        gateway.book.ensure_tenant("defaults", webhook_url=f"http://127.0.0.1:{port}/tenant-hook")
+        with gateway.client(key) as http:
+            job = http.post("/v1/videos", json={"prompt": "a finch", **SMALL}).json()
+            wait_done(http, job["id"])
+            too_long = http.post("/v1/videos", json={"prompt": "x" * 10_001, **SMALL})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            json.loads(b)["type"] == "video.completed" for _, b in receiver.deliveries
+        ):
+            time.sleep(0.05)
+        assert receiver.deliveries and all(
+            json.loads(b)["data"]["id"] == job["id"] for _, b in receiver.deliveries
+        )
+        assert too_long.status_code == 400 and "prompt" in too_long.json()["error"]["message"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

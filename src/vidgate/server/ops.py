@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..db import attempts, jobs
+from ..db import attempts, job_events, jobs
 from ..exceptions import ProviderError, VidgateError
 from ..providers.registry import provider_classes
 from ..tenancy import Principal
@@ -68,6 +68,11 @@ class _JobCollector:
             "Mean time from submit to the end of successful attempts, by provider.",
             labels=["provider"],
         )
+        phases = GaugeMetricFamily(
+            "vidgate_phase_seconds_avg",
+            "Mean time jobs spent in each phase, by provider (the last 1000 finished jobs).",
+            labels=["provider", "phase"],
+        )
         success = GaugeMetricFamily(
             "vidgate_attempt_success_ratio",
             "Share of finished attempts that succeeded, by provider.",
@@ -105,7 +110,35 @@ class _JobCollector:
                 generation.add_metric([provider], t["secs"] / t["ok"])
             if t["done"]:
                 success.add_metric([provider], t["ok"] / t["done"])
-        yield from (by_status, spend, generation, success)
+        for (provider, phase), seconds in self._phase_means().items():
+            phases.add_metric([provider, phase], seconds)
+        yield from (by_status, spend, generation, success, phases)
+
+    def _phase_means(self) -> dict[tuple[str, str], float]:
+        recent = (
+            sa.select(jobs.c.id, jobs.c.provider)
+            .where(jobs.c.completed_at.is_not(None))
+            .order_by(jobs.c.completed_at.desc())
+            .limit(1000)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    recent.c.provider, job_events.c.job_id, job_events.c.phase, job_events.c.at
+                )
+                .join(recent, recent.c.id == job_events.c.job_id)
+                .order_by(job_events.c.job_id, job_events.c.id)
+            ).all()
+        spans: dict[tuple[str, str], list[float]] = {}
+        previous: Any = None
+        for provider, job_id, phase, at in rows:
+            if previous is not None and previous[0] == job_id and previous[1] != phase:
+                key = (provider or "none", previous[1])
+                spans.setdefault(key, []).append((at - previous[2]).total_seconds())
+            if previous is None or previous[0] != job_id or previous[1] != phase:
+                previous = (job_id, phase, at)
+        return {key: sum(v) / len(v) for key, v in spans.items()}
 
 
 @router.get("/healthz", tags=["ops"], summary="The process is up")
