@@ -326,9 +326,26 @@ def test_client_webhooks_are_signed_retried_and_redeliverable(gateway: Server) -
         thread.join(timeout=10)
 
 
-def test_forged_provider_webhooks_are_rejected(gateway: Server) -> None:
-    response = httpx.post(f"{gateway.url}/webhooks/simulated/whatever", content=b"{}")
-    assert response.status_code == 401
+def test_forged_provider_webhooks_are_rejected(
+    gateway: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from vidgate.webhooks import signed_headers
+
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", secret)
+    body = json.dumps({"id": "evt_1", "type": "video.completed", "data": {"id": "video_x"}})
+    forged = signed_headers("whsec_" + base64.b64encode(b"x" * 24).decode(), "msg_1", body.encode())
+    stale = signed_headers(secret, "msg_2", body.encode(), now=time.time() - 3600)
+    for headers in (forged, stale, {"content-type": "application/json"}):
+        response = httpx.post(f"{gateway.url}/webhooks/openai", content=body, headers=headers)
+        assert response.status_code == 401, response.text
+    genuine = signed_headers(secret, "msg_3", body.encode())
+    answer = httpx.post(f"{gateway.url}/webhooks/openai", content=body, headers=genuine)
+    assert answer.status_code == 200 and answer.json()["status"] == "ignored"  # no such task
+    # A provider without webhooks: acknowledged and ignored; an unknown provider: 404.
+    assert httpx.post(f"{gateway.url}/webhooks/simulated/x", content=b"{}").status_code == 200
     assert httpx.post(f"{gateway.url}/webhooks/nobody", content=b"{}").status_code == 404
 
 

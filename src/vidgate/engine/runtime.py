@@ -89,10 +89,14 @@ class Runtime:
             self._providers[name] = provider_class(name)(self.settings)
         return self._providers[name]
 
-    async def aclose(self) -> None:
+    async def close_providers(self) -> None:
+        """Close provider clients on the loop that opened them (before DBOS stops it)."""
         for provider in self._providers.values():
             await provider.aclose()
         self._providers.clear()
+
+    async def aclose(self) -> None:
+        await self.close_providers()
         self.store.engine.dispose()
 
 

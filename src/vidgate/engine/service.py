@@ -133,6 +133,8 @@ class Engine:
             with suppress(asyncio.CancelledError):
                 await self._keeper
             self._keeper = None
+        if self._runtime is not None:
+            await self._runtime.close_providers()
         if self._launched:
             await _off_loop(destroy_dbos)
             self._launched = False

@@ -6,6 +6,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -62,6 +63,7 @@ def make_client(
     headers: dict[str, str] | None = None,
     timeout: float = 60.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    event_hooks: dict[str, list[Any]] | None = None,
 ) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
@@ -69,6 +71,7 @@ def make_client(
         timeout=timeout,
         transport=RecordingTransport(provider, transport),
         follow_redirects=True,
+        event_hooks=event_hooks,
     )
 
 

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..db import attempts, job_events, jobs
-from ..exceptions import ProviderError, VidgateError
+from ..exceptions import ProviderAuthError, ProviderError, VidgateError
 from ..providers.registry import provider_classes
 from ..tenancy import Principal
 from .auth import admin, principal
@@ -268,9 +268,14 @@ async def provider_webhook(
     adapter = gw.engine.runtime.provider(provider)
     try:
         event = adapter.parse_webhook(dict(request.headers), body, url_token=token)
-    except ProviderError as exc:
+    except ProviderAuthError as exc:
         log.warning("rejected a %s webhook from %s: %s", provider, request.client, exc.message)
         return JSONResponse({"error": {"code": exc.code, "message": "rejected"}}, 401)
+    except ProviderError as exc:
+        # Verified (or unverifiable by design) but not about a task we wait on: acknowledge it,
+        # or the provider keeps retrying.
+        log.info("ignored a %s webhook: %s", provider, exc.message)
+        return JSONResponse({"status": "ignored"})
     found = await asyncio.to_thread(
         gw.engine.runtime.store.attempt_by_remote_id, provider, event.remote_id
     )
