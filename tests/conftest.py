@@ -40,6 +40,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     for provider in load_catalog().providers.values():
         for var in provider.env_keys:
             monkeypatch.delenv(var, raising=False)
+        for model in provider.models:
+            for var in model.wire.get("env_keys", []):
+                monkeypatch.delenv(var, raising=False)
+    for var in ("VIDGATE_SIMULATOR_URL", "VIDGATE_ALLOW_RETIRED", "VIDGATE_PUBLIC_URL"):
+        monkeypatch.delenv(var, raising=False)
     yield
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -304,6 +305,8 @@ def _check_inputs(request: VideoRequest) -> None:
     ):
         if ref is None:
             continue
+        if label == "video" and _PROVIDER_REF.fullmatch(ref):
+            continue  # a provider's own id for an earlier generation (e.g. Luma's dm:<uuid>)
         if "://" in ref:
             if not ref.startswith(("https://", "http://")):
                 raise InvalidRequest(f"{label} must be a local file or an http(s) URL, not {ref!r}")
@@ -312,11 +315,17 @@ def _check_inputs(request: VideoRequest) -> None:
             raise InvalidRequest(f"{label} file not found: {ref}", details={label: ref})
 
 
+#: A provider's own id for an earlier generation, passed through as ``video`` to extend it.
+_PROVIDER_REF = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9:_-]+")
+
+
 def _absolute_inputs(request: VideoRequest) -> VideoRequest:
     """Local input paths made absolute, so a worker in another directory finds them."""
     update = {
         field: str(Path(ref).expanduser().resolve())
         for field in ("image", "last_frame", "video")
-        if (ref := getattr(request, field)) and "://" not in ref
+        if (ref := getattr(request, field))
+        and "://" not in ref
+        and not _PROVIDER_REF.fullmatch(ref)
     }
     return request.model_copy(update=update) if update else request

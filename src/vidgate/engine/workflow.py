@@ -295,6 +295,9 @@ async def submit_step(job_id: str, number: int, candidate: dict[str, Any]) -> di
     submission = Submission.build(
         job.request, model, effective_params(model, job.request), attempt.reference
     )
+    if rt.settings.public_url:
+        # Providers that push completion notify the gateway's receiver for this provider.
+        submission.callback_url = f"{rt.settings.public_url.rstrip('/')}/webhooks/{model.provider}"
 
     async def lookup() -> str | None:
         if not provider.supports_lookup:

@@ -186,7 +186,9 @@ class Provider(ABC):
         """The remote id of a task we created for ``submission`` (our ``reference``, sent at or
         after unix time ``since``), if the provider can tell; None if it certainly does not
         exist. Providers without a client reference may match on a listing (prompt, model,
-        creation time). Set ``supports_lookup`` when this is implemented."""
+        creation time). Set ``supports_lookup`` when this is implemented; a provider that can
+        look up only some of its models (or cannot tell a match from a near-match) raises
+        ``SubmitUncertain`` rather than guess."""
         return None
 
     @abstractmethod
