@@ -99,7 +99,7 @@ class Leases:
                     .values(state="recovered", recovered_by=self.executor_id)
                 ).rowcount
             if won == 1:
-                log.warning("taking over the unfinished jobs of executor %s", executor_id)
+                log.info("claimed the unfinished work of executor %s", executor_id)
                 claimed.append(executor_id)
         return claimed
 

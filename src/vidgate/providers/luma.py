@@ -163,6 +163,7 @@ class _Api:
     prefix: str  # of our remote ids
     url_variable: str
     default_url: str
+    simulator_path: str  # under VIDGATE_SIMULATOR_URL
     create_path: str
     states: dict[str, TaskState]
     callbacks: bool
@@ -175,6 +176,7 @@ DREAM_MACHINE = _Api(
     prefix="dm",
     url_variable="VIDGATE_LUMA_BASE_URL",
     default_url="https://api.lumalabs.ai/dream-machine/v1",
+    simulator_path="/luma/dream-machine/v1",
     create_path="/generations/video",
     states={
         "queued": TaskState.QUEUED,
@@ -191,6 +193,7 @@ AGENTS = _Api(
     prefix="agents",
     url_variable="VIDGATE_LUMA_AGENTS_BASE_URL",
     default_url="https://agents.lumalabs.ai/v1",
+    simulator_path="/luma-agents/v1",
     create_path="/generations",
     states={
         "queued": TaskState.QUEUED,
@@ -386,7 +389,9 @@ class LumaProvider(Provider):
         clients = self._loop_clients()
         client = clients.get(api.name)
         if client is None:
-            base_url = self.setting_url(api.url_variable, api.default_url)
+            base_url = self.setting_url(
+                api.url_variable, api.default_url, simulator_path=api.simulator_path
+            )
             key = self._key(api)
             client = make_client(
                 self.name,

@@ -127,7 +127,7 @@ class OpenAIProvider(Provider):
     def base_url(self) -> str:
         """The API root, e.g. ``https://api.openai.com/v1`` (``VIDGATE_OPENAI_BASE_URL``
         points it at the simulator)."""
-        return self.setting_url(BASE_URL_VARIABLE, DEFAULT_BASE_URL)
+        return self.setting_url(BASE_URL_VARIABLE, DEFAULT_BASE_URL, simulator_path="/openai/v1")
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
