@@ -741,13 +741,6 @@ async def test_a_429_is_sent_again_after_retry_after_and_creates_once(
     assert any("rate_limited" in m and "retry in 0.2 s" in m for m in history)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine bug (shared code): validate_step expects dimensions_for(resolution, aspect) "
-    "(720x720 for 720p 1:1), but Runway renders the pixel size its ratio names (960:960); every "
-    "non-16:9 gen4.5/gen4_turbo image-to-video job fails with output_mismatch",
-)
 async def test_a_square_image_to_video_job_passes_validation(
     engine: Engine, simulator: RunningSimulator, tmp_path: Path
 ) -> None:

@@ -35,7 +35,6 @@ from ..exceptions import (
     UnsupportedRequest,
     VidgateError,
 )
-from ..media.geometry import dimensions_for
 from ..providers.base import OutputRef, Submission, TaskState, TaskStatus
 from ..routing import plan_route
 from ..types import (
@@ -474,7 +473,7 @@ async def validate_step(
         info = await asyncio.to_thread(probe, path, decode=True)
         model = rt.catalog.get(f"{attempt['provider']}:{attempt['model']}")
         params = effective_params(model, job.request)
-        width, height = dimensions_for(params.resolution, params.aspect_ratio)
+        width, height = rt.provider(attempt["provider"]).expected_size(model, params)
         check_output(
             info,
             Expected(

@@ -6,6 +6,7 @@ interface. Results are small pydantic models, because the engine checkpoints the
 
 from __future__ import annotations
 
+import functools
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from ..catalog.capabilities import EffectiveParams
 from ..catalog.loader import DATA_DIR, load_provider_file
 from ..catalog.schema import ModelProfile, ProviderProfile
 from ..exceptions import MissingCredentials, ProviderError
+from ..media.geometry import dimensions_for
 from ..settings import Settings
 from ..types import VideoRequest
 
@@ -31,6 +33,11 @@ __all__ = [
     "TaskStatus",
     "WebhookEvent",
 ]
+
+
+@functools.lru_cache(maxsize=64)
+def _profile_at(path: Path) -> ProviderProfile:
+    return load_provider_file(path)
 
 
 class TaskState(StrEnum):
@@ -123,8 +130,9 @@ class Provider(ABC):
 
     @classmethod
     def profile(cls) -> ProviderProfile:
+        """This provider's catalogue entry (parsed once per class and file)."""
         path = cls.catalog_file or DATA_DIR / f"{cls.name}.toml"
-        return load_provider_file(path)
+        return _profile_at(path)
 
     @classmethod
     def env_keys(cls) -> list[str]:
@@ -164,6 +172,12 @@ class Provider(ABC):
         if key is None:
             raise MissingCredentials(self.name, self.env_keys())
         return key
+
+    def expected_size(self, model: ModelProfile, params: EffectiveParams) -> tuple[int, int]:
+        """The pixel size this provider renders for a request, for output validation. By
+        default the short side is the resolution tier and the long side follows the aspect
+        ratio; providers that name exact pixel sizes on the wire override this."""
+        return dimensions_for(params.resolution, params.aspect_ratio)
 
     # -- the job lifecycle -----------------------------------------------------------------
 

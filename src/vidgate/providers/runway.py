@@ -41,6 +41,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from ..catalog.capabilities import EffectiveParams
+from ..catalog.schema import ModelProfile
 from ..exceptions import (
     ContentRejected,
     GenerationFailed,
@@ -264,6 +266,14 @@ class RunwayProvider(Provider):
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._poll_after: float | None = None
+
+    def expected_size(self, model: ModelProfile, params: EffectiveParams) -> tuple[int, int]:
+        """Runway renders exactly the pixel size its ``ratio`` names (960:960 for 720p 1:1)."""
+        ratio = model.wire.get("ratio", {}).get(params.resolution, {}).get(params.aspect_ratio)
+        if ratio is None:
+            return super().expected_size(model, params)
+        width, height = (int(part) for part in ratio.split(":"))
+        return width, height
 
     # -- plumbing --------------------------------------------------------------------------
 
