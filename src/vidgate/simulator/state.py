@@ -248,11 +248,11 @@ class SimState:
                 with path.open("r+b") as handle:
                     handle.truncate(path.stat().st_size // 2)
             elif "corrupt" in task.faults:
+                # Zero a block in the middle of the media data: the file keeps its size and
+                # opens, but frames no longer decode (deterministic, unlike random bit flips).
                 data = bytearray(path.read_bytes())
-                rng = secrets.SystemRandom()
-                for _ in range(max(64, len(data) // 200)):
-                    position = rng.randrange(len(data) // 3, len(data))
-                    data[position] ^= 0xFF
+                start, end = int(len(data) * 0.4), int(len(data) * 0.7)
+                data[start:end] = bytes(end - start)
                 path.write_bytes(bytes(data))
             return path
 
