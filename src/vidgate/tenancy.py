@@ -92,9 +92,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+_LIMIT_CACHE_SECONDS = 5.0
+
+
 class TenantBook:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._limit_cache: dict[str, tuple[bool, float]] = {}
 
     # -- tenants ---------------------------------------------------------------------------
 
@@ -105,6 +109,7 @@ class TenantBook:
                 f"tenant names are letters, digits, '.', '_' or '-' (up to 128), not {name!r}"
             )
         now = _now()
+        self._limit_cache.pop(name, None)
         update: dict[str, Any] = dict(values)
         if limits is not None:
             update.update(
@@ -234,6 +239,8 @@ class TenantBook:
     def hit_rate_limit(self, tenant: str, now: float | None = None) -> None:
         """Count one request against the tenant's rate limit (a fixed window)."""
         now = time.time() if now is None else now
+        if not self._has_rate_limit(tenant, now):
+            return  # no write (and no write lock) for tenants without a rate limit
         with self.engine.begin() as conn:
             row = self._lock(conn, tenant)
             limit = row.get("rate_limit")
@@ -264,6 +271,19 @@ class TenantBook:
                     f"retry in {math.ceil(retry_after)} s",
                     retry_after=retry_after,
                 )
+
+    def _has_rate_limit(self, tenant: str, now: float) -> bool:
+        """Whether the tenant has a rate limit, from a cache refreshed every few seconds (a new
+        limit takes effect within ``_LIMIT_CACHE_SECONDS``)."""
+        cached = self._limit_cache.get(tenant)
+        if cached is not None and now - cached[1] < _LIMIT_CACHE_SECONDS:
+            return cached[0]
+        with self.engine.connect() as conn:
+            limit = conn.execute(
+                sa.select(tenants.c.rate_limit).where(tenants.c.name == tenant)
+            ).scalar()
+        self._limit_cache[tenant] = (bool(limit), now)
+        return bool(limit)
 
     def guard_new_job(self, conn: sa.Connection, tenant: str) -> None:
         """Inside the transaction that inserts a job: refuse it if the tenant is at its

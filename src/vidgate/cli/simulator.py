@@ -38,10 +38,11 @@ def simulator(
         Path | None, typer.Option(help="Where rendered outputs are cached.")
     ] = None,
 ) -> None:
-    """Serve Runway, Luma, Luma Agents and OpenAI's video APIs on localhost, for tests and demos.
+    """Serve the providers' video APIs on localhost (Runway, Luma, Luma Agents, OpenAI, Replicate,
+    fal, Gemini, Vertex), for tests and demos.
 
-    Point an official SDK at http://HOST:PORT/runway, /luma/dream-machine/v1, /luma-agents/v1 or
-    /openai/v1; point vidgate at it with VIDGATE_RUNWAY_BASE_URL and friends."""
+    Point an official SDK at http://HOST:PORT/runway, /luma/dream-machine/v1, /luma-agents/v1,
+    /openai/v1, /replicate or /gemini/; point vidgate at it with VIDGATE_SIMULATOR_URL."""
     from ..simulator.faults import FaultProfile, UnknownFault
     from ..simulator.server import serve
     from ..simulator.state import SimulatorConfig
@@ -63,7 +64,16 @@ def simulator(
     if media_dir is not None:
         config.media_dir = media_dir
     err.print(f"vidgate simulator on {config.public_url} (latency {latency:g} s)")
-    for prefix in ("runway", "luma/dream-machine/v1", "luma-agents/v1", "openai/v1"):
+    for prefix in (
+        "runway",
+        "luma/dream-machine/v1",
+        "luma-agents/v1",
+        "openai/v1",
+        "replicate",
+        "fal",
+        "gemini/",
+        "vertex",
+    ):
         err.print(f"  {config.public_url}/{prefix}")
     if openai_webhook_url:
         err.print(

@@ -267,7 +267,10 @@ async def provider_webhook(
     body = await request.body()
     adapter = gw.engine.runtime.provider(provider)
     try:
-        event = adapter.parse_webhook(dict(request.headers), body, url_token=token)
+        # In a thread: verifying may fetch a key (a JWKS, a webhook secret) the first time.
+        event = await asyncio.to_thread(
+            adapter.parse_webhook, dict(request.headers), body, url_token=token
+        )
     except ProviderAuthError as exc:
         log.warning("rejected a %s webhook from %s: %s", provider, request.client, exc.message)
         return JSONResponse({"error": {"code": exc.code, "message": "rejected"}}, 401)

@@ -1,0 +1,812 @@
+"""``replicate``: Replicate's prediction API (``api.replicate.com``), spoken directly with httpx.
+
+The wire contract is section 1 of the provider research (``replicate-fal-veo.md``; section 4 for
+webhook signatures); the simulator twin is :mod:`vidgate.simulator.replicate`. What this adapter
+knows about Replicate:
+
+- **Requests.** Every call carries ``Authorization: Bearer $REPLICATE_API_TOKEN``. Creates go to
+  the model's ``wire.create`` endpoint from ``catalog/data/replicate.toml`` (official models:
+  ``POST /v1/models/{owner}/{name}/predictions``; a model pinned to a version would say ``POST
+  /v1/predictions`` and carry its full ``wire.version``), with ``{"input": {…}}`` built from the
+  model's ``wire`` table alone: ``input`` names each vidgate field's parameter, ``format`` how a
+  value is written, ``values`` the model's own words for a value (Kling 2.1's ``mode``),
+  ``fixed`` parameters always sent; with ``aspect_ratio_ignored_with_image`` the aspect ratio is
+  not sent alongside a first frame. Nothing here branches on a model id. Creates also carry
+  ``X-Vidgate-Reference`` (Replicate ignores it; the simulator counts creates by it).
+- **Images.** An https URL or a ``data:`` URI goes as it is; a local file is sent inline as a
+  base64 data URI if it is at most :data:`DATA_URI_LIMIT` (256 KiB: Replicate recommends data
+  URIs only for small files); a larger one must be given as an https URL (uploading through
+  ``/v1/files`` is not implemented).
+- **``Prefer: wait``** is a head start, never the answer: creates ask Replicate to hold the
+  response for :attr:`ReplicateProvider.prefer_wait` seconds (2), which saves a poll on quick
+  models; whatever comes back (even ``succeeded``, or an output while still ``processing``) the
+  engine then polls ``GET /v1/predictions/{id}`` as usual.
+- **``Cancel-After``**: when the request sets ``deadline_seconds``, creates send that many
+  seconds (rounded up, at least Replicate's 5 s minimum). The deadline is measured from the
+  create, so it is never shorter than what is left of the job's; it is a backstop that stops a
+  prediction (and its bill) if its job is lost, the engine's own deadline fires first. Jobs that
+  rely on the configured default deadline send none, since a tenant's may be longer.
+- **Statuses.** ``starting`` → queued, ``processing`` → running (progress from the last
+  tqdm-style ``NN%|…| n/total`` line in ``logs``, as the official client reads it; None when the
+  model prints none), ``succeeded`` → the ``output`` URL(s), ``failed`` → a classified error
+  (:func:`failure_error`: an error that says the content was flagged, E005, safety… is
+  :class:`ContentRejected`, anything else :class:`GenerationFailed`), ``canceled`` and
+  ``aborted`` (stopped before it started, e.g. by its ``Cancel-After``) → canceled.
+- **Errors** are RFC 7807 problems: 401/403 → :class:`ProviderAuthError`, 402 →
+  :class:`InsufficientCredits`, 422 → :class:`ProviderRejectedRequest` (its ``detail`` lists the
+  invalid fields), 429 → :class:`RateLimited` with ``Retry-After`` (or the "resets in ~Ns" of the
+  detail), 5xx → :class:`ProviderUnavailable`. A create is never retried here.
+- **Downloads** happen at once: Replicate deletes inputs, outputs and logs one hour after an API
+  prediction, and an output URL **cannot be refreshed**. A refused URL is checked against the
+  prediction: if its data was removed the output is gone for good (:class:`GenerationFailed`,
+  ``output_deleted``: the video must be generated again). The token is sent with downloads
+  (Replicate's file URLs may require it) but only to the API's own host and
+  ``replicate.delivery``. ``data:`` outputs are decoded in place.
+- **Lookup.** Replicate takes no client reference, so ``find_by_reference`` lists predictions
+  created since ``since`` (``created_after``, newest first, cursor pages) and matches the model
+  and the input we would send (prompt and every scalar parameter). One match is ours; none
+  proves absence; several, or more than :data:`LOOKUP_PAGES` pages, raise
+  :class:`SubmitUncertain` rather than risk paying twice.
+- **Webhooks.** With ``submission.callback_url`` set, creates send ``webhook`` and
+  ``webhook_events_filter = ["start", "completed"]``. ``parse_webhook`` verifies Replicate's
+  Standard-Webhooks signature (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,…``
+  HMAC-SHA256 keyed with the account's ``whsec_`` secret, constant-time, 300 s tolerance) and
+  raises :class:`ProviderAuthError` for a forged, stale or unsigned delivery. The secret is
+  ``REPLICATE_WEBHOOK_SECRET``; when it is unset, it is fetched once from ``GET
+  /v1/webhooks/default/secret`` with the API token and kept in memory (ahead of time when a
+  submit asks for webhooks).
+
+The API token never appears in an error message or the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import math
+import mimetypes
+import os
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+
+from .. import requestlog
+from ..exceptions import (
+    ConfigurationError,
+    ContentRejected,
+    GenerationFailed,
+    InsufficientCredits,
+    InvalidRequest,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRejectedRequest,
+    ProviderUnavailable,
+    RateLimited,
+    SubmitUncertain,
+    UnsupportedRequest,
+)
+from ..settings import Settings
+from ..webhooks import verify
+from ._errors import error_for_status, parse_retry_after, request_id_of, transport_error
+from ._http import download_to, make_client
+from .base import (
+    OutputRef,
+    Provider,
+    Submission,
+    SubmitResult,
+    TaskState,
+    TaskStatus,
+    WebhookEvent,
+)
+
+__all__ = [
+    "DATA_URI_LIMIT",
+    "ReplicateProvider",
+    "build_create",
+    "cancel_after",
+    "failure_error",
+    "parse_progress",
+]
+
+BASE_URL_VARIABLE = "VIDGATE_REPLICATE_BASE_URL"
+WEBHOOK_SECRET_VARIABLE = "REPLICATE_WEBHOOK_SECRET"
+REFERENCE_HEADER = "X-Vidgate-Reference"
+#: The largest local image sent inline as a data URI, in bytes before encoding.
+DATA_URI_LIMIT = 256 * 1024
+#: Replicate's smallest ``Cancel-After``, in seconds.
+MIN_CANCEL_AFTER = 5
+#: Webhook events asked for: the start (a first wake-up) and the end.
+WEBHOOK_EVENTS = ("start", "completed")
+#: How many list pages ``find_by_reference`` reads before giving up (100 predictions a page).
+LOOKUP_PAGES = 10
+#: Download answers that mean "this output URL no longer works".
+_URL_REFUSED = frozenset({401, 403, 404, 410})
+#: Hosts that may see the API token on a download, besides the API's own.
+_DELIVERY_DOMAIN = "replicate.delivery"
+
+_STATES = {
+    "starting": TaskState.QUEUED,
+    "processing": TaskState.RUNNING,
+    "succeeded": TaskState.SUCCEEDED,
+    "failed": TaskState.FAILED,
+    "canceled": TaskState.CANCELED,
+    "aborted": TaskState.CANCELED,
+}
+#: Words in a failed prediction's ``error`` that mean moderation refused the content.
+_FLAGGED = re.compile(
+    r"\bE005\b|flagged|sensitive|nsfw|safety|content[ _-]?polic|moderat|inappropriate", re.I
+)
+#: Failures Replicate itself calls transient.
+_RETRY_LATER = re.compile(r"please retry|\(code: PA\)|interrupted", re.I)
+_ERROR_CODE = re.compile(r"\((E\d{3,4})\)|\bcode: ([A-Z]{1,4})\b")
+#: tqdm's progress line, as R-SDK1's ``Prediction.Progress`` parses it.
+_PROGRESS = re.compile(r"^\s*(\d+)%\s*\|.+?\|\s*(\d+)/(\d+)")
+_RESETS = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.I)
+
+_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+)
+
+
+# -- the create request ------------------------------------------------------------------------
+
+
+def _format(value: Any, kind: str | None) -> Any:
+    if kind == "int":
+        return round(float(value))
+    if kind == "bool":
+        return bool(value)
+    if kind == "str":
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if kind == "str_s":
+        return f"{value:g}s" if isinstance(value, float) else f"{value}s"
+    return value
+
+
+def _value_key(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _image_uri(ref: str) -> str:
+    """An image input as Replicate takes it: https and ``data:`` URIs as they are, a small
+    local file inline as a base64 data URI."""
+    if ref.startswith(("https://", "data:")):
+        return ref
+    if "://" in ref:
+        raise InvalidRequest(
+            f"Replicate takes image inputs as https URLs, not {ref.split('://', 1)[0]}://",
+            details={"provider": "replicate"},
+        )
+    path = Path(ref).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(f"image file not readable: {path} ({exc.strerror})") from None
+    if len(data) > DATA_URI_LIMIT:
+        raise InvalidRequest(
+            f"{path} is too large to send inline ({len(data) / 1024:.0f} KiB; Replicate takes "
+            f"data URIs for files up to {DATA_URI_LIMIT // 1024} KiB): pass an https URL to it",
+            details={"provider": "replicate"},
+        )
+    mime = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if mime is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        mime = "image/webp"
+    mime = mime or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def cancel_after(seconds: float | None) -> str | None:
+    """The ``Cancel-After`` header for a job deadline: whole seconds, at least Replicate's 5."""
+    if seconds is None:
+        return None
+    return f"{max(MIN_CANCEL_AFTER, math.ceil(seconds))}s"
+
+
+def build_create(submission: Submission) -> tuple[str, dict[str, Any]]:
+    """The create path and JSON body (without webhook fields) for ``submission``, from the
+    model's ``wire`` table in the catalogue."""
+    model, request = submission.model, submission.request
+    wire = model.wire
+    names: dict[str, str] = wire["input"]
+    formats: dict[str, str] = wire.get("format", {})
+    mapped_values: dict[str, dict[str, Any]] = wire.get("values", {})
+    _, _, path = str(wire.get("create", f"POST /v1/models/{model.id}/predictions")).partition(" ")
+    with_image = request.image is not None
+    fields: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "duration": request.duration,
+        "aspect_ratio": None
+        if with_image and wire.get("aspect_ratio_ignored_with_image")
+        else request.aspect_ratio,
+        "resolution": request.resolution,
+        "seed": request.seed,
+        "fps": submission.fps,
+        "audio": submission.audio,
+    }
+    inputs: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in names or value is None:
+            continue
+        value = mapped_values.get(name, {}).get(_value_key(value), value)
+        inputs[names[name]] = _format(value, formats.get(name))
+    for name, ref in (
+        ("start_image", request.image),
+        ("end_image", request.last_frame),
+        ("video", request.video),
+    ):
+        if ref is None:
+            continue
+        if name not in names:
+            raise UnsupportedRequest(
+                f"{model.ref} takes no {name.replace('_', ' ')} on Replicate",
+                details={"provider": "replicate", "model": model.id},
+            )
+        inputs[names[name]] = _image_uri(ref) if name != "video" else ref
+    inputs.update(wire.get("fixed", {}))
+    body: dict[str, Any] = {"input": inputs}
+    if path.rstrip("/") == "/v1/predictions":
+        version = wire.get("version")
+        if not isinstance(version, str) or not version:
+            raise ConfigurationError(
+                f"{model.ref} is pinned to a version (create = {wire.get('create')!r}) but its "
+                "catalogue entry names none in wire.version",
+                details={"provider": "replicate", "model": model.id},
+            )
+        body["version"] = version
+    return path, body
+
+
+# -- reading predictions ------------------------------------------------------------------------
+
+
+def parse_progress(logs: Any) -> float | None:
+    """0..1 from the last tqdm-style line in ``logs``, or None when there is none."""
+    if not isinstance(logs, str) or not logs:
+        return None
+    for line in reversed(logs.splitlines()):
+        match = _PROGRESS.match(line)
+        if match:
+            return min(max(int(match[1]) / 100, 0.0), 1.0)
+    return None
+
+
+def _error_code(text: str) -> str | None:
+    match = _ERROR_CODE.search(text)
+    if match is None:
+        return None
+    return match[1] or match[2]
+
+
+def failure_error(prediction: dict[str, Any], provider: str = "replicate") -> ProviderError:
+    """The vidgate error for a ``failed`` prediction, from its ``error`` text."""
+    remote_id = prediction.get("id")
+    text = str(prediction.get("error") or "no reason given")
+    code = _error_code(text)
+    details: dict[str, Any] = {"remote_id": remote_id}
+    message = f"Replicate prediction {remote_id} failed: {text}"
+    if _FLAGGED.search(text):
+        # Replicate does not say which side was flagged: a prediction that never started
+        # processing was refused on its input, one that ran was refused on its output.
+        stage = "output" if prediction.get("started_at") else "input"
+        return ContentRejected(
+            message,
+            provider=provider,
+            stage=stage,
+            provider_code=code or "flagged",
+            details=details,
+        )
+    details["retry_later"] = bool(_RETRY_LATER.search(text))
+    return GenerationFailed(message, provider=provider, provider_code=code, details=details)
+
+
+def _outputs(output: Any) -> list[str]:
+    """The output URL(s): a string for video models, sometimes a list."""
+    if isinstance(output, str) and output:
+        return [output]
+    if isinstance(output, list):
+        return [u for u in output if isinstance(u, str) and u]
+    return []
+
+
+def _ended(prediction: dict[str, Any], provider: str) -> dict[str, Any]:
+    remote_id = prediction.get("id")
+    if prediction.get("status") == "aborted":
+        text = "was aborted before it started (its Cancel-After deadline passed while queued)"
+        code = "aborted"
+    else:
+        text = "was canceled (by a cancel request, or its Cancel-After deadline while running)"
+        code = "canceled"
+    return GenerationFailed(
+        f"Replicate prediction {remote_id} {text}",
+        provider=provider,
+        provider_code=code,
+        details={"remote_id": remote_id},
+    ).to_dict()
+
+
+def status_of(prediction: dict[str, Any], provider: str = "replicate") -> TaskStatus:
+    """A prediction object (``GET``, create or webhook body) as a ``TaskStatus``."""
+    raw = str(prediction.get("status", ""))
+    # An unknown status is a prediction that exists and has not said it is finished.
+    state = _STATES.get(raw, TaskState.RUNNING)
+    status = TaskStatus(state=state, raw_status=raw)
+    if state is TaskState.QUEUED:
+        status.progress = 0.0
+    elif state is TaskState.RUNNING:
+        status.progress = parse_progress(prediction.get("logs"))
+    elif state is TaskState.FAILED:
+        status.error = failure_error(prediction, provider).to_dict()
+    elif state is TaskState.CANCELED:
+        status.error = _ended(prediction, provider)
+    else:
+        urls = _outputs(prediction.get("output"))
+        remote_id = str(prediction.get("id"))
+        if not urls:
+            removed = bool(prediction.get("data_removed"))
+            error = GenerationFailed(
+                f"Replicate reported prediction {remote_id} succeeded but "
+                + ("its data was already removed" if removed else "gave no output"),
+                provider=provider,
+                provider_code="output_deleted" if removed else "missing_output",
+                details={"remote_id": remote_id},
+            )
+            return TaskStatus(
+                state=TaskState.FAILED, raw_status=raw, error=error.to_dict(), progress=1.0
+            )
+        status.progress = 1.0
+        status.outputs = [
+            OutputRef(url=url, remote_id=remote_id, content_type="video/mp4") for url in urls
+        ]
+    return status
+
+
+def _created_at(prediction: dict[str, Any]) -> float | None:
+    text = prediction.get("created_at")
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _same_input(sent: dict[str, Any], echoed: dict[str, Any]) -> bool:
+    """Whether a listed prediction's input echoes what we would send: the same prompt, and no
+    scalar parameter that differs (data URIs may come back as uploaded-file URLs)."""
+    if echoed.get("prompt") != sent.get("prompt"):
+        return False
+    for key, value in sent.items():
+        if isinstance(value, str) and value.startswith("data:"):
+            continue
+        if key in echoed and echoed[key] != value:
+            return False
+    return True
+
+
+# -- the provider ------------------------------------------------------------------------------
+
+
+class ReplicateProvider(Provider):
+    """Replicate over httpx: submit, poll, cancel, download, lookup, signed webhooks."""
+
+    name: ClassVar[str] = "replicate"
+    supports_lookup: ClassVar[bool] = True
+    #: Seconds a create asks Replicate to hold its answer (``Prefer: wait=N``); 0 sends none.
+    prefer_wait: int = 2
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._base: str | None = None
+        self._secret: str | None = None
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _base_url(self) -> str:
+        return self.setting_url(
+            BASE_URL_VARIABLE, "https://api.replicate.com", simulator_path="/replicate"
+        )
+
+    def _http(self) -> httpx.AsyncClient:
+        """One client per event loop (its pooled connections belong to the loop)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client.is_closed or self._client_loop is not loop:
+            self._base = self._base_url()
+            self._client = make_client(self.name, base_url=self._base, timeout=60.0)
+            self._client_loop = loop
+        return self._client
+
+    def _scrub(self, error: ProviderError, key: str) -> ProviderError:
+        """Make sure the token is not in the message, whatever the answer echoed."""
+        if key and key in error.message:
+            error.message = error.message.replace(key, "***")
+            error.args = (error.message,)
+        return error
+
+    def _same_host(self, url: str) -> bool:
+        """Whether ``url`` is on the API's host (so it may see the token)."""
+        base = urlsplit(self._base or self._base_url())
+        target = urlsplit(url)
+        return (target.scheme, target.netloc) == (base.scheme, base.netloc)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        key = self.require_key()
+        client = self._http()
+        if "://" in path and not self._same_host(path):
+            raise ProviderError(
+                f"replicate pointed at another host ({urlsplit(path).netloc}); not following",
+                provider=self.name,
+            )
+        sent = {"Authorization": f"Bearer {key}"}
+        sent.update(headers or {})
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        try:
+            response = await client.request(method, path, json=body, headers=sent, **extra)
+        except httpx.HTTPError as exc:
+            # ``from None``: the httpx error holds the request, and the request holds the key.
+            raise self._scrub(transport_error(self.name, exc), key) from None
+        if response.status_code >= 400:
+            raise self._scrub(self._http_error(response), key)
+        return response
+
+    def _http_error(self, response: httpx.Response) -> ProviderError:
+        """Replicate's problem answer as a vidgate error: the status decides, the body refines."""
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        problem = payload if isinstance(payload, dict) else {}
+        title, detail = problem.get("title"), problem.get("detail")
+        # 422 details list one "- field: problem" line per invalid field.
+        lines = [line.strip().removeprefix("- ") for line in str(detail or "").splitlines()]
+        parts = [str(title).strip()] if isinstance(title, str) and title.strip() else []
+        if any(lines):
+            parts.append("; ".join(line for line in lines if line))
+        message = ": ".join(parts) or response.text[:300] or response.reason_phrase
+        status = response.status_code
+        common: dict[str, Any] = {
+            "provider": self.name,
+            "status_code": status,
+            "request_id": request_id_of(response),
+        }
+        if status in (401, 403):
+            return ProviderAuthError(
+                f"replicate answered {status}: {message} (check REPLICATE_API_TOKEN)", **common
+            )
+        if status == 402:
+            return InsufficientCredits(
+                f"replicate answered 402: {message} Add credit to the Replicate account.",
+                **common,
+            )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers)
+            resets = _RESETS.search(str(detail or ""))
+            if retry_after is None and resets is not None:
+                retry_after = float(resets[1])
+            return RateLimited(
+                f"replicate answered 429: {message}", retry_after=retry_after, **common
+            )
+        if status == 422:
+            fields = problem.get("invalid_fields")
+            details = {"invalid_fields": fields} if isinstance(fields, list) else None
+            code = "invalid_version" if "version" in str(title).lower() else "invalid_input"
+            return ProviderRejectedRequest(
+                f"replicate answered 422: {message}",
+                provider_code=code,
+                details=details,
+                **common,
+            )
+        return error_for_status(self.name, response, message)
+
+    async def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ProviderUnavailable(
+                f"replicate answered {what} with a body that is not a JSON object",
+                provider=self.name,
+                status_code=response.status_code,
+            )
+        return data
+
+    # -- the job lifecycle -----------------------------------------------------------------
+
+    async def submit(self, submission: Submission) -> SubmitResult:
+        path, body = await asyncio.to_thread(build_create, submission)
+        headers = {REFERENCE_HEADER: submission.reference}
+        timeout: float | None = None
+        if self.prefer_wait > 0:
+            headers["Prefer"] = f"wait={min(self.prefer_wait, 60)}"
+            timeout = self.prefer_wait + 30.0
+        deadline = cancel_after(submission.request.deadline_seconds)
+        if deadline is not None:
+            headers["Cancel-After"] = deadline
+        if submission.callback_url:
+            body["webhook"] = submission.callback_url
+            body["webhook_events_filter"] = list(WEBHOOK_EVENTS)
+            if not os.environ.get(WEBHOOK_SECRET_VARIABLE) and self._secret is None:
+                # Ahead of the first delivery; parse_webhook fetches it again if this fails.
+                with contextlib.suppress(ProviderError):
+                    await self.webhook_secret()
+        response = await self._call("POST", path, body=body, headers=headers, timeout=timeout)
+        try:
+            data = response.json()
+            remote_id = str(data["id"])
+        except (ValueError, KeyError, TypeError):
+            raise SubmitUncertain(
+                f"replicate accepted the create (HTTP {response.status_code}) but its answer has "
+                f"no prediction id; not submitting again (reference {submission.reference})",
+                provider=self.name,
+                status_code=response.status_code,
+                request_id=request_id_of(response),
+            ) from None
+        state = _STATES.get(str(data.get("status")), TaskState.QUEUED)
+        return SubmitResult(remote_id=remote_id, state=state)
+
+    async def _prediction(self, remote_id: str) -> dict[str, Any]:
+        try:
+            response = await self._call("GET", f"/v1/predictions/{quote(remote_id, safe='')}")
+        except ProviderError as exc:
+            if exc.status_code == 404:
+                raise GenerationFailed(
+                    f"replicate has no prediction {remote_id}",
+                    provider=self.name,
+                    status_code=404,
+                    provider_code="prediction_not_found",
+                    request_id=exc.request_id,
+                ) from None
+            raise
+        return await self._json(response, f"a read of prediction {remote_id}")
+
+    async def poll(self, remote_id: str) -> TaskStatus:
+        return status_of(await self._prediction(remote_id), self.name)
+
+    async def cancel(self, remote_id: str) -> bool:
+        """Ask Replicate to cancel; True unless the prediction had already finished (or is
+        gone). Cancellation may complete a moment later: polling confirms it."""
+        try:
+            response = await self._call(
+                "POST", f"/v1/predictions/{quote(remote_id, safe='')}/cancel"
+            )
+        except ProviderError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        data = await self._json(response, f"the cancel of prediction {remote_id}")
+        return str(data.get("status")) not in ("succeeded", "failed")
+
+    async def find_by_reference(
+        self, reference: str, submission: Submission, since: float
+    ) -> str | None:
+        _, body = await asyncio.to_thread(build_create, submission)
+        sent: dict[str, Any] = body["input"]
+        after = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        url = "/v1/predictions?" + urlencode({"created_after": after})
+        matches: list[str] = []
+        for _ in range(LOOKUP_PAGES):
+            page = await self._json(await self._call("GET", url), "a prediction listing")
+            results = page.get("results") or []
+            past_since = False
+            for prediction in results:
+                if not isinstance(prediction, dict):
+                    continue
+                created = _created_at(prediction)
+                if created is not None and created < since:
+                    past_since = True
+                    continue
+                echoed = prediction.get("input")
+                if prediction.get("model") == submission.model.id and _same_input(
+                    sent, echoed if isinstance(echoed, dict) else {}
+                ):
+                    matches.append(str(prediction.get("id")))
+            following = page.get("next")
+            if past_since or not isinstance(following, str) or not following:
+                break
+            url = following
+        else:
+            raise SubmitUncertain(
+                f"more than {LOOKUP_PAGES * 100} replicate predictions since the create; cannot "
+                f"tell whether reference {reference} made one, so not submitting again",
+                provider=self.name,
+            )
+        if len(matches) > 1:
+            raise SubmitUncertain(
+                f"{len(matches)} replicate predictions ({', '.join(matches)}) match the request "
+                f"of reference {reference}; cannot tell which is ours, so not submitting again",
+                provider=self.name,
+            )
+        return matches[0] if matches else None
+
+    # -- downloads -------------------------------------------------------------------------
+
+    def _may_see_token(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower()
+        delivery = host == _DELIVERY_DOMAIN or host.endswith("." + _DELIVERY_DOMAIN)
+        return (urlsplit(url).scheme == "https" and delivery) or self._same_host(url)
+
+    async def download(self, output: OutputRef, dest: Path) -> None:
+        if output.url.startswith("data:"):
+            await asyncio.to_thread(_write_data_uri, output.url, dest)
+            return
+        client = self._http()
+        headers = None
+        if self._may_see_token(output.url):
+            headers = {"Authorization": f"Bearer {self.require_key()}"}
+        try:
+            await download_to(client, self.name, output.url, dest, headers=headers)
+        except ProviderError as exc:
+            if exc.status_code not in _URL_REFUSED:
+                raise
+            raise await self._refused(output, exc) from None
+
+    async def _refused(self, output: OutputRef, exc: ProviderError) -> ProviderError:
+        """A refused output URL. Replicate cannot re-issue one: if the prediction's data has
+        been removed (one hour after it finished) the output is gone and must be generated
+        again; otherwise the refusal may pass, so it is worth another try."""
+        prediction: dict[str, Any] = {}
+        if output.remote_id:
+            with contextlib.suppress(ProviderError):
+                prediction = await self._prediction(output.remote_id)
+        if prediction.get("data_removed") or (prediction and prediction.get("output") is None):
+            return GenerationFailed(
+                f"replicate refused the output of prediction {output.remote_id} "
+                f"({exc.status_code}) and has removed its data: Replicate deletes outputs one "
+                "hour after an API prediction and cannot issue a new URL, so the video must be "
+                "generated again",
+                provider=self.name,
+                status_code=exc.status_code,
+                provider_code="output_deleted",
+                details={"remote_id": output.remote_id},
+            )
+        return ProviderUnavailable(
+            f"replicate's output URL was refused ({exc.status_code}): {exc.message} (Replicate "
+            "output URLs cannot be refreshed; it expires one hour after the prediction)",
+            provider=self.name,
+            status_code=exc.status_code,
+            request_id=exc.request_id,
+        )
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    async def webhook_secret(self) -> str:
+        """The account's ``whsec_`` signing secret: ``REPLICATE_WEBHOOK_SECRET``, else fetched
+        from ``GET /v1/webhooks/default/secret`` and kept."""
+        configured = os.environ.get(WEBHOOK_SECRET_VARIABLE)
+        if configured:
+            return configured
+        if self._secret is None:
+            response = await self._call("GET", "/v1/webhooks/default/secret")
+            self._secret = self._secret_from(await self._json(response, "the secret request"))
+        return self._secret
+
+    def _secret_from(self, payload: dict[str, Any]) -> str:
+        key = payload.get("key")
+        if not isinstance(key, str) or not key.startswith("whsec_"):
+            raise ProviderAuthError(
+                "replicate's webhook secret answer holds no whsec_ key", provider=self.name
+            )
+        return key
+
+    def _secret_now(self) -> str:
+        """The secret for a webhook arriving now: configured, kept, or fetched (blocking, once
+        per process, for a process that never submitted with a callback)."""
+        configured = os.environ.get(WEBHOOK_SECRET_VARIABLE)
+        if configured:
+            return configured
+        if self._secret is not None:
+            return self._secret
+        key = self.require_key()
+        url = self._base_url() + "/v1/webhooks/default/secret"
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            with httpx.Client(timeout=10.0) as client:
+                response = client.get(url, headers={"Authorization": f"Bearer {key}"})
+            status = response.status_code
+            if status >= 400:
+                raise self._scrub(self._http_error(response), key)
+            payload = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ProviderAuthError(
+                f"cannot verify a replicate webhook: set {WEBHOOK_SECRET_VARIABLE}, or let the "
+                f"secret be fetched from /v1/webhooks/default/secret ({type(exc).__name__})",
+                provider=self.name,
+            ) from None
+        except ProviderError as exc:
+            raise ProviderAuthError(
+                f"cannot verify a replicate webhook: fetching the secret failed: {exc.message}",
+                provider=self.name,
+                status_code=exc.status_code,
+            ) from None
+        finally:
+            requestlog.record(
+                self.name,
+                "GET",
+                url,
+                status_code=status,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        self._secret = self._secret_from(payload if isinstance(payload, dict) else {})
+        return self._secret
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, url_token: str | None = None
+    ) -> WebhookEvent:
+        """Verify a Replicate webhook (``webhook-id``/``-timestamp``/``-signature``, HMAC-SHA256
+        with the account's secret, at most 300 s old or early) and read its prediction. The
+        status it carries is a hint: the engine polls the prediction to confirm it."""
+        secret = self._secret_now()
+        try:
+            base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ProviderAuthError(
+                f"{WEBHOOK_SECRET_VARIABLE} is not a whsec_<base64> secret", provider=self.name
+            ) from None
+        try:
+            verify(secret, headers, body)
+        except ValueError as exc:
+            raise ProviderAuthError(
+                f"rejected a replicate webhook: {exc}", provider=self.name
+            ) from None
+        try:
+            prediction = json.loads(body)
+        except ValueError:
+            prediction = None
+        if not isinstance(prediction, dict) or not prediction.get("id"):
+            raise ProviderError(
+                "a signed replicate webhook carries no prediction", provider=self.name
+            )
+        return WebhookEvent(
+            remote_id=str(prediction["id"]), status=status_of(prediction, self.name)
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            # RuntimeError: its event loop is gone, and the connections went with it.
+            with contextlib.suppress(RuntimeError):
+                await client.aclose()
+
+
+def _write_data_uri(uri: str, dest: Path) -> None:
+    """A ``data:`` output, decoded to ``dest`` atomically."""
+    head, _, payload = uri.partition(",")
+    try:
+        data = base64.b64decode(payload) if head.endswith(";base64") else payload.encode()
+    except (binascii.Error, ValueError):
+        raise ProviderError(
+            "replicate returned a malformed data: output", provider="replicate"
+        ) from None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
