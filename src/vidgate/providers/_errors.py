@@ -20,10 +20,9 @@ from ..exceptions import (
     ProviderUnavailable,
     RateLimited,
 )
+from ._http import request_id_of
 
 __all__ = ["error_for_status", "parse_retry_after", "request_id_of", "transport_error"]
-
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-runway-request-id", "cf-ray")
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -44,10 +43,6 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         if parsed is None:
             return None
         return max(parsed.timestamp() - time.time(), 0.0)
-
-
-def request_id_of(response: httpx.Response) -> str | None:
-    return next((response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None)
 
 
 def error_for_status(

@@ -12,10 +12,21 @@ import httpx
 
 from .. import requestlog
 
-__all__ = ["RecordingTransport", "download_to", "make_client"]
+__all__ = ["RecordingTransport", "download_to", "make_client", "request_id_of"]
 
 #: Response headers that carry a provider's request id, in the order we look for them.
-REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-runway-request-id", "cf-ray")
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-runway-request-id",
+    "x-fal-request-id",
+    "cf-ray",
+)
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    """The provider's id for this request, from whichever header it uses."""
+    return next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -39,9 +50,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
                 error=f"{type(exc).__name__}: {exc}",
             )
             raise
-        request_id = next(
-            (response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None
-        )
+        request_id = request_id_of(response)
         requestlog.record(
             self.provider,
             request.method,

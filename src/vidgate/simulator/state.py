@@ -299,7 +299,9 @@ class SimState:
         if headers_for is not None:
             headers.update(headers_for(raw))
         if "webhook-forged" in faults:
-            headers = {k: (v[:-4] + "AAAA" if "signature" in k else v) for k, v in headers.items()}
+            headers = {
+                k: (v[:-4] + "AAAA" if "signature" in k.lower() else v) for k, v in headers.items()
+            }
         copies = 2 if "webhook-duplicate" in faults else 1
         async with httpx.AsyncClient(timeout=10) as client:
             for _ in range(copies):
