@@ -1,0 +1,942 @@
+"""``google``: Google Veo through the Gemini API (``generativelanguage.googleapis.com``), spoken
+directly with httpx.
+
+The wire contract is section 3 of the provider research (``replicate-fal-veo.md``; shapes read
+from ``google-genai`` 2.34.0); the simulator twin is :mod:`vidgate.simulator.gemini`. The Vertex
+AI flavour (:mod:`vidgate.providers.vertex`) shares everything here but auth, URLs, the poll call
+and where the videos are in the answer: it subclasses :class:`VeoProvider`.
+
+- **Requests.** ``POST /v1beta/models/{model}:predictLongRunning`` with
+  ``x-goog-api-key: $GEMINI_API_KEY`` (or ``$GOOGLE_API_KEY``) and a body ``{instances: [{…}],
+  parameters: {…}}``. Every field's place in that body (``instances[0].prompt``,
+  ``parameters.durationSeconds``…), value spellings (``2160p`` is ``"4k"``), fixed values
+  (``sampleCount: 1``) and image object shape come from the model's ``wire`` table in
+  ``catalog/data/google.toml``; nothing here branches on a model id. A create also carries
+  ``X-Vidgate-Reference`` (Google ignores it; the simulator counts creates by it).
+- **Images** go inline, ``{bytesBase64Encoded, mimeType}`` (the Gemini API takes no image URL).
+  A local file is read; an ``http(s)`` URL is fetched by vidgate through its SSRF guard
+  (``vidgate.ssrf``, allow-list ``VIDGATE_SSRF_ALLOW``; every redirect hop checked again; at most
+  20 MB; never with the API key) and sent inline; a ``data:`` URI is decoded. PNG, JPEG and WebP
+  only. ``gs://`` images are Vertex-only.
+- **Extension** takes only a video Veo generated on this API: ``request.video`` must be the
+  ``uri`` of an earlier output (on the API's origin, ``…/files/…``), sent as
+  ``instances[0].video = {uri}``.
+- **Answers.** The create returns an operation ``{name: "models/{m}/operations/{id}"}``, the
+  remote id. ``GET /v1beta/{name}`` reports it: not ``done`` → running (Veo reports no progress,
+  so progress stays None); ``done`` with ``response.generateVideoResponse.generatedSamples[]`` →
+  succeeded, each ``video.uri`` an :class:`OutputRef`; ``done`` with no samples and
+  ``raiMediaFilteredCount``/``raiMediaFilteredReasons`` (under ``generateVideoResponse`` or
+  directly under ``response``: both are read) → :class:`ContentRejected`, not charged (only
+  successful videos are billed, *unconfirmed*), stage ``input`` when the reason names the
+  prompt or an input image, else ``output``; ``done`` with ``error`` (a ``google.rpc.Status``)
+  → classified by its gRPC code and message; ``done`` with nothing → ``generation_failed``.
+- **Errors** are Google's envelope ``{error: {code, message, status, details}}``:
+  ``RESOURCE_EXHAUSTED`` is :class:`RateLimited` (``RetryInfo.retryDelay`` honoured) unless it
+  speaks of credits/prepayment/billing, then :class:`InsufficientCredits`; an invalid key
+  (``API_KEY_INVALID``, a 400), ``UNAUTHENTICATED`` and ``PERMISSION_DENIED`` are
+  :class:`ProviderAuthError`; ``INVALID_ARGUMENT`` is :class:`ProviderRejectedRequest`, or
+  :class:`ContentRejected` (input) when it is the documented safety wording ("couldn't be
+  submitted", "violates … usage guidelines"); 5xx are :class:`ProviderUnavailable`.
+- **Downloads** are fetched at once (Google keeps them about 2 days). The sample URI needs the
+  API key, which is attached only when the URI has the configured base URL's origin (scheme,
+  host, port); a request hook also strips it from any request to another origin, redirects
+  included (Google's download is followed to storage). A link refused by storage is retryable
+  (each new download is signed afresh); a file that is gone is ``generation_failed``.
+- **What Veo lacks.** No cancel (``cancel`` returns False; abandoned operations run to the end),
+  no lookup by our reference (``supports_lookup`` is False: an ambiguous create stops the job
+  with ``submit_uncertain`` rather than pay twice), and no webhooks here: Gemini's new beta
+  webhooks (``video.generated``) are left out; polling is the contract. Against Google itself
+  the engine is asked to poll every 10 s, the docs' own loop.
+
+Keys and tokens never appear in an error message or the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import os
+import re
+import tempfile
+from abc import abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from ..exceptions import (
+    ConfigurationError,
+    ContentRejected,
+    GenerationFailed,
+    InsufficientCredits,
+    InvalidRequest,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRejectedRequest,
+    ProviderUnavailable,
+    RateLimited,
+    SubmitUncertain,
+    UnsupportedRequest,
+)
+from ..settings import Settings
+from ..ssrf import check_url
+from ._errors import error_for_status, parse_retry_after, request_id_of, transport_error
+from ._http import make_client
+from .base import OutputRef, Provider, Submission, SubmitResult, TaskState, TaskStatus
+
+__all__ = [
+    "BASE_URL_VARIABLE",
+    "DEFAULT_BASE_URL",
+    "GoogleProvider",
+    "INLINE_SCHEME",
+    "VeoProvider",
+    "build_predict",
+    "fill_template",
+    "google_error",
+    "operation_error",
+    "rai_rejection",
+]
+
+BASE_URL_VARIABLE = "VIDGATE_GEMINI_BASE_URL"
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+KEY_HEADER = "x-goog-api-key"
+REFERENCE_HEADER = "X-Vidgate-Reference"
+#: The docs' own polling loop sleeps 10 s between operation reads.
+POLL_INTERVAL = 10.0
+#: An output that came back inline (base64 in the operation): ``veo-inline:<index>``, fetched
+#: again from the operation at download time (``OutputRef.remote_id``) so it is never
+#: checkpointed.
+INLINE_SCHEME = "veo-inline:"
+#: Images fetched from a URL to send inline: at most this many bytes and redirects (our limits;
+#: Google's request-size limit for Veo is not documented).
+IMAGE_MAX_BYTES = 20 * 1024 * 1024
+IMAGE_MAX_REDIRECTS = 3
+_MESSAGE_LIMIT = 500
+
+_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+_IMAGE_SUFFIXES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+
+#: gRPC codes of a failed operation's ``error.code`` (``google.rpc.Code``).
+GRPC_CODES = {
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    16: "UNAUTHENTICATED",
+}
+#: The wording of a safety refusal (Vertex's Responsible-AI guide: "The prompt couldn't be
+#: submitted", "… violates … usage guidelines … Support codes: …").
+_SAFETY = re.compile(
+    r"couldn't be submitted|could not be submitted|usage guidelines|responsible ai|"
+    r"safety (?:filter|concern|requirement)|violat\w* (?:our|the|google)",
+    re.IGNORECASE,
+)
+_INPUT_WORDS = re.compile(r"\b(?:input|prompt|image)\b", re.IGNORECASE)
+_SUPPORT_CODES = re.compile(r"support codes?:\s*([\d ,]+)", re.IGNORECASE)
+_CREDIT_WORDS = re.compile(
+    r"credit|prepay|billing to be enabled|billing (?:is )?(?:disabled|not enabled)|"
+    r"billing account",
+    re.IGNORECASE,
+)
+
+
+# -- the create request ------------------------------------------------------------------------
+
+
+def _put(body: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at a dotted wire path such as ``instances[0].image`` in ``body``."""
+    target: Any = body
+    parts = path.split(".")
+    for position, part in enumerate(parts):
+        last = position == len(parts) - 1
+        match = re.fullmatch(r"(\w+)\[(\d+)\]", part)
+        if match is None:
+            if last:
+                target[part] = value
+            else:
+                target = target.setdefault(part, {})
+            continue
+        name, index = match[1], int(match[2])
+        items = target.setdefault(name, [])
+        while len(items) <= index:
+            items.append({})
+        if last:
+            items[index] = value
+        else:
+            target = items[index]
+
+
+def fill_template(template: Any, values: Mapping[str, str]) -> Any:
+    """A wire object template (``{"bytesBase64Encoded": "{base64}", …}``) with its
+    placeholders filled in."""
+    if isinstance(template, dict):
+        return {key: fill_template(value, values) for key, value in template.items()}
+    if isinstance(template, str):
+        match = re.fullmatch(r"\{(\w+)\}", template)
+        if match is not None and match[1] in values:
+            return values[match[1]]
+    return template
+
+
+def _format(value: Any, kind: str | None) -> Any:
+    if kind == "int":
+        return round(float(value))
+    if kind == "bool":
+        return bool(value)
+    if kind == "str":
+        return str(value)
+    return value
+
+
+def build_predict(
+    submission: Submission, media: Mapping[str, Any], **where: str
+) -> tuple[str, str, dict[str, Any]]:
+    """The method, path and JSON body of the ``predictLongRunning`` call for ``submission``,
+    from the model's ``wire`` table. ``media`` holds the wire objects for ``start_image``,
+    ``end_image`` and ``video`` (see :meth:`VeoProvider.media`); ``where`` fills the path
+    template (``project``, ``location`` on Vertex)."""
+    model, request = submission.model, submission.request
+    wire = model.wire
+    names: dict[str, str] = wire["input"]
+    formats: dict[str, str] = wire.get("format", {})
+    spellings: dict[str, dict[str, Any]] = wire.get("values", {})
+    values: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "duration": request.duration,
+        "aspect_ratio": request.aspect_ratio,
+        "resolution": request.resolution,
+        "seed": request.seed,
+        "fps": request.fps,
+        # Only where the model lets it be switched (Vertex); on the Gemini API it is always on
+        # and the parameter is refused.
+        "audio": submission.audio if "audio" in names else None,
+        **media,
+    }
+    body: dict[str, Any] = {}
+    for field, value in values.items():
+        if value is None:
+            continue
+        path = names.get(field)
+        if path is None:
+            raise UnsupportedRequest(
+                f"{model.ref} takes no {field.replace('_', ' ')} on this API",
+                details={"provider": model.provider, "model": model.id},
+            )
+        spelled = spellings.get(field, {}).get(value, value) if isinstance(value, str) else value
+        _put(body, path, _format(spelled, formats.get(field)))
+    for path, value in wire.get("fixed", {}).items():
+        _put(body, path, value)
+    refused = set(wire.get("not_accepted", [])) & set(body.get("parameters", {}))
+    if refused:  # a catalogue mistake, caught before Google refuses it
+        raise UnsupportedRequest(
+            f"{model.ref}: the catalogue maps {sorted(refused)} but this API refuses them",
+            details={"provider": model.provider, "model": model.id},
+        )
+    method, _, template = str(wire["create"]).partition(" ")
+    path = template.format(model=quote(model.id, safe=""), **where)
+    return method, path, body
+
+
+def _sniff_image(data: bytes, label: str) -> str:
+    mime = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if mime is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        mime = "image/webp"
+    if mime is None:
+        raise InvalidRequest(f"Veo takes PNG, JPEG or WebP images; {label} is none of these")
+    return mime
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def _retry_delay(details: Any) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail (``"retryDelay": "12s"``)."""
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
+            match = re.fullmatch(r"\s*([\d.]+)s\s*", str(detail.get("retryDelay", "")))
+            if match is not None:
+                return float(match[1])
+    return None
+
+
+def _reasons(details: Any) -> set[str]:
+    """``ErrorInfo.reason`` values (``API_KEY_INVALID``, ``BILLING_DISABLED``…)."""
+    found = set()
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("ErrorInfo"):
+            found.add(str(detail.get("reason", "")))
+    return found
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any] | None:
+    """Google's ``error`` object from a response body, if it has one."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        error: dict[str, Any] = payload["error"]
+        return error
+    return None
+
+
+def _safety(message: str, said: str, **kw: Any) -> ContentRejected:
+    """A safety refusal: ``message`` is ours, ``said`` Google's own words, which decide the
+    stage (a refusal naming the prompt or an input image is ``input``) and carry the support
+    codes (each names a harm category in Google's Responsible-AI guide)."""
+    stage = "input" if _INPUT_WORDS.search(said) else "output"
+    codes = _SUPPORT_CODES.search(said)
+    details = dict(kw.pop("details", None) or {})
+    if codes is not None:
+        details["support_codes"] = [c for c in re.split(r"[ ,]+", codes[1].strip()) if c]
+    return ContentRejected(message, stage=stage, charged=False, details=details, **kw)
+
+
+def google_error(
+    provider: str, response: httpx.Response, *, credentials: str = "the API key"
+) -> ProviderError:
+    """A non-2xx answer as a vidgate error: Google's envelope refines the status code.
+    ``credentials`` names what to check in an auth error (e.g. ``GEMINI_API_KEY``)."""
+    error = _envelope(response)
+    http = response.status_code
+    if error is None:
+        return error_for_status(provider, response, response.text[:300] or response.reason_phrase)
+    message = str(error.get("message") or response.reason_phrase)[:_MESSAGE_LIMIT]
+    status = str(error.get("status") or "") or None
+    details = error.get("details")
+    reasons = _reasons(details)
+    text = f"{provider} answered {http} {status or ''}".rstrip() + f": {message}"
+    kw: dict[str, Any] = {
+        "provider": provider,
+        "status_code": http,
+        "provider_code": status,
+        "request_id": request_id_of(response),
+    }
+    if "BILLING_DISABLED" in reasons or (
+        status in ("RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "PERMISSION_DENIED")
+        and _CREDIT_WORDS.search(message)
+        and _retry_delay(details) is None
+    ):
+        return InsufficientCredits(f"{text} (top up or enable billing)", **kw)
+    if status == "RESOURCE_EXHAUSTED" or http == 429:
+        retry = _retry_delay(details)
+        return RateLimited(
+            text,
+            retry_after=retry if retry is not None else parse_retry_after(response.headers),
+            **kw,
+        )
+    if (
+        reasons & {"API_KEY_INVALID", "ACCESS_TOKEN_EXPIRED", "CREDENTIALS_MISSING"}
+        or status in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+        or http in (401, 403)
+    ):
+        return ProviderAuthError(f"{text} (check {credentials})", **kw)
+    if status == "FAILED_PRECONDITION":
+        # Region not supported, API not enabled for the project…: an operator must act.
+        return ProviderAuthError(text, **kw)
+    if http == 400 or status == "INVALID_ARGUMENT":
+        if _SAFETY.search(message):
+            return _safety(text, message, **kw)
+        return ProviderRejectedRequest(text, **kw)
+    if http >= 500 or status in ("INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"):
+        return ProviderUnavailable(
+            text, retry_after=_retry_delay(details) or parse_retry_after(response.headers), **kw
+        )
+    return error_for_status(provider, response, message, provider_code=status)
+
+
+def operation_error(provider: str, name: str, error: Mapping[str, Any]) -> ProviderError:
+    """A done operation's ``error`` (``google.rpc.Status``: gRPC ``code`` and ``message``)."""
+    raw = error.get("code")
+    code = int(raw) if isinstance(raw, int | float) else None
+    status = GRPC_CODES.get(code or -1, str(error.get("status") or "UNKNOWN"))
+    message = str(error.get("message") or "no reason given")[:_MESSAGE_LIMIT]
+    text = f"{provider} operation {name} failed ({status}): {message}"
+    details: dict[str, Any] = {"remote_id": name, "grpc_code": code, "charged": False}
+    kw: dict[str, Any] = {"provider": provider, "provider_code": status, "details": details}
+    if _SAFETY.search(message):
+        return _safety(text, message, **kw)
+    if status in ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "OUT_OF_RANGE"):
+        return ProviderRejectedRequest(text, **kw)
+    if status in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+        return ProviderAuthError(text, **kw)
+    details["retry_later"] = status in (
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+        "RESOURCE_EXHAUSTED",
+        "UNKNOWN",
+    )
+    return GenerationFailed(text, **kw)
+
+
+def rai_rejection(provider: str, name: str, count: int, reasons: list[str]) -> ContentRejected:
+    """Every sample removed by Responsible-AI filtering: a content rejection, not charged."""
+    said = "; ".join(reasons)[:_MESSAGE_LIMIT] if reasons else "no reason given"
+    return _safety(
+        f"{provider} operation {name} finished with its video filtered by Google's "
+        f"Responsible-AI checks ({count} filtered): {said}",
+        said,
+        provider=provider,
+        provider_code="RAI_MEDIA_FILTERED",
+        details={"remote_id": name, "rai_filtered": count, "reasons": reasons[:10]},
+    )
+
+
+def _rai_fields(response: Mapping[str, Any]) -> tuple[int, list[str]]:
+    """``raiMediaFilteredCount``/``Reasons``, under ``generateVideoResponse`` or directly."""
+    count, reasons = 0, list[str]()
+    for where in (response.get("generateVideoResponse"), response):
+        if not isinstance(where, dict):
+            continue
+        raw = where.get("raiMediaFilteredCount")
+        if isinstance(raw, int | float | str) and str(raw).isdigit():
+            count = max(count, int(raw))
+        found = where.get("raiMediaFilteredReasons")
+        if isinstance(found, list) and not reasons:
+            reasons = [str(r) for r in found]
+    return count, reasons
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    default = {"https": 443, "http": 80}.get(parsed.scheme)
+    return parsed.scheme, parsed.host, parsed.port or default
+
+
+def same_origin(url: str, base: str) -> bool:
+    try:
+        return _origin(url) == _origin(base)
+    except httpx.InvalidURL:
+        return False
+
+
+# -- the shared provider -----------------------------------------------------------------------
+
+
+class VeoProvider(Provider):
+    """Veo over httpx, either flavour. Subclasses say how to authenticate, where the API is,
+    how to read an operation and where its videos are."""
+
+    #: Request headers that carry a credential; sent to the API's own origin only.
+    credential_headers: ClassVar[tuple[str, ...]] = ()
+    supports_lookup: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        #: Origins of every API base URL this provider has called: the only ones trusted with
+        #: a credential.
+        self._trusted: set[tuple[str, str, int | None]] = set()
+        #: Seconds between polls to ask the engine for (set with the base URL).
+        self._poll_after: float | None = None
+
+    # -- what a flavour says ---------------------------------------------------------------
+
+    @abstractmethod
+    def auth_headers(self) -> dict[str, str]:
+        """The credential headers (raises if the credential is not configured)."""
+
+    @abstractmethod
+    def credential_hint(self) -> str:
+        """What to check when the API refuses our credential."""
+
+    @abstractmethod
+    def create_target(self, submission: Submission) -> tuple[str, dict[str, str]]:
+        """The base URL for a create, and the values its path template needs."""
+
+    @abstractmethod
+    async def read_operation(self, remote_id: str) -> dict[str, Any]:
+        """The operation ``remote_id`` as the API reports it now."""
+
+    @abstractmethod
+    def api_base(self, remote_id: str | None = None) -> str:
+        """The API base URL (for ``remote_id``'s operation, where that matters), registered
+        with :meth:`trust` as an origin our credential may go to."""
+
+    @abstractmethod
+    def samples(self, operation: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A done operation's videos, each ``{"uri": …}`` or ``{"base64": …, "mime": …}``."""
+
+    def trust(self, base: str) -> str:
+        """Remember ``base``'s origin as one that may see our credential; returns ``base``."""
+        self._trusted.add(_origin(base))
+        return base
+
+    def trusted(self, url: str) -> bool:
+        try:
+            return _origin(url) in self._trusted
+        except httpx.InvalidURL:
+            return False
+
+    def poll_hint(self, base: str, official: str) -> float | None:
+        """Against Google itself, the docs' 10 s; the engine's own interval elsewhere."""
+        return POLL_INTERVAL if base.rstrip("/") == official.rstrip("/") else None
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        """One client per event loop (its pooled connections belong to the loop). No default
+        headers: credentials are added per request for the API's origin, and the hook strips
+        them from any request (a redirect included) to any other origin."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client.is_closed or self._client_loop is not loop:
+            client = make_client(self.name, timeout=60.0)
+            client.event_hooks = {"request": [self._strip_foreign_credentials]}
+            self._client, self._client_loop = client, loop
+        return self._client
+
+    async def _strip_foreign_credentials(self, request: httpx.Request) -> None:
+        if not self.trusted(str(request.url)):
+            for header in self.credential_headers:
+                request.headers.pop(header, None)
+
+    def _secrets(self) -> list[str]:
+        found = []
+        for var in self.env_keys():
+            value = os.environ.get(var)
+            if value and len(value) >= 6:
+                found.append(value)
+        return found
+
+    def scrub(self, error: ProviderError) -> ProviderError:
+        """Make sure no credential is in the message, whatever the answer echoed."""
+        for secret in self._secrets():
+            if secret in error.message:
+                error.message = error.message.replace(secret, "***")
+                error.args = (error.message,)
+        return error
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One API call with our credential; non-2xx answers raise, classified."""
+        sent = self.auth_headers()
+        sent.update(headers or {})
+        try:
+            response = await self._http().request(method, url, json=body, headers=sent)
+        except httpx.HTTPError as exc:
+            # ``from None``: the httpx error holds the request, and the request the credential.
+            raise self.scrub(transport_error(self.name, exc)) from None
+        if response.status_code >= 400:
+            error = google_error(self.name, response, credentials=self.credential_hint())
+            raise self.scrub(error)
+        return response
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    async def media(self, submission: Submission) -> dict[str, Any]:
+        """The wire objects for the request's images and video, per the ``wire`` table."""
+        request, wire = submission.request, submission.model.wire
+        found: dict[str, Any] = {}
+        for field, ref in (("start_image", request.image), ("end_image", request.last_frame)):
+            if ref:
+                found[field] = await self._image(ref, wire)
+        if request.video:
+            found["video"] = self._video(request.video, submission)
+        return found
+
+    async def _image(self, ref: str, wire: Mapping[str, Any]) -> dict[str, Any]:
+        if ref.startswith("gs://"):
+            template = wire.get("image_ref_gcs")
+            if template is None:
+                raise InvalidRequest(
+                    f"{self.name} takes images inline, not from Cloud Storage ({ref[:120]}): "
+                    "pass a local file or an https URL",
+                    details={"provider": self.name},
+                )
+            suffix = Path(urlsplit(ref).path).suffix.lower()
+            if suffix not in _IMAGE_SUFFIXES:
+                raise InvalidRequest(f"cannot tell the image type of {ref[:120]} (.png/.jpg/.webp)")
+            filled: dict[str, Any] = fill_template(
+                template, {"gcs_uri": ref, "mime_type": _IMAGE_SUFFIXES[suffix]}
+            )
+            return filled
+        if ref.startswith("data:"):
+            head, _, payload = ref.partition(",")
+            try:
+                data = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidRequest("the image data URI is not valid base64") from None
+            label = head[:40]
+        elif ref.startswith(("https://", "http://")):
+            data, label = await self._fetch_image(ref), _redact(ref)
+        elif "://" in ref:
+            raise InvalidRequest(
+                f"{self.name} takes images as local files or http(s) URLs, not "
+                f"{ref.split('://', 1)[0]}://"
+            )
+        else:
+            path = Path(ref).expanduser()
+            try:
+                data = await asyncio.to_thread(path.read_bytes)
+            except OSError as exc:
+                raise InvalidRequest(f"image file not readable: {path} ({exc.strerror})") from None
+            label = str(path)
+        if len(data) > IMAGE_MAX_BYTES:
+            raise InvalidRequest(f"{label} is larger than {IMAGE_MAX_BYTES // 2**20} MB")
+        mime = _sniff_image(data, label)
+        encoded = await asyncio.to_thread(lambda: base64.b64encode(data).decode("ascii"))
+        image: dict[str, Any] = fill_template(
+            wire["image_ref"], {"base64": encoded, "mime_type": mime}
+        )
+        return image
+
+    async def _fetch_image(self, url: str) -> bytes:
+        """GET a user's image through vidgate's SSRF guard, checked again at every redirect
+        hop, without any credential. (A DNS answer that changes between the check and the
+        connection is not caught.)"""
+        for _ in range(IMAGE_MAX_REDIRECTS + 1):
+            await asyncio.to_thread(check_url, url, allow=self.settings.ssrf_allow, label="image")
+            shown = _redact(url)
+            try:
+                async with self._http().stream("GET", url, follow_redirects=False) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = str(httpx.URL(url).join(response.headers["location"]))
+                        continue
+                    if response.status_code >= 400:
+                        raise InvalidRequest(
+                            f"the image URL answered {response.status_code}: {shown}",
+                            details={"image": shown},
+                        )
+                    data = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > IMAGE_MAX_BYTES:
+                            raise InvalidRequest(
+                                f"the image is larger than {IMAGE_MAX_BYTES // 2**20} MB",
+                                details={"image": shown},
+                            )
+                    return bytes(data)
+            except httpx.HTTPError as exc:
+                # Nothing reached Google yet, so the submit can safely run again.
+                raise ProviderUnavailable(
+                    f"could not fetch the image {shown}: {type(exc).__name__}",
+                    provider=self.name,
+                    details={"not_sent": True},
+                ) from None
+        raise InvalidRequest(
+            f"the image URL redirects more than {IMAGE_MAX_REDIRECTS} times",
+            details={"image": _redact(url)},
+        )
+
+    def _video(self, ref: str, submission: Submission) -> dict[str, Any]:
+        wire = submission.model.wire
+        template = wire.get("video_ref")
+        if template is None:
+            raise UnsupportedRequest(
+                f"{submission.model.ref} does not extend videos on this API",
+                details={"provider": self.name, "model": submission.model.id},
+            )
+        if wire.get("extension_input") == "own_generation" and not (
+            self.trusted(ref) and "/files/" in urlsplit(ref).path
+        ):
+            raise UnsupportedRequest(
+                f"{submission.model.ref} extends only videos Veo generated on this API: pass "
+                "the uri of an earlier output (…/files/…:download), not a file or another URL",
+                details={"provider": self.name, "model": submission.model.id},
+            )
+        video: dict[str, Any] = fill_template(template, {"veo_output_uri": ref})
+        return video
+
+    # -- the job lifecycle -----------------------------------------------------------------
+
+    async def submit(self, submission: Submission) -> SubmitResult:
+        self.auth_headers()  # a missing credential is reported before anything else
+        base, where = self.create_target(submission)
+        media = await self.media(submission)
+        method, path, body = build_predict(submission, media, **where)
+        response = await self.call(
+            method, base + path, body=body, headers={REFERENCE_HEADER: submission.reference}
+        )
+        try:
+            name = response.json()["name"]
+            if not isinstance(name, str) or not name:
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise SubmitUncertain(
+                f"{self.name} accepted the create (HTTP {response.status_code}) but its answer "
+                f"has no operation name; not submitting again (reference "
+                f"{submission.reference})",
+                provider=self.name,
+                status_code=response.status_code,
+                request_id=request_id_of(response),
+            ) from None
+        return SubmitResult(remote_id=name, state=TaskState.QUEUED)
+
+    async def poll(self, remote_id: str) -> TaskStatus:
+        operation = await self.read_operation(remote_id)
+        return self.status_of(remote_id, operation)
+
+    def status_of(self, remote_id: str, operation: Mapping[str, Any]) -> TaskStatus:
+        """An operation as a :class:`TaskStatus`."""
+        hint = self._poll_after
+        if not operation.get("done"):
+            return TaskStatus(state=TaskState.RUNNING, raw_status="running", poll_after=hint)
+        error = operation.get("error")
+        if isinstance(error, dict) and error:
+            failed = operation_error(self.name, remote_id, error)
+            return TaskStatus(state=TaskState.FAILED, raw_status="done", error=failed.to_dict())
+        outputs = []
+        for index, sample in enumerate(self.samples(operation)):
+            url = str(sample["uri"]) if "uri" in sample else f"{INLINE_SCHEME}{index}"
+            outputs.append(OutputRef(url=url, remote_id=remote_id, content_type=sample.get("mime")))
+        if outputs:
+            return TaskStatus(
+                state=TaskState.SUCCEEDED, raw_status="done", progress=1.0, outputs=outputs
+            )
+        response = operation.get("response")
+        count, reasons = _rai_fields(response if isinstance(response, dict) else {})
+        if count or reasons:
+            rejected = rai_rejection(self.name, remote_id, count, reasons)
+            return TaskStatus(state=TaskState.FAILED, raw_status="done", error=rejected.to_dict())
+        empty = GenerationFailed(
+            f"{self.name} operation {remote_id} finished with no video and nothing filtered",
+            provider=self.name,
+            provider_code="missing_output",
+            details={"remote_id": remote_id, "charged": False},
+        )
+        return TaskStatus(state=TaskState.FAILED, raw_status="done", error=empty.to_dict())
+
+    async def cancel(self, remote_id: str) -> bool:
+        """Veo has no cancel (none is documented; the generic ``:cancel`` of long-running
+        operations is not known to work): the operation runs to its end."""
+        return False
+
+    async def download(self, output: OutputRef, dest: Path) -> None:
+        """Fetch the video at once: from its URI (with our credential only on the API's own
+        origin), or, for a video that came back inline, from the operation again."""
+        self.api_base(output.remote_id)  # the origin our credential may go to
+        if output.url.startswith(INLINE_SCHEME):
+            await self._download_inline(output, dest)
+        elif output.url.startswith("gs://"):
+            raise ConfigurationError(
+                f"{self.name} wrote the video to Cloud Storage ({output.url}); vidgate does not "
+                "read gs:// (it never asks for storageUri): fetch it with gsutil or gcloud",
+                details={"provider": self.name, "uri": output.url},
+            )
+        else:
+            await self._download_url(output.url, dest)
+
+    async def _download_url(self, url: str, dest: Path) -> None:
+        headers = self.auth_headers() if self.trusted(url) else {}
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    async with self._http().stream("GET", url, headers=headers) as response:
+                        if response.status_code >= 400:
+                            await response.aread()
+                            raise self.scrub(self._download_error(response, bool(headers)))
+                        async for chunk in response.aiter_bytes(1 << 20):
+                            out.write(chunk)
+                except httpx.HTTPError as exc:
+                    raise self.scrub(transport_error(self.name, exc)) from None
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _download_error(self, response: httpx.Response, with_key: bool) -> ProviderError:
+        """A refused download. Google's own answer (its JSON envelope) is classified as any
+        API error, except that a missing file is gone for good; anything else came from the
+        storage the download redirects to, where a refused link is retried (each download is
+        signed afresh) and a missing object is gone."""
+        status = response.status_code
+        shown = _redact(str(response.url))
+        common: dict[str, Any] = {
+            "provider": self.name,
+            "status_code": status,
+            "request_id": request_id_of(response),
+        }
+        if status in (404, 410):
+            return GenerationFailed(
+                f"{self.name}'s output {shown} is gone ({status}); Veo keeps outputs for about "
+                "2 days",
+                provider_code="output_gone",
+                **common,
+            )
+        if _envelope(response) is not None:
+            error = google_error(self.name, response, credentials=self.credential_hint())
+            if not with_key and isinstance(error, ProviderAuthError):
+                error.message += f" (the output is not on the API's origin: {shown}; no key sent)"
+                error.args = (error.message,)
+            return error
+        if status in (401, 403):
+            return ProviderUnavailable(
+                f"{self.name}'s output link was refused ({status}) at {shown}; a new download "
+                "is signed afresh",
+                **common,
+            )
+        return error_for_status(self.name, response, response.text[:300] or shown)
+
+    async def _download_inline(self, output: OutputRef, dest: Path) -> None:
+        index = int(output.url.removeprefix(INLINE_SCHEME) or 0)
+        if not output.remote_id:
+            raise GenerationFailed(
+                f"{self.name}: an inline output without its operation", provider=self.name
+            )
+        operation = await self.read_operation(output.remote_id)
+        samples = self.samples(operation) if operation.get("done") else []
+        if index >= len(samples) or "base64" not in samples[index]:
+            raise GenerationFailed(
+                f"{self.name} operation {output.remote_id} no longer holds video {index}",
+                provider=self.name,
+                provider_code="output_gone",
+            )
+        encoded = str(samples[index]["base64"])
+
+        def write() -> None:
+            data = base64.b64decode(encoded)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(tmp, dest)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+        try:
+            await asyncio.to_thread(write)
+        except (binascii.Error, ValueError):
+            raise GenerationFailed(
+                f"{self.name} operation {output.remote_id}: video {index} is not valid base64",
+                provider=self.name,
+                provider_code="bad_output",
+            ) from None
+
+    def json_of(self, response: httpx.Response, remote_id: str) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ProviderUnavailable(
+                f"{self.name} answered a read of operation {remote_id} with a body that is not "
+                "a JSON object",
+                provider=self.name,
+                status_code=response.status_code,
+            )
+        return data
+
+    def gone(self, exc: ProviderError, remote_id: str) -> ProviderError:
+        """A 404 on an operation read: it no longer exists (or never did)."""
+        if exc.status_code == 404:
+            return GenerationFailed(
+                f"{self.name} has no operation {remote_id} (expired, or never existed)",
+                provider=self.name,
+                status_code=404,
+                provider_code="operation_not_found",
+                request_id=exc.request_id,
+            )
+        return exc
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            # RuntimeError: its event loop is gone, and the connections went with it.
+            with contextlib.suppress(RuntimeError):
+                await client.aclose()
+
+
+# -- the Gemini API ----------------------------------------------------------------------------
+
+_OPERATION = re.compile(r"models/[A-Za-z0-9._-]+/operations/[A-Za-z0-9._-]+")
+
+
+class GoogleProvider(VeoProvider):
+    """Veo on the Gemini API: API key, ``GET`` operation reads, sample URIs that need the key."""
+
+    name: ClassVar[str] = "google"
+    credential_headers: ClassVar[tuple[str, ...]] = (KEY_HEADER,)
+
+    def api_base(self, remote_id: str | None = None) -> str:
+        """The API origin (``VIDGATE_GEMINI_BASE_URL``, or the simulator's ``/gemini``)."""
+        base = self.setting_url(BASE_URL_VARIABLE, DEFAULT_BASE_URL, simulator_path="/gemini")
+        self._poll_after = self.poll_hint(base, DEFAULT_BASE_URL)
+        return self.trust(base)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {KEY_HEADER: self.require_key()}
+
+    def credential_hint(self) -> str:
+        return " or ".join(self.env_keys())
+
+    def create_target(self, submission: Submission) -> tuple[str, dict[str, str]]:
+        return self.api_base(), {}
+
+    async def read_operation(self, remote_id: str) -> dict[str, Any]:
+        if not _OPERATION.fullmatch(remote_id):
+            raise ProviderError(
+                f"not a Gemini API operation name: {remote_id[:120]!r}", provider=self.name
+            )
+        wire = self._wire_for(remote_id)
+        method, _, template = str(wire["poll"]).partition(" ")
+        url = self.api_base() + template.format(operation=remote_id)
+        try:
+            response = await self.call(method, url)
+        except ProviderError as exc:
+            raise self.gone(exc, remote_id) from None
+        return self.json_of(response, remote_id)
+
+    def _wire_for(self, remote_id: str) -> dict[str, Any]:
+        """The ``wire`` table of the operation's model (any of ours, if it left the catalogue:
+        the poll call is the same for all)."""
+        model_id = remote_id.split("/", 2)[1]
+        models = self.profile().models
+        chosen = next((m for m in models if m.id == model_id), models[0])
+        return chosen.wire
+
+    def samples(self, operation: Mapping[str, Any]) -> list[dict[str, Any]]:
+        response = operation.get("response")
+        if not isinstance(response, dict):
+            return []
+        inner = response.get("generateVideoResponse")
+        listed = inner.get("generatedSamples") if isinstance(inner, dict) else None
+        found = []
+        for sample in listed if isinstance(listed, list) else []:
+            video = sample.get("video") if isinstance(sample, dict) else None
+            if not isinstance(video, dict):
+                continue
+            if isinstance(video.get("uri"), str) and video["uri"]:
+                found.append({"uri": video["uri"], "mime": "video/mp4"})
+            elif isinstance(video.get("encodedVideo"), str):
+                found.append(
+                    {"base64": video["encodedVideo"], "mime": video.get("encoding") or "video/mp4"}
+                )
+        return found
