@@ -38,10 +38,9 @@ def simulator(
         Path | None, typer.Option(help="Where rendered outputs are cached.")
     ] = None,
 ) -> None:
-    """Serve the providers' video APIs on localhost (Runway, Luma, Luma Agents, OpenAI, Replicate,
-    fal, Gemini, Vertex), for tests and demos.
+    """Serve every provider's video API on localhost, with faults, for tests and demos.
 
-    Point an official SDK at http://HOST:PORT/runway, /luma/dream-machine/v1, /luma-agents/v1,
+    Runway, Luma, Luma Agents, OpenAI, Replicate, fal, Gemini and Vertex. Point an official SDK at http://HOST:PORT/runway, /luma/dream-machine/v1, /luma-agents/v1,
     /openai/v1, /replicate or /gemini/; point vidgate at it with VIDGATE_SIMULATOR_URL."""
     from ..simulator.faults import FaultProfile, UnknownFault
     from ..simulator.server import serve
