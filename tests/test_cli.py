@@ -118,3 +118,10 @@ def test_probe_refuses_a_non_video(tmp_path: Path) -> None:
     text.write_text("not a video", encoding="utf-8")
     code, _, stderr = run("probe", str(text))
     assert code == 1 and "media_unreadable" in stderr
+
+
+def test_an_unreachable_database_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDGATE_DATABASE_URL", "postgresql://nobody:sekret@127.0.0.1:1/none")
+    code, stdout, stderr = run("jobs", "list")
+    assert code == 1 and "error[database]" in stderr
+    assert "sekret" not in stdout + stderr and "Traceback" not in stderr

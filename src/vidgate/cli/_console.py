@@ -12,6 +12,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..exceptions import VidgateError
 
@@ -61,6 +62,13 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
         except VidgateError as exc:
             exit_code = EXIT_USAGE if exc.outcome == "user_error" else EXIT_FAILED
             fail(exc.message, code=exc.code, exit_code=exit_code)
+        except SQLAlchemyError as exc:
+            # The driver's first line says what happened; the URL (and its password) is not shown.
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            fail(
+                f"the database is unavailable ({reason}); check VIDGATE_DATABASE_URL",
+                code="database",
+            )
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
