@@ -40,8 +40,9 @@ def simulator(
 ) -> None:
     """Serve every provider's video API on localhost, with faults, for tests and demos.
 
-    Runway, Luma, Luma Agents, OpenAI, Replicate, fal, Gemini and Vertex. Point an official SDK at http://HOST:PORT/runway, /luma/dream-machine/v1, /luma-agents/v1,
-    /openai/v1, /replicate or /gemini/; point vidgate at it with VIDGATE_SIMULATOR_URL."""
+    Runway, Luma, Luma Agents, OpenAI, Replicate, fal, Gemini and Vertex. Point an official SDK
+    at http://HOST:PORT/runway, /luma/dream-machine/v1, /luma-agents/v1, /openai/v1,
+    /replicate or /gemini/; point vidgate at it with VIDGATE_SIMULATOR_URL."""
     from ..simulator.faults import FaultProfile, UnknownFault
     from ..simulator.server import serve
     from ..simulator.state import SimulatorConfig
