@@ -67,7 +67,6 @@ import binascii
 import contextlib
 import json
 import math
-import mimetypes
 import os
 import re
 import tempfile
@@ -82,23 +81,28 @@ import httpx
 
 from .. import requestlog
 from ..exceptions import (
-    ConfigurationError,
-    ContentRejected,
     GenerationFailed,
     InsufficientCredits,
-    InvalidRequest,
     ProviderAuthError,
     ProviderError,
     ProviderRejectedRequest,
     ProviderUnavailable,
     RateLimited,
     SubmitUncertain,
-    UnsupportedRequest,
 )
 from ..settings import Settings
 from ..webhooks import verify
 from ._errors import error_for_status, parse_retry_after, request_id_of, transport_error
 from ._http import download_to, make_client
+from ._replicate_inputs import DATA_URI_LIMIT, build_create
+from ._replicate_predictions import (
+    _STATES,
+    _created_at,
+    _same_input,
+    failure_error,
+    parse_progress,
+    status_of,
+)
 from .base import (
     OutputRef,
     Provider,
@@ -121,8 +125,6 @@ __all__ = [
 BASE_URL_VARIABLE = "VIDGATE_REPLICATE_BASE_URL"
 WEBHOOK_SECRET_VARIABLE = "REPLICATE_WEBHOOK_SECRET"
 REFERENCE_HEADER = "X-Vidgate-Reference"
-#: The largest local image sent inline as a data URI, in bytes before encoding.
-DATA_URI_LIMIT = 256 * 1024
 #: Replicate's smallest ``Cancel-After``, in seconds.
 MIN_CANCEL_AFTER = 5
 #: Webhook events asked for: the start (a first wake-up) and the end.
@@ -134,77 +136,10 @@ _URL_REFUSED = frozenset({401, 403, 404, 410})
 #: Hosts that may see the API token on a download, besides the API's own.
 _DELIVERY_DOMAIN = "replicate.delivery"
 
-_STATES = {
-    "starting": TaskState.QUEUED,
-    "processing": TaskState.RUNNING,
-    "succeeded": TaskState.SUCCEEDED,
-    "failed": TaskState.FAILED,
-    "canceled": TaskState.CANCELED,
-    "aborted": TaskState.CANCELED,
-}
-#: Words in a failed prediction's ``error`` that mean moderation refused the content.
-_FLAGGED = re.compile(
-    r"\bE005\b|flagged|sensitive|nsfw|safety|content[ _-]?polic|moderat|inappropriate", re.I
-)
-#: Failures Replicate itself calls transient.
-_RETRY_LATER = re.compile(r"please retry|\(code: PA\)|interrupted", re.I)
-_ERROR_CODE = re.compile(r"\((E\d{3,4})\)|\bcode: ([A-Z]{1,4})\b")
-#: tqdm's progress line, as R-SDK1's ``Prediction.Progress`` parses it.
-_PROGRESS = re.compile(r"^\s*(\d+)%\s*\|.+?\|\s*(\d+)/(\d+)")
 _RESETS = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.I)
-
-_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-)
 
 
 # -- the create request ------------------------------------------------------------------------
-
-
-def _format(value: Any, kind: str | None) -> Any:
-    if kind == "int":
-        return round(float(value))
-    if kind == "bool":
-        return bool(value)
-    if kind == "str":
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    if kind == "str_s":
-        return f"{value:g}s" if isinstance(value, float) else f"{value}s"
-    return value
-
-
-def _value_key(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _image_uri(ref: str) -> str:
-    """An image input as Replicate takes it: https and ``data:`` URIs as they are, a small
-    local file inline as a base64 data URI."""
-    if ref.startswith(("https://", "data:")):
-        return ref
-    if "://" in ref:
-        raise InvalidRequest(
-            f"Replicate takes image inputs as https URLs, not {ref.split('://', 1)[0]}://",
-            details={"provider": "replicate"},
-        )
-    path = Path(ref).expanduser()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidRequest(f"image file not readable: {path} ({exc.strerror})") from None
-    if len(data) > DATA_URI_LIMIT:
-        raise InvalidRequest(
-            f"{path} is too large to send inline ({len(data) / 1024:.0f} KiB; Replicate takes "
-            f"data URIs for files up to {DATA_URI_LIMIT // 1024} KiB): pass an https URL to it",
-            details={"provider": "replicate"},
-        )
-    mime = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
-    if mime is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        mime = "image/webp"
-    mime = mime or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def cancel_after(seconds: float | None) -> str | None:
@@ -212,188 +147,6 @@ def cancel_after(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return f"{max(MIN_CANCEL_AFTER, math.ceil(seconds))}s"
-
-
-def build_create(submission: Submission) -> tuple[str, dict[str, Any]]:
-    """The create path and JSON body (without webhook fields) for ``submission``, from the
-    model's ``wire`` table in the catalogue."""
-    model, request = submission.model, submission.request
-    wire = model.wire
-    names: dict[str, str] = wire["input"]
-    formats: dict[str, str] = wire.get("format", {})
-    mapped_values: dict[str, dict[str, Any]] = wire.get("values", {})
-    _, _, path = str(wire.get("create", f"POST /v1/models/{model.id}/predictions")).partition(" ")
-    with_image = request.image is not None
-    fields: dict[str, Any] = {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
-        "duration": request.duration,
-        "aspect_ratio": None
-        if with_image and wire.get("aspect_ratio_ignored_with_image")
-        else request.aspect_ratio,
-        "resolution": request.resolution,
-        "seed": request.seed,
-        "fps": submission.fps,
-        "audio": submission.audio,
-    }
-    inputs: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name not in names or value is None:
-            continue
-        value = mapped_values.get(name, {}).get(_value_key(value), value)
-        inputs[names[name]] = _format(value, formats.get(name))
-    for name, ref in (
-        ("start_image", request.image),
-        ("end_image", request.last_frame),
-        ("video", request.video),
-    ):
-        if ref is None:
-            continue
-        if name not in names:
-            raise UnsupportedRequest(
-                f"{model.ref} takes no {name.replace('_', ' ')} on Replicate",
-                details={"provider": "replicate", "model": model.id},
-            )
-        inputs[names[name]] = _image_uri(ref) if name != "video" else ref
-    inputs.update(wire.get("fixed", {}))
-    body: dict[str, Any] = {"input": inputs}
-    if path.rstrip("/") == "/v1/predictions":
-        version = wire.get("version")
-        if not isinstance(version, str) or not version:
-            raise ConfigurationError(
-                f"{model.ref} is pinned to a version (create = {wire.get('create')!r}) but its "
-                "catalogue entry names none in wire.version",
-                details={"provider": "replicate", "model": model.id},
-            )
-        body["version"] = version
-    return path, body
-
-
-# -- reading predictions ------------------------------------------------------------------------
-
-
-def parse_progress(logs: Any) -> float | None:
-    """0..1 from the last tqdm-style line in ``logs``, or None when there is none."""
-    if not isinstance(logs, str) or not logs:
-        return None
-    for line in reversed(logs.splitlines()):
-        match = _PROGRESS.match(line)
-        if match:
-            return min(max(int(match[1]) / 100, 0.0), 1.0)
-    return None
-
-
-def _error_code(text: str) -> str | None:
-    match = _ERROR_CODE.search(text)
-    if match is None:
-        return None
-    return match[1] or match[2]
-
-
-def failure_error(prediction: dict[str, Any], provider: str = "replicate") -> ProviderError:
-    """The vidgate error for a ``failed`` prediction, from its ``error`` text."""
-    remote_id = prediction.get("id")
-    text = str(prediction.get("error") or "no reason given")
-    code = _error_code(text)
-    details: dict[str, Any] = {"remote_id": remote_id}
-    message = f"Replicate prediction {remote_id} failed: {text}"
-    if _FLAGGED.search(text):
-        # Replicate does not say which side was flagged: a prediction that never started
-        # processing was refused on its input, one that ran was refused on its output.
-        stage = "output" if prediction.get("started_at") else "input"
-        return ContentRejected(
-            message,
-            provider=provider,
-            stage=stage,
-            provider_code=code or "flagged",
-            details=details,
-        )
-    details["retry_later"] = bool(_RETRY_LATER.search(text))
-    return GenerationFailed(message, provider=provider, provider_code=code, details=details)
-
-
-def _outputs(output: Any) -> list[str]:
-    """The output URL(s): a string for video models, sometimes a list."""
-    if isinstance(output, str) and output:
-        return [output]
-    if isinstance(output, list):
-        return [u for u in output if isinstance(u, str) and u]
-    return []
-
-
-def _ended(prediction: dict[str, Any], provider: str) -> dict[str, Any]:
-    remote_id = prediction.get("id")
-    if prediction.get("status") == "aborted":
-        text = "was aborted before it started (its Cancel-After deadline passed while queued)"
-        code = "aborted"
-    else:
-        text = "was canceled (by a cancel request, or its Cancel-After deadline while running)"
-        code = "canceled"
-    return GenerationFailed(
-        f"Replicate prediction {remote_id} {text}",
-        provider=provider,
-        provider_code=code,
-        details={"remote_id": remote_id},
-    ).to_dict()
-
-
-def status_of(prediction: dict[str, Any], provider: str = "replicate") -> TaskStatus:
-    """A prediction object (``GET``, create or webhook body) as a ``TaskStatus``."""
-    raw = str(prediction.get("status", ""))
-    # An unknown status is a prediction that exists and has not said it is finished.
-    state = _STATES.get(raw, TaskState.RUNNING)
-    status = TaskStatus(state=state, raw_status=raw)
-    if state is TaskState.QUEUED:
-        status.progress = 0.0
-    elif state is TaskState.RUNNING:
-        status.progress = parse_progress(prediction.get("logs"))
-    elif state is TaskState.FAILED:
-        status.error = failure_error(prediction, provider).to_dict()
-    elif state is TaskState.CANCELED:
-        status.error = _ended(prediction, provider)
-    else:
-        urls = _outputs(prediction.get("output"))
-        remote_id = str(prediction.get("id"))
-        if not urls:
-            removed = bool(prediction.get("data_removed"))
-            error = GenerationFailed(
-                f"Replicate reported prediction {remote_id} succeeded but "
-                + ("its data was already removed" if removed else "gave no output"),
-                provider=provider,
-                provider_code="output_deleted" if removed else "missing_output",
-                details={"remote_id": remote_id},
-            )
-            return TaskStatus(
-                state=TaskState.FAILED, raw_status=raw, error=error.to_dict(), progress=1.0
-            )
-        status.progress = 1.0
-        status.outputs = [
-            OutputRef(url=url, remote_id=remote_id, content_type="video/mp4") for url in urls
-        ]
-    return status
-
-
-def _created_at(prediction: dict[str, Any]) -> float | None:
-    text = prediction.get("created_at")
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _same_input(sent: dict[str, Any], echoed: dict[str, Any]) -> bool:
-    """Whether a listed prediction's input echoes what we would send: the same prompt, and no
-    scalar parameter that differs (data URIs may come back as uploaded-file URLs)."""
-    if echoed.get("prompt") != sent.get("prompt"):
-        return False
-    for key, value in sent.items():
-        if isinstance(value, str) and value.startswith("data:"):
-            continue
-        if key in echoed and echoed[key] != value:
-            return False
-    return True
 
 
 # -- the provider ------------------------------------------------------------------------------
