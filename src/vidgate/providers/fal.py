@@ -53,44 +53,54 @@ twin is :mod:`vidgate.simulator.fal`. What this adapter knows about fal:
   must be within 300 s of now. Anything else raises :class:`ProviderAuthError`.
 
 The API key never appears in an error message or the request log.
+
+This module holds the provider and its HTTP calls; building a request from the catalogue is in
+:mod:`vidgate.providers._fal_request`, reading fal's answers and failures in
+:mod:`vidgate.providers._fal_answers`, and the webhook keys (JWKS) in
+:mod:`vidgate.providers._fal_jwks`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
 import json
 import re
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..catalog.schema import ModelProfile
 from ..exceptions import (
-    ContentRejected,
     GenerationFailed,
     InsufficientCredits,
-    InvalidRequest,
     ProviderAuthError,
     ProviderError,
-    ProviderRejectedRequest,
     ProviderUnavailable,
     RateLimited,
     SubmitUncertain,
-    UnsupportedRequest,
 )
 from ..settings import Settings
 from ._errors import error_for_status, parse_retry_after, request_id_of, transport_error
+from ._fal_answers import CONTENT_POLICY as CONTENT_POLICY
+from ._fal_answers import TRANSIENT_ERROR_TYPES as TRANSIENT_ERROR_TYPES
+from ._fal_answers import _is_cancel, _json, _message, _missing_output, _outputs, _progress
+from ._fal_answers import failure_error as failure_error
+from ._fal_jwks import JWKS_REFETCH_AFTER as JWKS_REFETCH_AFTER
+from ._fal_jwks import JWKS_TTL as JWKS_TTL
+from ._fal_jwks import _jwks_cache as _jwks_cache
+from ._fal_jwks import jwks_keys
+from ._fal_request import _app_from_token, _app_from_urls, _with_token
+from ._fal_request import app_of as app_of
+from ._fal_request import app_token as app_token
+from ._fal_request import build_input as build_input
+from ._fal_request import split_remote_id as split_remote_id
 from ._http import download_to, make_client
 from .base import (
     OutputRef,
@@ -121,359 +131,11 @@ SIMULATOR_JWKS_PATH = "/fal/.well-known/jwks.json"
 REFERENCE_HEADER = "X-Vidgate-Reference"
 #: Webhook deliveries older or newer than this (seconds) are refused as stale or replayed.
 WEBHOOK_TOLERANCE = 300.0
-#: How long fetched JWKS keys are trusted (fal's guidance: at most a day; keys rotate).
-JWKS_TTL = 3600.0
-#: A signature no cached key verifies reads the JWKS again, but no more often than this.
-JWKS_REFETCH_AFTER = 60.0
 
-#: ``error_type`` values of infrastructure failures: worth trying again later.
-TRANSIENT_ERROR_TYPES = frozenset(
-    {
-        "request_timeout",
-        "startup_timeout",
-        "runner_scheduling_failure",
-        "runner_connection_timeout",
-        "runner_disconnected",
-        "runner_connection_refused",
-        "runner_connection_error",
-        "runner_incomplete_response",
-        "runner_server_error",
-        "internal_error",
-    }
-)
-CONTENT_POLICY = "content_policy_violation"
 #: Download answers that mean "this URL no longer works".
 _URL_REFUSED = frozenset({401, 403, 404, 410})
 _BILLING = re.compile(r"balance|locked|billing|credit|payment", re.IGNORECASE)
-_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
-_APP = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+$")
 _STATUS_CODE = re.compile(r"status code:?\s*(\d{3})", re.IGNORECASE)
-
-#: Image types fal's ``*_url`` inputs take inline, by their first bytes.
-_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-
-
-# -- remote ids and the app ----------------------------------------------------------------------
-
-
-def app_of(model: ModelProfile) -> str:
-    """The ``{owner}/{app}`` a model's requests live under: ``wire.app``, else the first two
-    segments of the endpoint id."""
-    app = model.wire.get("app")
-    return str(app) if app else "/".join(model.id.split("/")[:2])
-
-
-def split_remote_id(remote_id: str, provider: str = "fal") -> tuple[str, str]:
-    """``"fal-ai/kling-video|<uuid>"`` → ``("fal-ai/kling-video", "<uuid>")``."""
-    app, sep, request_id = remote_id.rpartition("|")
-    if not sep or not _APP.match(app) or not request_id:
-        raise ProviderError(
-            f"{remote_id!r} is not a fal remote id (<owner>/<app>|<request id>)",
-            provider=provider,
-            provider_code="bad_remote_id",
-        )
-    return app, request_id
-
-
-def app_token(app: str) -> str:
-    """The app as one URL path segment (``fal-ai/kling-video`` → ``fal-ai~kling-video``)."""
-    return app.replace("/", "~")
-
-
-def _app_from_token(token: str | None) -> str | None:
-    if not token:
-        return None
-    app = token.strip("/").replace("~", "/")
-    return app if _APP.match(app) else None
-
-
-def _with_token(callback_url: str, token: str) -> str:
-    """``callback_url`` with ``token`` appended as a last path segment (query kept)."""
-    parts = urlsplit(callback_url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + token))
-
-
-def _app_from_urls(answer: Mapping[str, Any], request_id: str, base: str) -> str | None:
-    """The app in the submit answer's ``response_url`` (its path before ``/requests/<id>``,
-    less the configured base URL's own path), if that URL reads as one."""
-    url = answer.get("response_url")
-    if not isinstance(url, str):
-        return None
-    path = urlsplit(url).path.rstrip("/")
-    marker = f"/requests/{request_id}"
-    if not path.endswith(marker):
-        return None
-    prefix = path[: -len(marker)]
-    base_path = urlsplit(base).path.rstrip("/")
-    if base_path and prefix.startswith(base_path + "/"):
-        prefix = prefix[len(base_path) :]
-    app = prefix.strip("/")
-    return app if _APP.match(app) else None
-
-
-# -- the input -----------------------------------------------------------------------------------
-
-
-def _format(value: Any, how: str | None) -> Any:
-    if how == "str_s":
-        return f"{float(value):g}s"
-    if how == "str":
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    if how == "int":
-        return round(float(value))
-    if how == "bool":
-        return bool(value)
-    return value
-
-
-def _table_key(value: Any) -> str:
-    """A value as a ``wire.values`` key: ``"720p"``, ``"10"`` (not ``"10.0"``), ``"true"``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _media_uri(ref: str, what: str) -> str:
-    """A media input as fal takes it: an https URL or a data URI as they are; a local image file
-    inline as a base64 data URI."""
-    if ref.startswith(("https://", "data:")):
-        return ref
-    if "://" in ref:
-        raise InvalidRequest(
-            f"fal fetches {what} inputs over HTTPS only, not {ref.split('://', 1)[0]}://",
-            details={"provider": "fal"},
-        )
-    path = Path(ref).expanduser()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidRequest(f"{what} file not readable: {path} ({exc.strerror})") from None
-    mime = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
-    if mime is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        mime = "image/webp"
-    if mime is None:
-        raise InvalidRequest(f"fal takes PNG, JPEG, WebP or GIF images; {path} is none of these")
-    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
-
-
-def build_input(submission: Submission) -> dict[str, Any]:
-    """The flat input JSON for ``submission``, built from the model's ``wire`` table alone:
-    ``input`` names the fields (a field without an entry is not sent), ``format`` writes the
-    values, ``values`` translates them, ``fixed`` is always sent."""
-    model, request = submission.model, submission.request
-    wire = model.wire
-    names: dict[str, str] = wire["input"]
-    formats: dict[str, str] = wire.get("format", {})
-    tables: dict[str, dict[str, Any]] = wire.get("values", {})
-    limit = wire.get("negative_prompt_max_chars")
-    if request.negative_prompt and limit and len(request.negative_prompt) > int(limit):
-        raise InvalidRequest(
-            f"{model.ref} takes a negative prompt of at most {limit} characters "
-            f"(this one has {len(request.negative_prompt)})",
-            details={"provider": "fal", "model": model.id},
-        )
-    media = {"start_image": request.image, "end_image": request.last_frame, "video": request.video}
-    for field, ref in media.items():
-        if ref and field not in names:
-            raise UnsupportedRequest(
-                f"{model.ref} takes no {field.replace('_', ' ')} on fal",
-                details={"provider": "fal", "model": model.id},
-            )
-    values: dict[str, Any] = {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
-        "duration": request.duration,
-        "aspect_ratio": request.aspect_ratio,
-        "resolution": request.resolution,
-        "seed": request.seed,
-        "fps": submission.fps,
-        "audio": submission.audio,
-    }
-    body: dict[str, Any] = {}
-    for field, value in values.items():
-        if value is None or field not in names:
-            continue
-        table = tables.get(field, {})
-        value = table.get(_table_key(value), value)
-        body[names[field]] = _format(value, formats.get(field))
-    for field, ref in media.items():
-        if ref:
-            body[names[field]] = _media_uri(ref, "video" if field == "video" else "image")
-    body.update(wire.get("fixed", {}))
-    return body
-
-
-# -- failures ------------------------------------------------------------------------------------
-
-
-def _describe_item(item: Any) -> str:
-    if not isinstance(item, dict):
-        return str(item)
-    loc = item.get("loc") or []
-    where = ".".join(str(p) for p in loc if p != "body") or "input"
-    return f"{where}: {item.get('msg') or item.get('type') or 'invalid'}"
-
-
-def _is_cancel(error: Any, error_type: Any) -> bool:
-    return any(isinstance(v, str) and "cancel" in v.lower() for v in (error, error_type))
-
-
-def failure_error(
-    remote_id: str | None,
-    payload: Any,
-    *,
-    status_code: int | None = None,
-    error: str | None = None,
-    error_type: str | None = None,
-    request_id: str | None = None,
-    provider: str = "fal",
-) -> ProviderError:
-    """The vidgate error for a fal request that ended in an error, from whichever of fal's two
-    formats ``payload`` (the result body, or a webhook's payload) has, else from the status's
-    ``error`` / ``error_type``. Without ``remote_id`` it is the submit's own answer."""
-    detail = payload.get("detail") if isinstance(payload, dict) else None
-    subject = f"fal request {remote_id}" if remote_id else "fal's submit"
-    where: dict[str, Any] = {"remote_id": remote_id} if remote_id else {}
-    common: dict[str, Any] = {
-        "provider": provider,
-        "status_code": status_code,
-        "request_id": request_id,
-    }
-    if isinstance(detail, list) and detail:
-        items = [d for d in detail if isinstance(d, dict)] or [{"msg": str(detail[0])}]
-        text = "; ".join(_describe_item(d) for d in items[:10])
-        message = f"{subject} was refused ({status_code or 422}): {text}"
-        policy = [d for d in items if d.get("type") == CONTENT_POLICY]
-        if policy:
-            loc = policy[0].get("loc") or []
-            stage = "input" if loc and loc[0] == "body" else "output"
-            categories = sorted({str(c) for d in policy for c in d.get("categories") or []})
-            return ContentRejected(
-                message,
-                stage=stage,
-                # Output checks run after the model did (unconfirmed whether fal bills them).
-                charged=stage == "output",
-                provider_code=CONTENT_POLICY,
-                details={**where, "categories": categories},
-                **common,
-            )
-        code = items[0].get("type")
-        return ProviderRejectedRequest(
-            message,
-            provider_code=str(code) if code else None,
-            details=where,
-            **common,
-        )
-    kind = (payload.get("error_type") if isinstance(payload, dict) else None) or error_type
-    text = detail if isinstance(detail, str) and detail else (error or "no reason given")
-    message = f"{subject} failed ({kind or 'no error type'}): {text}"
-    if kind == CONTENT_POLICY:
-        return ContentRejected(
-            message,
-            stage="input",
-            provider_code=CONTENT_POLICY,
-            details=where,
-            **common,
-        )
-    return GenerationFailed(
-        message,
-        provider_code=str(kind) if kind else None,
-        details={**where, "retry_later": kind in TRANSIENT_ERROR_TYPES},
-        **common,
-    )
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _message(payload: Any, response: httpx.Response) -> str:
-    """The text of an error answer in either format (``detail`` list or string)."""
-    detail = payload.get("detail") if isinstance(payload, dict) else None
-    if isinstance(detail, list) and detail:
-        text = "; ".join(_describe_item(d) for d in detail[:10])
-    elif isinstance(detail, str) and detail:
-        text = detail
-    else:
-        text = response.text or response.reason_phrase
-    return text[:300]
-
-
-def _progress(logs: Any) -> float | None:
-    """The last "NN%" in the log lines, as 0..1; fal reports progress only in log text."""
-    if not isinstance(logs, list):
-        return None
-    for line in reversed(logs):
-        message = line.get("message") if isinstance(line, dict) else None
-        found = _PERCENT.search(message) if isinstance(message, str) else None
-        if found:
-            return min(max(float(found[1]) / 100, 0.0), 1.0)
-    return None
-
-
-def _outputs(remote_id: str, result: Any) -> list[OutputRef]:
-    video = result.get("video") if isinstance(result, dict) else None
-    url = video.get("url") if isinstance(video, dict) else None
-    if not isinstance(url, str) or not url:
-        return []
-    content_type = video.get("content_type") if isinstance(video, dict) else None
-    return [
-        OutputRef(
-            url=url,
-            remote_id=remote_id,
-            content_type=content_type if isinstance(content_type, str) else "video/mp4",
-        )
-    ]
-
-
-def _missing_output(remote_id: str, provider: str, **details: Any) -> TaskStatus:
-    error = GenerationFailed(
-        f"fal reported request {remote_id} COMPLETED but its result has no video URL",
-        provider=provider,
-        provider_code="missing_output",
-        details={"remote_id": remote_id, **details},
-    )
-    return TaskStatus(
-        state=TaskState.FAILED, raw_status="COMPLETED", progress=1.0, error=error.to_dict()
-    )
-
-
-# -- webhook keys --------------------------------------------------------------------------------
-
-_jwks_lock = threading.Lock()
-#: JWKS URL → (monotonic time fetched, its Ed25519 keys).
-_jwks_cache: dict[str, tuple[float, tuple[Ed25519PublicKey, ...]]] = {}
-
-
-def _b64url(text: str) -> bytes:
-    """base64url, with or without ``=`` padding (fal's live keys reportedly keep it)."""
-    stripped = text.strip().rstrip("=")
-    return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
-
-
-def _parse_jwks(document: Any) -> tuple[Ed25519PublicKey, ...]:
-    keys: list[Ed25519PublicKey] = []
-    entries = document.get("keys") if isinstance(document, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or entry.get("kty") != "OKP":
-            continue
-        if entry.get("crv") != "Ed25519" or not isinstance(entry.get("x"), str):
-            continue
-        try:
-            keys.append(Ed25519PublicKey.from_public_bytes(_b64url(entry["x"])))
-        except (ValueError, binascii.Error):
-            continue
-    return tuple(keys)
 
 
 # -- the provider --------------------------------------------------------------------------------
@@ -763,35 +425,9 @@ class FalProvider(Provider):
     # -- webhooks --------------------------------------------------------------------------
 
     def _jwks(self, *, refresh: bool = False) -> tuple[Ed25519PublicKey, ...]:
-        """fal's webhook keys from the JWKS URL, cached for ``JWKS_TTL``; ``refresh`` reads
-        them again unless they were read in the last ``JWKS_REFETCH_AFTER`` seconds. A failed
-        read falls back to keys read before, if any."""
-        url = self.jwks_url()
-        now = time.monotonic()
-        with _jwks_lock:
-            cached = _jwks_cache.get(url)
-        if cached is not None:
-            age = now - cached[0]
-            if (not refresh and age < JWKS_TTL) or (refresh and age < JWKS_REFETCH_AFTER):
-                return cached[1]
-        try:
-            # Synchronous: parse_webhook is; this runs at most once a minute.
-            response = httpx.get(url, timeout=10.0, follow_redirects=True)
-            keys = _parse_jwks(response.json()) if response.status_code == 200 else ()
-            problem = f"HTTP {response.status_code}" if not keys else ""
-        except (httpx.HTTPError, ValueError) as exc:
-            keys, problem = (), f"{type(exc).__name__}: {exc}"
-        if not keys:
-            if cached is not None:
-                return cached[1]
-            raise ProviderAuthError(
-                f"cannot verify a fal webhook: no Ed25519 key could be read from the JWKS at "
-                f"{url.split('?')[0]} ({problem or 'no OKP/Ed25519 keys'})",
-                provider=self.name,
-            )
-        with _jwks_lock:
-            _jwks_cache[url] = (now, keys)
-        return keys
+        """fal's webhook keys from the JWKS URL (:func:`jwks_keys`: cached, read again on
+        ``refresh`` at most once a minute)."""
+        return jwks_keys(self.jwks_url(), self.name, refresh=refresh)
 
     def _verified(self, message: bytes, signature: bytes) -> bool:
         for refresh in (False, True):
