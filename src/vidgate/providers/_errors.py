@@ -22,7 +22,13 @@ from ..exceptions import (
 )
 from ._http import request_id_of
 
-__all__ = ["error_for_status", "parse_retry_after", "request_id_of", "transport_error"]
+__all__ = [
+    "error_for_status",
+    "parse_retry_after",
+    "request_id_of",
+    "scrub_secret",
+    "transport_error",
+]
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -85,3 +91,12 @@ def transport_error(provider: str, exc: httpx.HTTPError) -> ProviderUnavailable:
         provider=provider,
         details={"not_sent": not_sent},
     )
+
+
+def scrub_secret(error: ProviderError, secret: str) -> ProviderError:
+    """Take ``secret`` out of the error's message, whatever a provider's answer echoed back
+    (belt and braces: no key ever reaches a log, an error or a response)."""
+    if secret and secret in error.message:
+        error.message = error.message.replace(secret, "***")
+        error.args = (error.message,)
+    return error

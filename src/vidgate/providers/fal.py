@@ -87,7 +87,13 @@ from ..exceptions import (
     SubmitUncertain,
 )
 from ..settings import Settings
-from ._errors import error_for_status, parse_retry_after, request_id_of, transport_error
+from ._errors import (
+    error_for_status,
+    parse_retry_after,
+    request_id_of,
+    scrub_secret,
+    transport_error,
+)
 from ._fal_answers import CONTENT_POLICY as CONTENT_POLICY
 from ._fal_answers import TRANSIENT_ERROR_TYPES as TRANSIENT_ERROR_TYPES
 from ._fal_answers import _is_cancel, _json, _message, _missing_output, _outputs, _progress
@@ -176,13 +182,6 @@ class FalProvider(Provider):
             self._client_loop = loop
         return self._client
 
-    def _scrub(self, error: ProviderError, key: str) -> ProviderError:
-        """Make sure the key is not in the message, whatever the answer echoed."""
-        if key and key in error.message:
-            error.message = error.message.replace(key, "***")
-            error.args = (error.message,)
-        return error
-
     async def _send(
         self,
         method: str,
@@ -201,7 +200,7 @@ class FalProvider(Provider):
             )
         except httpx.HTTPError as exc:
             # ``from None``: the httpx error holds the request, and the request holds the key.
-            raise self._scrub(transport_error(self.name, exc), key) from None
+            raise scrub_secret(transport_error(self.name, exc), key) from None
         return response, key
 
     async def _call(
@@ -215,7 +214,7 @@ class FalProvider(Provider):
     ) -> httpx.Response:
         response, key = await self._send(method, path, body=body, params=params, headers=headers)
         if response.status_code >= 400:
-            raise self._scrub(self._http_error(response), key)
+            raise scrub_secret(self._http_error(response), key)
         return response
 
     def _http_error(self, response: httpx.Response) -> ProviderError:
@@ -358,7 +357,7 @@ class FalProvider(Provider):
                 state=TaskState.FAILED,
                 raw_status="COMPLETED",
                 progress=1.0,
-                error=self._scrub(failure, key).to_dict(),
+                error=scrub_secret(failure, key).to_dict(),
             )
         if response.status_code == 404:
             gone = GenerationFailed(
@@ -370,7 +369,7 @@ class FalProvider(Provider):
             )
             return TaskStatus(state=TaskState.FAILED, raw_status="COMPLETED", error=gone.to_dict())
         # Finished without an error, yet the result read failed: a transient failure to read.
-        raise self._scrub(self._http_error(response), key)
+        raise scrub_secret(self._http_error(response), key)
 
     async def cancel(self, remote_id: str) -> bool:
         """Ask fal to cancel; True when it took the request (202 ``CANCELLATION_REQUESTED`` or
@@ -380,7 +379,7 @@ class FalProvider(Provider):
             return True
         if response.status_code in (400, 404):
             return False  # ALREADY_COMPLETED / NOT_FOUND
-        raise self._scrub(self._http_error(response), key)
+        raise scrub_secret(self._http_error(response), key)
 
     async def download(self, output: OutputRef, dest: Path) -> None:
         """Fetch the output from fal's CDN at once (no key). A refused URL is looked up again in

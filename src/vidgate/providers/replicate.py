@@ -92,7 +92,13 @@ from ..exceptions import (
 )
 from ..settings import Settings
 from ..webhooks import verify
-from ._errors import error_for_status, parse_retry_after, request_id_of, transport_error
+from ._errors import (
+    error_for_status,
+    parse_retry_after,
+    request_id_of,
+    scrub_secret,
+    transport_error,
+)
 from ._http import download_to, make_client
 from ._replicate_inputs import DATA_URI_LIMIT, build_create
 from ._replicate_predictions import (
@@ -183,13 +189,6 @@ class ReplicateProvider(Provider):
             self._client_loop = loop
         return self._client
 
-    def _scrub(self, error: ProviderError, key: str) -> ProviderError:
-        """Make sure the token is not in the message, whatever the answer echoed."""
-        if key and key in error.message:
-            error.message = error.message.replace(key, "***")
-            error.args = (error.message,)
-        return error
-
     def _same_host(self, url: str) -> bool:
         """Whether ``url`` is on the API's host (so it may see the token)."""
         base = urlsplit(self._base or self._base_url())
@@ -219,9 +218,9 @@ class ReplicateProvider(Provider):
             response = await client.request(method, path, json=body, headers=sent, **extra)
         except httpx.HTTPError as exc:
             # ``from None``: the httpx error holds the request, and the request holds the key.
-            raise self._scrub(transport_error(self.name, exc), key) from None
+            raise scrub_secret(transport_error(self.name, exc), key) from None
         if response.status_code >= 400:
-            raise self._scrub(self._http_error(response), key)
+            raise scrub_secret(self._http_error(response), key)
         return response
 
     def _http_error(self, response: httpx.Response) -> ProviderError:
@@ -481,7 +480,7 @@ class ReplicateProvider(Provider):
                 response = client.get(url, headers={"Authorization": f"Bearer {key}"})
             status = response.status_code
             if status >= 400:
-                raise self._scrub(self._http_error(response), key)
+                raise scrub_secret(self._http_error(response), key)
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise ProviderAuthError(

@@ -57,7 +57,13 @@ from ..exceptions import (
     UnsupportedRequest,
 )
 from ..settings import Settings
-from ._errors import error_for_status, parse_retry_after, request_id_of, transport_error
+from ._errors import (
+    error_for_status,
+    parse_retry_after,
+    request_id_of,
+    scrub_secret,
+    transport_error,
+)
 from ._http import download_to, make_client
 from .base import OutputRef, Provider, Submission, SubmitResult, TaskState, TaskStatus
 
@@ -291,13 +297,6 @@ class RunwayProvider(Provider):
             self._client_loop = loop
         return self._client
 
-    def _scrub(self, error: ProviderError, key: str) -> ProviderError:
-        """Make sure the key is not in the message, whatever the answer echoed (belt and braces)."""
-        if key and key in error.message:
-            error.message = error.message.replace(key, "***")
-            error.args = (error.message,)
-        return error
-
     async def _call(
         self,
         method: str,
@@ -313,9 +312,9 @@ class RunwayProvider(Provider):
             response = await self._http().request(method, path, json=body, headers=sent)
         except httpx.HTTPError as exc:
             # ``from None``: the httpx error holds the request, and the request holds the key.
-            raise self._scrub(transport_error(self.name, exc), key) from None
+            raise scrub_secret(transport_error(self.name, exc), key) from None
         if response.status_code >= 400:
-            raise self._scrub(self._http_error(response), key)
+            raise scrub_secret(self._http_error(response), key)
         return response
 
     def _http_error(self, response: httpx.Response) -> ProviderError:
