@@ -137,3 +137,26 @@ async def test_image_input_becomes_the_first_frame(engine: Engine, tmp_path: Pat
         first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
     r, g, b = (first[..., i].mean() for i in range(3))
     assert r > 150 and g < 100 and b < 100, "the first frame is the given image"
+
+
+def test_models_that_follow_the_first_image_are_held_to_its_shape(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from vidgate.catalog import load_catalog
+    from vidgate.engine.workflow import expected_output
+    from vidgate.providers.simulated import SimulatedProvider
+
+    catalog = load_catalog()
+    follows = next(m for m in catalog if m.wire.get("aspect_ratio_from_image"))
+    plain = catalog.get("simulated:synth-1")
+    provider = SimulatedProvider(Settings())
+    square = tmp_path / "square.png"
+    Image.new("RGB", (512, 512)).save(square)
+    duration = follows.default_duration
+    request = VideoRequest(prompt="x", image=str(square), duration=duration, aspect_ratio="16:9")
+    held = expected_output(follows, request, provider)
+    assert (held.aspect_ratio, held.width, held.height) == ("512:512", None, None)
+    by_url = request.model_copy(update={"image": "https://example.com/a.png"})
+    assert expected_output(follows, by_url, provider).aspect_ratio is None  # cannot tell: not held
+    asked = expected_output(plain, request.model_copy(update={"duration": 2}), provider)
+    assert (asked.aspect_ratio, asked.width, asked.height) == ("16:9", 1280, 720)

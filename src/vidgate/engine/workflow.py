@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbos import DBOS, SetWorkflowID
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
-from ..catalog import effective_params
+from ..catalog import ModelProfile, effective_params
 from ..exceptions import (
     GenerationFailed,
     JobTimeout,
@@ -35,7 +35,7 @@ from ..exceptions import (
     UnsupportedRequest,
     VidgateError,
 )
-from ..providers.base import OutputRef, Submission, TaskState, TaskStatus
+from ..providers.base import OutputRef, Provider, Submission, TaskState, TaskStatus
 from ..routing import plan_route
 from ..types import (
     Asset,
@@ -46,12 +46,16 @@ from ..types import (
     MediaInfo,
     Outcome,
     Phase,
+    VideoRequest,
     new_id,
 )
 from .retry import definitely_not_created, retrying
 from .runtime import current, provider_queue
 
-__all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
+if TYPE_CHECKING:
+    from ..media.validate import Expected
+
+__all__ = ["PROVIDER_EVENT", "attempt_workflow", "expected_output", "job_workflow"]
 
 #: The DBOS message topic a provider webhook is delivered on, to the attempt's workflow.
 PROVIDER_EVENT = "provider-event"
@@ -463,7 +467,7 @@ async def validate_step(
     job_id: str, attempt: dict[str, Any], output: dict[str, Any]
 ) -> dict[str, Any]:
     from ..media.probe import probe
-    from ..media.validate import Expected, check_output
+    from ..media.validate import check_output
 
     rt = current()
     rt.store.set_phase(job_id, Phase.VALIDATING, _PROGRESS[Phase.VALIDATING], "checking the output")
@@ -472,24 +476,49 @@ async def validate_step(
     try:
         info = await asyncio.to_thread(probe, path, decode=True)
         model = rt.catalog.get(f"{attempt['provider']}:{attempt['model']}")
-        params = effective_params(model, job.request)
-        width, height = rt.provider(attempt["provider"]).expected_size(model, params)
-        check_output(
-            info,
-            Expected(
-                duration=params.duration,
-                aspect_ratio=params.aspect_ratio,
-                width=width,
-                height=height,
-                fps=float(params.fps),
-                audio=True if params.audio else None,
-            ),
-        )
+        expected = expected_output(model, job.request, rt.provider(attempt["provider"]))
+        check_output(info, expected)
     except VidgateError:
         path.unlink(missing_ok=True)  # a next attempt must not find this file
         raise
     media: dict[str, Any] = info.model_dump(mode="json")
     return media
+
+
+def expected_output(model: ModelProfile, request: VideoRequest, provider: Provider) -> Expected:
+    """What a finished attempt must deliver. Models that take the frame shape from the first
+    image (``wire.aspect_ratio_from_image``) are held to that image's shape, when it is a local
+    file we can read, and are not held to a pixel size."""
+    from ..media.validate import Expected
+
+    params = effective_params(model, request)
+    aspect: str | None = params.aspect_ratio
+    width: int | None
+    height: int | None
+    width, height = provider.expected_size(model, params)
+    if model.wire.get("aspect_ratio_from_image") and request.image:
+        aspect, width, height = _image_shape(request.image), None, None
+    return Expected(
+        duration=params.duration,
+        aspect_ratio=aspect,
+        width=width,
+        height=height,
+        fps=float(params.fps),
+        audio=True if params.audio else None,
+    )
+
+
+def _image_shape(ref: str) -> str | None:
+    """``"W:H"`` of a local image, or None when it is a URL or unreadable (then not checked)."""
+    if "://" in ref:
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(ref) as image:
+            return f"{image.width}:{image.height}"
+    except (OSError, UnidentifiedImageError):
+        return None
 
 
 @DBOS.step(name="vidgate.attempt_result")
