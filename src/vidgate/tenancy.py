@@ -20,11 +20,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from ._clock import as_utc as _aware
+from ._clock import utcnow as _now
 from .db import api_keys, jobs, rate_windows, tenants
 from .exceptions import (
     AuthenticationFailed,
@@ -39,10 +41,6 @@ __all__ = ["ApiKey", "Limits", "Principal", "TenantBook", "parse_rate"]
 _KEY = re.compile(r"^vg_([a-z0-9]{16})_([A-Za-z0-9_-]{20,})$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_rate(text: str) -> tuple[int, float]:
@@ -86,10 +84,6 @@ class ApiKey:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 _LIMIT_CACHE_SECONDS = 5.0

@@ -21,12 +21,13 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
+from ._clock import utcnow as _now
 from .db import tenants, webhook_deliveries
 from .exceptions import InvalidRequest
 from .ssrf import check_url
@@ -79,10 +80,6 @@ def verify(
     expected = sign(secret, message_id, timestamp, body)
     if not any(hmac.compare_digest(expected, s) for s in signatures.split() if s.startswith("v1,")):
         raise ValueError("webhook signature does not match")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class WebhookDispatcher:

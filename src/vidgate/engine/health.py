@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
 
+from .._clock import as_utc as _aware
+from .._clock import utcnow as _now
 from ..db import provider_health
 from ..types import Outcome
 
@@ -51,14 +53,6 @@ class Health:
             return "probing (half-open)"
         until = self.retry_at.strftime("%H:%M:%S") if self.retry_at else "?"
         return f"circuit open until {until} UTC: {self.last_error or 'failures'}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class HealthBook:

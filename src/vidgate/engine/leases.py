@@ -18,19 +18,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 
+from .._clock import utcnow as _now
 from ..db import workers
 
 __all__ = ["Leases"]
 
 log = logging.getLogger("vidgate.leases")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Leases:

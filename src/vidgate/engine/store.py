@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from .._clock import as_utc as _aware
+from .._clock import utcnow as _now
 from ..db import assets, attempts, job_events, jobs, request_log, tenants, webhook_deliveries
 from ..exceptions import IdempotencyConflict, JobNotFound
 from ..requestlog import CallRecord
@@ -36,17 +37,6 @@ from ..types import (
 __all__ = ["JobStore", "request_hash"]
 
 DEFAULT_TENANT = "default"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes even for timezone-aware columns; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
