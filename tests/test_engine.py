@@ -160,3 +160,15 @@ def test_models_that_follow_the_first_image_are_held_to_its_shape(tmp_path: Path
     assert expected_output(follows, by_url, provider).aspect_ratio is None  # cannot tell: not held
     asked = expected_output(plain, request.model_copy(update={"duration": 2}), provider)
     assert (asked.aspect_ratio, asked.width, asked.height) == ("16:9", 1280, 720)
+
+
+def test_an_unset_duration_takes_the_model_default(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "k")  # admission only: nothing is sent anywhere
+    engine = Engine(settings)
+    job = engine.enqueue(VideoRequest(prompt="a fox", providers=("google",)))
+    model = engine.runtime.catalog.get(f"{job.provider}:{job.model}")
+    assert job.provider == "google" and job.request.duration == model.default_duration
+    with pytest.raises(UnsupportedRequest, match=r"duration 5 s is not offered"):
+        engine.enqueue(VideoRequest(prompt="a fox", duration=5, providers=("google",)))

@@ -24,7 +24,10 @@ __all__ = ["generate"]
 @friendly
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the video shows.")],
-    duration: Annotated[float, typer.Option("--duration", "-d", help="Seconds.")] = 5.0,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", "-d", help="Seconds (default 5, or the model's default)."),
+    ] = None,
     aspect: Annotated[str, typer.Option("--aspect", "-a", help="W:H, e.g. 16:9, 9:16.")] = "16:9",
     resolution: Annotated[str, typer.Option(help="480p, 720p, 1080p, 4k.")] = "720p",
     fps: Annotated[int | None, typer.Option(help="Frames per second (model default).")] = None,
@@ -52,10 +55,12 @@ def generate(
     ] = False,
 ) -> None:
     """Generate a video from a prompt and wait for it, showing progress."""
+    # Only what was given: an unset duration lets routing fall back to a model's default.
+    given = {"duration": duration} if duration is not None else {}
     request = VideoRequest(
         prompt=prompt,
         negative_prompt=negative,
-        duration=duration,
+        **given,
         aspect_ratio=aspect,
         resolution=resolution,
         fps=fps,

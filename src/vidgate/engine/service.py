@@ -16,7 +16,8 @@ from typing import Any
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from .. import requestlog
-from ..exceptions import InvalidRequest, VidgateError
+from ..catalog import violations
+from ..exceptions import InvalidRequest, UnsupportedRequest, VidgateError
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route
 from ..settings import Settings
@@ -158,10 +159,41 @@ class Engine:
         self, request: VideoRequest, tenant: str, guard: Callable[[Any], None] | None
     ) -> tuple[Job, bool]:
         request = _absolute_inputs(request)
-        plan = self.plan(request)
+        try:
+            plan = self.plan(request)
+        except UnsupportedRequest:
+            # A duration the caller did not choose should not sink the request: use the
+            # default duration of the first model that can then serve it.
+            retry = (
+                None if "duration" in request.model_fields_set else self._default_duration(request)
+            )
+            if retry is None:
+                raise
+            request = retry
+            plan = self.plan(request)
         return self.runtime.store.create_job(
             new_id("job"), request, tenant=tenant, quote=plan.first.quote, guard=guard
         )
+
+    def _default_duration(self, request: VideoRequest) -> VideoRequest | None:
+        """``request`` with the default duration of the first model (in routing's pool) that
+        can serve it at that duration, or None."""
+        wanted = set(request.providers)
+        if request.model:
+            wanted.add(request.model.split(":", 1)[0])
+        for model in self.runtime.catalog:
+            if request.model and ":" in request.model and model.ref != request.model:
+                continue
+            if wanted and model.provider not in wanted:
+                continue
+            candidate = request.model_copy(update={"duration": model.default_duration})
+            if not violations(model, candidate):
+                try:
+                    self.plan(candidate)
+                except VidgateError:
+                    continue
+                return candidate
+        return None
 
     async def submit(
         self,
