@@ -27,6 +27,20 @@ def live_key(variable: str) -> str:
     return value
 
 
+async def poll_live(provider: Any, remote_id: str, *, every: float, within: float) -> Any:
+    """Poll a real provider's task until it ends (live tests only: a real API's own pace)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        status = await provider.poll(remote_id)
+        if status.state.terminal:
+            return status
+        assert time.monotonic() < deadline, f"the live task ran past {within:g} s"
+        await asyncio.sleep(every)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A private home, fast timings, and no provider key from the developer's shell."""

@@ -31,7 +31,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import vidgate.providers.fal as fal_module
-from tests.conftest import live_key
+from tests.conftest import live_key, poll_live
 from vidgate import requestlog
 from vidgate.catalog import effective_params, load_catalog
 from vidgate.engine import Engine
@@ -1252,13 +1252,7 @@ async def test_live_fal_generates_a_clip(
     provider = FalProvider(settings)
     try:
         created = await provider.submit(submission("a paper boat drifting on a calm pond"))
-        deadline = time.monotonic() + 600
-        while True:
-            status = await provider.poll(created.remote_id)
-            if status.state.terminal:
-                break
-            assert time.monotonic() < deadline, "fal took more than 10 minutes"
-            await asyncio.sleep(2)
+        status = await poll_live(provider, created.remote_id, every=2, within=600)
         assert status.state is TaskState.SUCCEEDED, status.error
         dest = tmp_path / "live.mp4"
         await provider.download(status.outputs[0], dest)

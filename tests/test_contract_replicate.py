@@ -28,7 +28,7 @@ import replicate
 import uvicorn
 from typer.testing import CliRunner
 
-from tests.conftest import live_key
+from tests.conftest import live_key, poll_live
 from vidgate import requestlog
 from vidgate.catalog import effective_params, load_catalog
 from vidgate.catalog.schema import ModelProfile
@@ -1266,13 +1266,7 @@ async def test_live_replicate_generates_a_clip(
         created = await provider.submit(
             submission("a paper boat drifting on a calm pond", deadline_seconds=900)
         )
-        deadline = time.monotonic() + 900
-        while True:
-            status = await provider.poll(created.remote_id)
-            if status.state.terminal:
-                break
-            assert time.monotonic() < deadline, "Replicate took more than 15 minutes"
-            await asyncio.sleep(3)
+        status = await poll_live(provider, created.remote_id, every=3, within=900)
         assert status.state is TaskState.SUCCEEDED, status.error
         dest = tmp_path / "live.mp4"
         await provider.download(status.outputs[0], dest)

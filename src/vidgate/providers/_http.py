@@ -12,7 +12,15 @@ import httpx
 
 from .. import requestlog
 
-__all__ = ["RecordingTransport", "download_to", "make_client", "request_id_of"]
+__all__ = [
+    "RecordingTransport",
+    "download_to",
+    "fetch_user_image",
+    "make_client",
+    "origin_of",
+    "request_id_of",
+    "same_origin",
+]
 
 #: Response headers that carry a provider's request id, in the order we look for them.
 REQUEST_ID_HEADERS = (
@@ -113,3 +121,71 @@ async def download_to(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parsed = httpx.URL(url)
+    default = {"https": 443, "http": 80}.get(parsed.scheme)
+    return parsed.scheme, parsed.host, parsed.port or default
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Whether ``url`` may see credentials meant for ``base``."""
+    try:
+        return origin_of(url) == origin_of(base)
+    except httpx.InvalidURL:
+        return False
+
+
+async def fetch_user_image(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    provider: str,
+    ssrf_allow: list[str],
+    max_bytes: int,
+    max_redirects: int = 3,
+) -> bytes:
+    """GET an image a user named, through vidgate's SSRF guard (allow-list
+    ``VIDGATE_SSRF_ALLOW``) checked again at every redirect hop, without any credential and
+    within ``max_bytes``. (A DNS answer that changes between the check and the connection is
+    not caught.)"""
+    import asyncio
+
+    from ..exceptions import InvalidRequest, ProviderUnavailable
+    from ..ssrf import check_url
+
+    for _ in range(max_redirects + 1):
+        await asyncio.to_thread(check_url, url, allow=ssrf_allow, label="image")
+        shown = requestlog.redact_url(url)
+        try:
+            async with client.stream("GET", url, follow_redirects=False) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = str(httpx.URL(url).join(response.headers["location"]))
+                    continue
+                if response.status_code >= 400:
+                    raise InvalidRequest(
+                        f"the image URL answered {response.status_code}: {shown}",
+                        details={"image": shown},
+                    )
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise InvalidRequest(
+                            f"the image is larger than {max_bytes // 2**20} MB",
+                            details={"image": shown},
+                        )
+                return bytes(data)
+        except httpx.HTTPError as exc:
+            # Nothing reached the provider yet, so the submit can safely run again.
+            raise ProviderUnavailable(
+                f"could not fetch the image {shown}: {type(exc).__name__}",
+                provider=provider,
+                details={"not_sent": True},
+            ) from None
+    raise InvalidRequest(
+        f"the image URL redirects more than {max_redirects} times",
+        details={"image": requestlog.redact_url(url)},
+    )

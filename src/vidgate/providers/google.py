@@ -84,9 +84,8 @@ from ..exceptions import (
     UnsupportedRequest,
 )
 from ..settings import Settings
-from ..ssrf import check_url
 from ._errors import error_for_status, request_id_of, transport_error
-from ._http import make_client
+from ._http import fetch_user_image, make_client, origin_of
 from ._veo_errors import GRPC_CODES as GRPC_CODES
 from ._veo_errors import _envelope, _rai_fields
 from ._veo_errors import google_error as google_error
@@ -141,19 +140,6 @@ def _redact(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parsed = httpx.URL(url)
-    default = {"https": 443, "http": 80}.get(parsed.scheme)
-    return parsed.scheme, parsed.host, parsed.port or default
-
-
-def same_origin(url: str, base: str) -> bool:
-    try:
-        return _origin(url) == _origin(base)
-    except httpx.InvalidURL:
-        return False
-
-
 # -- the shared provider -----------------------------------------------------------------------
 
 
@@ -204,12 +190,12 @@ class VeoProvider(Provider):
 
     def trust(self, base: str) -> str:
         """Remember ``base``'s origin as one that may see our credential; returns ``base``."""
-        self._trusted.add(_origin(base))
+        self._trusted.add(origin_of(base))
         return base
 
     def trusted(self, url: str) -> bool:
         try:
-            return _origin(url) in self._trusted
+            return origin_of(url) in self._trusted
         except httpx.InvalidURL:
             return False
 
@@ -332,41 +318,14 @@ class VeoProvider(Provider):
         return image
 
     async def _fetch_image(self, url: str) -> bytes:
-        """GET a user's image through vidgate's SSRF guard, checked again at every redirect
-        hop, without any credential. (A DNS answer that changes between the check and the
-        connection is not caught.)"""
-        for _ in range(IMAGE_MAX_REDIRECTS + 1):
-            await asyncio.to_thread(check_url, url, allow=self.settings.ssrf_allow, label="image")
-            shown = _redact(url)
-            try:
-                async with self._http().stream("GET", url, follow_redirects=False) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        url = str(httpx.URL(url).join(response.headers["location"]))
-                        continue
-                    if response.status_code >= 400:
-                        raise InvalidRequest(
-                            f"the image URL answered {response.status_code}: {shown}",
-                            details={"image": shown},
-                        )
-                    data = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        data += chunk
-                        if len(data) > IMAGE_MAX_BYTES:
-                            raise InvalidRequest(
-                                f"the image is larger than {IMAGE_MAX_BYTES // 2**20} MB",
-                                details={"image": shown},
-                            )
-                    return bytes(data)
-            except httpx.HTTPError as exc:
-                # Nothing reached Google yet, so the submit can safely run again.
-                raise ProviderUnavailable(
-                    f"could not fetch the image {shown}: {type(exc).__name__}",
-                    provider=self.name,
-                    details={"not_sent": True},
-                ) from None
-        raise InvalidRequest(
-            f"the image URL redirects more than {IMAGE_MAX_REDIRECTS} times",
-            details={"image": _redact(url)},
+        """A user's image, fetched through the SSRF guard without any credential."""
+        return await fetch_user_image(
+            self._http(),
+            url,
+            provider=self.name,
+            ssrf_allow=self.settings.ssrf_allow,
+            max_bytes=IMAGE_MAX_BYTES,
+            max_redirects=IMAGE_MAX_REDIRECTS,
         )
 
     def _video(self, ref: str, submission: Submission) -> dict[str, Any]:

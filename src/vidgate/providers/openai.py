@@ -68,9 +68,8 @@ from ..exceptions import (
     UnsupportedRequest,
 )
 from ..settings import Settings
-from ..ssrf import check_url
 from ._errors import error_for_status, request_id_of, transport_error
-from ._http import download_to, make_client
+from ._http import download_to, fetch_user_image, make_client, same_origin
 from .base import (
     OutputRef,
     Provider,
@@ -143,7 +142,7 @@ class OpenAIProvider(Provider):
         return client
 
     async def _strip_foreign_credentials(self, request: httpx.Request) -> None:
-        if not _same_origin(str(request.url), self.base_url()):
+        if not same_origin(str(request.url), self.base_url()):
             for header in _CREDENTIAL_HEADERS:
                 request.headers.pop(header, None)
 
@@ -289,41 +288,14 @@ class OpenAIProvider(Provider):
         return await asyncio.to_thread(_fit_image, data, width, height)
 
     async def _fetch_image(self, url: str) -> bytes:
-        """GET a user's image through vidgate's SSRF guard (``vidgate.ssrf``, allow-list
-        ``VIDGATE_SSRF_ALLOW``), checked again at every redirect hop. (A DNS answer that changes
-        between the check and the connection is not caught.)"""
-        for _ in range(_IMAGE_MAX_REDIRECTS + 1):
-            await asyncio.to_thread(check_url, url, allow=self.settings.ssrf_allow, label="image")
-            shown = _redact(url)
-            try:
-                async with self._http().stream("GET", url, follow_redirects=False) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        url = str(httpx.URL(url).join(response.headers["location"]))
-                        continue
-                    if response.status_code >= 400:
-                        raise InvalidRequest(
-                            f"the image URL answered {response.status_code}: {shown}",
-                            details={"image": shown},
-                        )
-                    data = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        data += chunk
-                        if len(data) > _IMAGE_MAX_BYTES:
-                            raise InvalidRequest(
-                                f"the image is larger than {_IMAGE_MAX_BYTES // 2**20} MB",
-                                details={"image": shown},
-                            )
-                    return bytes(data)
-            except httpx.HTTPError as exc:
-                # Nothing reached OpenAI yet, so the submit can safely run again.
-                raise ProviderUnavailable(
-                    f"could not fetch the image {shown}: {type(exc).__name__}",
-                    provider=self.name,
-                    details={"not_sent": True},
-                ) from None
-        raise InvalidRequest(
-            f"the image URL redirects more than {_IMAGE_MAX_REDIRECTS} times",
-            details={"image": _redact(url)},
+        """A user's image, fetched through the SSRF guard without any credential."""
+        return await fetch_user_image(
+            self._http(),
+            url,
+            provider=self.name,
+            ssrf_allow=self.settings.ssrf_allow,
+            max_bytes=_IMAGE_MAX_BYTES,
+            max_redirects=_IMAGE_MAX_REDIRECTS,
         )
 
     # -- poll, cancel, lookup --------------------------------------------------------------
@@ -461,7 +433,7 @@ class OpenAIProvider(Provider):
         means the content is gone (past ``expires_at``, or deleted): ``generation_failed``,
         not worth retrying."""
         headers = {"Accept": "application/binary"}
-        if _same_origin(output.url, self.base_url()):
+        if same_origin(output.url, self.base_url()):
             headers.update(self._api_headers())
         try:
             await download_to(self._http(), self.name, output.url, dest, headers=headers)
@@ -651,25 +623,6 @@ def _fit_image(data: bytes, width: int, height: int) -> bytes:
     out = io.BytesIO()
     fitted.save(out, format="PNG")
     return out.getvalue()
-
-
-def _redact(url: str) -> str:
-    """A URL without credentials or query string, for messages."""
-    parsed = httpx.URL(url)
-    return str(parsed.copy_with(userinfo=b"", query=None, fragment=None))
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parsed = httpx.URL(url)
-    default = {"https": 443, "http": 80}.get(parsed.scheme)
-    return parsed.scheme, parsed.host, parsed.port or default
-
-
-def _same_origin(url: str, base: str) -> bool:
-    try:
-        return _origin(url) == _origin(base)
-    except httpx.InvalidURL:
-        return False
 
 
 def _webhook_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
