@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..db import attempts, job_events, jobs
-from ..exceptions import ProviderAuthError, ProviderError, VidgateError
+from ..exceptions import NotFound, ProviderAuthError, ProviderError
 from ..providers.registry import provider_classes
 from ..tenancy import Principal
 from .auth import admin, principal
@@ -225,7 +225,7 @@ async def redeliver(
     message_id: str, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
     if not await asyncio.to_thread(gw.dispatcher.redeliver, message_id):
-        raise VidgateError(f"no webhook delivery {message_id!r}")
+        raise NotFound("no webhook delivery with that id")
     return {"id": message_id, "status": "pending"}
 
 

@@ -39,6 +39,57 @@ VIDGATE_FIELDS = frozenset(
 )
 _JSON_FIELDS = {"providers", "metadata"}
 
+#: Bounds on what a create stores (the prompt's 10,000 characters are the request model's own).
+#: Metadata follows OpenAI's limits: 16 keys, keys up to 64 characters, values up to 512.
+METADATA_MAX_KEYS = 16
+METADATA_MAX_KEY_CHARS = 64
+METADATA_MAX_VALUE_CHARS = 512
+URL_MAX_CHARS = 2048
+MODEL_MAX_CHARS = 128
+PROVIDERS_MAX = 16
+
+
+def _too_long(name: str, limit: int) -> InvalidRequest:
+    return InvalidRequest(f"{name} is longer than {limit} characters", details={"param": name})
+
+
+def _check_bounds(values: dict[str, Any]) -> None:
+    """Refuse fields larger than anything a real request needs, before they are stored."""
+    metadata = values.get("metadata")
+    if isinstance(metadata, dict):
+        if len(metadata) > METADATA_MAX_KEYS:
+            raise InvalidRequest(
+                f"metadata has {len(metadata)} keys; at most {METADATA_MAX_KEYS}",
+                details={"param": "metadata"},
+            )
+        for key, value in metadata.items():
+            if len(key) > METADATA_MAX_KEY_CHARS:
+                raise _too_long("metadata key", METADATA_MAX_KEY_CHARS)
+            if not isinstance(value, str):
+                raise InvalidRequest(
+                    "metadata values must be strings", details={"param": "metadata"}
+                )
+            if len(value) > METADATA_MAX_VALUE_CHARS:
+                raise _too_long("metadata value", METADATA_MAX_VALUE_CHARS)
+    elif metadata is not None:
+        raise InvalidRequest("metadata must be an object of strings", details={"param": "metadata"})
+    for name in ("image", "first_frame", "last_frame", "video", "webhook_url"):
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > URL_MAX_CHARS:
+            raise _too_long(name, URL_MAX_CHARS)
+    model = values.get("model")
+    if isinstance(model, str) and len(model) > MODEL_MAX_CHARS:
+        raise _too_long("model", MODEL_MAX_CHARS)
+    providers = values.get("providers")
+    if isinstance(providers, list | tuple):
+        if len(providers) > PROVIDERS_MAX:
+            raise InvalidRequest(
+                f"providers names {len(providers)} providers; at most {PROVIDERS_MAX}",
+                details={"param": "providers"},
+            )
+        if any(isinstance(p, str) and len(p) > MODEL_MAX_CHARS for p in providers):
+            raise _too_long("providers entry", MODEL_MAX_CHARS)
+
 
 def _size(value: str) -> tuple[str, str]:
     """``"1280x720"`` → (aspect ratio ``"16:9"``, resolution ``"720p"``)."""
@@ -91,12 +142,13 @@ def parse_create(
         if name in _JSON_FIELDS and isinstance(raw, str):
             try:
                 raw = json.loads(raw)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 if name == "providers":
                     raw = [p.strip() for p in raw.split(",") if p.strip()]
                 else:
                     raise InvalidRequest(f"{name} must be a JSON object") from None
         values[name] = raw
+    _check_bounds(values)
     if "prompt" not in values:
         raise InvalidRequest("prompt is required")
     request: dict[str, Any] = {"prompt": values.pop("prompt")}

@@ -11,6 +11,7 @@ import asyncio
 import json
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from fastapi.responses import (
 from starlette.datastructures import UploadFile
 
 from ..catalog import violations
-from ..exceptions import InvalidRequest, JobNotFound
+from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
 from ..ssrf import check_url
 from ..tenancy import Principal
 from ..types import Job, VideoRequest
@@ -60,9 +61,9 @@ async def _read_body(
                 fields[name] = value
         return fields, upload
     try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        raise InvalidRequest("the body must be JSON or multipart/form-data") from None
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        raise InvalidRequest("the body must be UTF-8 JSON or multipart/form-data") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     if isinstance(body.get("input_reference"), dict):
@@ -97,9 +98,9 @@ def _guard_urls(request: VideoRequest, gw: Gateway) -> None:
 
 
 def _urls(gw: Gateway, request: Request, job: Job) -> dict[str, str]:
-    if job.output is None:
-        return {}
-    base = gw.base_url(request)
+    base = gw.base_url()
+    if job.output is None or base is None:
+        return {}  # links are only made from VIDGATE_PUBLIC_URL, never from the request's Host
     urls = {
         "video": gw.signed_url(base, job.id, "video"),
         "content": f"{base}/v1/videos/{job.id}/content",
@@ -229,10 +230,14 @@ def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
     content_type, attribute = _VARIANTS[variant]
     asset = getattr(job, attribute)
     if asset is None:
-        raise JobNotFound(f"{job.id} has no {variant} yet (status {job.status.value})")
+        raise ContentNotReady(
+            f"video {job.id} has no {variant} yet (status {job.status.value}); "
+            "download it once the status is 'completed'",
+            details={"job_id": job.id, "status": job.status.value},
+        )
     path = gw.engine.runtime.storage.local_path(asset.key)
     if path is None or not path.is_file():
-        raise JobNotFound(f"{job.id}'s {variant} is no longer stored")
+        raise NotFound(f"the {variant} of video {job.id} is no longer stored")
     return path, f'"{asset.sha256}"', content_type
 
 
@@ -253,8 +258,9 @@ async def content(
 ) -> Response:
     job = await _job(gw, video_id, who)
     path, etag, content_type = _file(gw, job, variant)
-    if gw.settings.content_redirect:
-        return RedirectResponse(gw.signed_url(gw.base_url(request), job.id, variant), 302)
+    base = gw.base_url()
+    if gw.settings.content_redirect and base is not None:
+        return RedirectResponse(gw.signed_url(base, job.id, variant), 302)
     return _serve(request, path, etag, content_type, "private, max-age=3600")
 
 
@@ -268,14 +274,9 @@ async def signed_file(
     gw: Gateway = Depends(gateway),
 ) -> Response:
     if not gw.check_signature(video_id, variant, expires, sig):
-        return JSONResponse(
-            {"error": {"code": "forbidden", "message": "the link is invalid or has expired"}},
-            status_code=403,
-        )
+        raise PermissionDenied("the link is invalid or has expired")
     job = await asyncio.to_thread(gw.engine.runtime.store.get, video_id)
     path, etag, content_type = _file(gw, job, variant)
-    import time
-
     ttl = max(int(expires - time.time()), 0)
     return _serve(request, path, etag, content_type, f"public, max-age={ttl}, immutable")
 
