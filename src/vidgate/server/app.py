@@ -128,9 +128,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         summary=app.summary,
         routes=app.routes,
     )
-    for path in document.get("paths", {}).values():
+    for name, path in document.get("paths", {}).items():
         for operation in path.values():
             responses = operation.get("responses", {})
+            if "401" in responses and name.startswith("/v1/"):
+                operation["security"] = [{"bearer": []}]
             if responses.pop("422", None) is not None and "400" not in responses:
                 responses["400"] = {
                     "description": "Bad input (invalid_request)",
@@ -138,7 +140,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
                     },
                 }
-    schemas = document.get("components", {}).get("schemas", {})
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "an API key, vg_…"}
+    }
+    schemas = components.get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     app.openapi_schema = document

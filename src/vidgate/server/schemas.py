@@ -14,7 +14,7 @@ from ..exceptions import InvalidRequest, UnknownModel
 from ..media.geometry import dimensions_for
 from ..types import Job, VideoRequest
 
-__all__ = ["OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
+__all__ = ["CREATE_BODY", "OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
 
 #: Fields of OpenAI's ``POST /v1/videos``.
 OPENAI_FIELDS = frozenset({"prompt", "model", "seconds", "size", "input_reference"})
@@ -47,6 +47,66 @@ METADATA_MAX_VALUE_CHARS = 512
 URL_MAX_CHARS = 2048
 MODEL_MAX_CHARS = 128
 PROVIDERS_MAX = 16
+
+
+_TEXT: dict[str, Any] = {"type": "string", "maxLength": URL_MAX_CHARS}
+_CREATE_PROPERTIES: dict[str, Any] = {
+    "prompt": {"type": "string", "minLength": 1, "maxLength": 10_000},
+    "model": {"type": "string", "maxLength": MODEL_MAX_CHARS, "description": "provider:model"},
+    "seconds": {"type": "string", "description": "OpenAI's duration, e.g. '4'"},
+    "size": {"type": "string", "description": "WIDTHxHEIGHT, e.g. 1280x720"},
+    "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+    "aspect_ratio": {"type": "string", "description": "W:H, e.g. 16:9"},
+    "resolution": {"type": "string", "description": "480p, 720p, 1080p, 4k"},
+    "fps": {"type": "integer", "minimum": 1, "maximum": 120},
+    "negative_prompt": {"type": "string", "maxLength": 10_000},
+    "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+    "audio": {"type": "boolean"},
+    "image": _TEXT,
+    "first_frame": _TEXT,
+    "last_frame": _TEXT,
+    "providers": {"type": "array", "items": {"type": "string"}, "maxItems": PROVIDERS_MAX},
+    "deadline_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86_400},
+    "metadata": {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_CHARS},
+    },
+    "webhook_url": _TEXT,
+}
+#: The create (and estimate) body for the OpenAPI document: JSON, or multipart with the same
+#: fields (objects and lists JSON-encoded) and an ``input_reference`` image file.
+CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prompt"],
+                    "additionalProperties": False,
+                    "properties": {
+                        **_CREATE_PROPERTIES,
+                        "input_reference": {
+                            "type": "object",
+                            "properties": {"image_url": _TEXT},
+                        },
+                    },
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prompt"],
+                    "properties": {
+                        **{name: {"type": "string"} for name in _CREATE_PROPERTIES},
+                        "input_reference": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
 
 
 def _too_long(name: str, limit: int) -> InvalidRequest:

@@ -32,8 +32,9 @@ from ..ssrf import check_url
 from ..tenancy import Principal
 from ..types import Job, VideoRequest
 from .auth import principal
+from .errors import errors
 from .gateway import Gateway, gateway
-from .schemas import parse_create, video_object
+from .schemas import CREATE_BODY, parse_create, video_object
 
 __all__ = ["router"]
 
@@ -41,6 +42,16 @@ router = APIRouter(prefix="/v1", tags=["videos"])
 
 _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _VARIANTS = {"video": ("video/mp4", "output"), "thumbnail": ("image/jpeg", "thumbnail")}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file (video/mp4, or image/jpeg for the thumbnail)",
+        "content": {"video/mp4": _BINARY, "image/jpeg": _BINARY},
+    },
+    206: {"description": "Part of the file (Range)", "content": {"video/mp4": _BINARY}},
+    304: {"description": "Not modified (If-None-Match)"},
+}
+_REDIRECT = {"description": "A redirect to the signed link (VIDGATE_CONTENT_REDIRECT)"}
 
 
 async def _read_body(
@@ -118,7 +129,12 @@ async def _job(gw: Gateway, job_id: str, who: Principal) -> Job:
     return await asyncio.to_thread(gw.engine.runtime.store.get, job_id, tenant=who.tenant)
 
 
-@router.post("/videos", summary="Create a video (OpenAI-compatible, with vidgate's fields)")
+@router.post(
+    "/videos",
+    summary="Create a video (OpenAI-compatible, with vidgate's fields)",
+    responses=errors(400, 401, 409, 413, 429, 503),
+    openapi_extra=CREATE_BODY,
+)
 async def create(
     request: Request, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> JSONResponse:
@@ -139,7 +155,12 @@ async def create(
     return JSONResponse(_video(gw, request, job))
 
 
-@router.post("/videos/estimate", summary="Quote a request: the model that would serve it, and why")
+@router.post(
+    "/videos/estimate",
+    summary="Quote a request: the model that would serve it, and why",
+    responses=errors(400, 401, 413, 429, 503),
+    openapi_extra=CREATE_BODY,
+)
 async def estimate(
     request: Request, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -162,7 +183,11 @@ async def estimate(
     }
 
 
-@router.get("/videos", summary="List videos, newest first (cursor pagination)")
+@router.get(
+    "/videos",
+    summary="List videos, newest first (cursor pagination)",
+    responses=errors(400, 401, 404, 429),
+)
 async def list_videos(
     request: Request,
     after: str | None = None,
@@ -188,7 +213,7 @@ async def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video")
+@router.get("/videos/{video_id}", summary="Retrieve a video", responses=errors(401, 404, 429))
 async def retrieve(
     video_id: str,
     request: Request,
@@ -198,7 +223,11 @@ async def retrieve(
     return _video(gw, request, await _job(gw, video_id, who))
 
 
-@router.delete("/videos/{video_id}", summary="Delete a video (cancelling it first if running)")
+@router.delete(
+    "/videos/{video_id}",
+    summary="Delete a video (cancelling it first if running)",
+    responses=errors(401, 404, 429),
+)
 async def delete(
     video_id: str, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -213,7 +242,9 @@ async def delete(
     return {"id": job.id, "object": "video.deleted", "deleted": True}
 
 
-@router.post("/videos/{video_id}/cancel", summary="Cancel a video")
+@router.post(
+    "/videos/{video_id}/cancel", summary="Cancel a video", responses=errors(401, 404, 429, 413)
+)
 async def cancel(
     video_id: str,
     request: Request,
@@ -248,7 +279,12 @@ def _serve(request: Request, path: Path, etag: str, content_type: str, cache: st
     return FileResponse(path, media_type=content_type, headers=headers)
 
 
-@router.get("/videos/{video_id}/content", summary="Download the video or its thumbnail")
+@router.get(
+    "/videos/{video_id}/content",
+    summary="Download the video or its thumbnail",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 429)},
+)
 async def content(
     video_id: str,
     request: Request,
@@ -264,7 +300,12 @@ async def content(
     return _serve(request, path, etag, content_type, "private, max-age=3600")
 
 
-@router.get("/files/{video_id}/{variant}", summary="A signed, cacheable link to a video's file")
+@router.get(
+    "/files/{video_id}/{variant}",
+    summary="A signed, cacheable link to a video's file",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, **errors(400, 403, 404, 409)},
+)
 async def signed_file(
     video_id: str,
     variant: str,
@@ -281,7 +322,15 @@ async def signed_file(
     return _serve(request, path, etag, content_type, f"public, max-age={ttl}, immutable")
 
 
-@router.get("/videos/{video_id}/events", summary="Server-sent events: every change, to the end")
+@router.get(
+    "/videos/{video_id}/events",
+    summary="Server-sent events: every change, to the end",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        **errors(401, 404, 429),
+    },
+)
 async def events(
     video_id: str,
     request: Request,
