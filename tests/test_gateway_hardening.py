@@ -380,3 +380,26 @@ async def test_the_access_log_and_request_ids(
     ]
     assert lines[3]["path"] == "/v1/files/job_x/video" and lines[3]["status"] == 403
     assert not any("s3cr3t" in r.getMessage() or key in r.getMessage() for r in caplog.records)
+
+
+async def test_an_unexpected_failure_is_a_500_with_the_error_body_and_no_details(
+    tmp_path: Any,
+) -> None:
+    app = create_app(_settings(tmp_path / "home"), worker=False)
+
+    async def broken() -> None:
+        raise RuntimeError("secret internals /srv/vidgate")
+
+    app.add_api_route("/v1/broken", broken)  # a bug, planted for this test only
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+        response = await http.get("/v1/broken", headers={"X-Request-Id": "trace-1"})
+    assert response.status_code == 500
+    assert response.json()["error"] == {
+        "code": "internal_error",
+        "message": "internal error (request id trace-1)",
+        "type": "internal_error",
+        "param": None,
+    }
+    assert response.headers["x-request-id"] == "trace-1"
+    assert "secret" not in response.text
