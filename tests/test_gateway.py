@@ -57,6 +57,7 @@ def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("gateway")
+    port = free_port()
     settings = Settings(
         home=home,
         simulated_latency=0.3,
@@ -65,9 +66,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         webhook_retry_base=0.1,
         ssrf_allow=["127.0.0.1"],
         max_body_bytes=2_000_000,
+        public_url=f"http://127.0.0.1:{port}",  # signed links are made only from this
     )
     app = create_app(settings)
-    port = free_port()
     server, thread = _serve(app, port)
     try:
         yield Server(f"http://127.0.0.1:{port}", settings, app.state.gateway.tenants)

@@ -11,8 +11,12 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── UnknownModel                unknown_model
     │   ├── UnsupportedRequest          unsupported              (capability check failed)
     │   ├── ModelRetired                model_retired
-    │   └── IdempotencyConflict         idempotency_conflict
+    │   ├── IdempotencyConflict         idempotency_conflict
+    │   └── RequestTooLarge             request_too_large        (gateway: body over the limit)
     ├── JobNotFound                     not_found
+    ├── NotFound                        not_found                (gateway: no such route, delivery)
+    ├── MethodNotAllowed                method_not_allowed       (gateway: wrong HTTP method)
+    ├── ContentNotReady                 content_not_ready        (gateway: no video file yet)
     ├── AuthenticationFailed            unauthorized             (gateway: no or bad API key)
     ├── PermissionDenied                forbidden                (gateway: not an admin key)
     ├── LimitExceeded                   limit_exceeded           (gateway: a tenant's limit)
@@ -47,6 +51,10 @@ __all__ = [
     "AuthenticationFailed",
     "ConcurrencyLimitReached",
     "ConfigurationError",
+    "ContentNotReady",
+    "MethodNotAllowed",
+    "NotFound",
+    "RequestTooLarge",
     "DailyQuotaExceeded",
     "LimitExceeded",
     "PermissionDenied",
@@ -165,6 +173,13 @@ class IdempotencyConflict(InvalidRequest):
     http_status = 409
 
 
+class RequestTooLarge(InvalidRequest):
+    """The request body (or one of its fields) is larger than the gateway accepts."""
+
+    code = "request_too_large"
+    http_status = 413
+
+
 class JobNotFound(VidgateError):
     code = "not_found"
     http_status = 404
@@ -172,6 +187,28 @@ class JobNotFound(VidgateError):
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job with id {job_id!r}", details={"job_id": job_id})
+
+
+class NotFound(VidgateError):
+    """Something other than a job does not exist: a route, a webhook delivery, a stored file."""
+
+    code = "not_found"
+    http_status = 404
+    outcome = "user_error"
+
+
+class MethodNotAllowed(VidgateError):
+    code = "method_not_allowed"
+    http_status = 405
+    outcome = "user_error"
+
+
+class ContentNotReady(VidgateError):
+    """A job's video (or thumbnail) was asked for before the job produced it."""
+
+    code = "content_not_ready"
+    http_status = 409
+    outcome = "user_error"
 
 
 class AuthenticationFailed(VidgateError):

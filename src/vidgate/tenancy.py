@@ -87,12 +87,17 @@ def _digest(secret: str) -> str:
 
 
 _LIMIT_CACHE_SECONDS = 5.0
+#: ``last_used_at`` is written at most this often per key and process (not once per request).
+TOUCH_SECONDS = 60.0
+KEY_NAME_MAX_CHARS = 128
 
 
 class TenantBook:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, touch_seconds: float = TOUCH_SECONDS) -> None:
         self.engine = engine
         self._limit_cache: dict[str, tuple[bool, float]] = {}
+        self.touch_seconds = touch_seconds
+        self._touched: dict[str, float] = {}
 
     # -- tenants ---------------------------------------------------------------------------
 
@@ -149,6 +154,10 @@ class TenantBook:
     ) -> ApiKey:
         """Make a key for ``tenant`` (creating the tenant, and setting its limits if given).
         The returned ``secret`` is the only copy of the full key."""
+        if name is not None and (len(name) > KEY_NAME_MAX_CHARS or not name.isprintable()):
+            raise InvalidRequest(
+                f"key names are printable text of at most {KEY_NAME_MAX_CHARS} characters"
+            )
         self.ensure_tenant(tenant, limits)
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
@@ -183,7 +192,18 @@ class TenantBook:
             raise AuthenticationFailed("invalid API key")
         if row["revoked_at"] is not None:
             raise AuthenticationFailed("this API key was revoked")
+        self._maybe_touch(key_id)
         return Principal(tenant=row["tenant"], key_id=key_id, admin=bool(row["admin"]))
+
+    def _maybe_touch(self, key_id: str) -> None:
+        """Record that the key was used, at most once per ``touch_seconds`` in this process:
+        ``last_used_at`` is minute-precise, and a write per request would cost throughput."""
+        now = time.monotonic()
+        last = self._touched.get(key_id)
+        if last is not None and now - last < self.touch_seconds:
+            return
+        self._touched[key_id] = now
+        self.touch(key_id)
 
     def touch(self, key_id: str) -> None:
         with self.engine.begin() as conn:

@@ -7,36 +7,31 @@ API-only process that queues jobs for ``vidgate worker`` processes (PostgreSQL a
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..engine import Engine
-from ..exceptions import LimitExceeded, VidgateError
+from ..exceptions import LimitExceeded, MethodNotAllowed, NotFound, VidgateError
 from ..settings import Settings
 from ..tenancy import TenantBook
 from ..webhooks import WebhookDispatcher
+from .errors import error_response, from_exception
 from .gateway import Gateway
+from .middleware import GatewayMiddleware
 from .ops import HttpMetrics
 from .ops import router as ops_router
 from .videos import router as videos_router
 
 __all__ = ["create_app"]
-
-access_log = logging.getLogger("vidgate.access")
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "type": code, "param": None, **extra}}
-    return JSONResponse(body, status_code=status)
 
 
 def create_app(settings: Settings | None = None, *, worker: bool = True) -> FastAPI:
@@ -82,40 +77,13 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.state.gateway = gw
     app.state.metrics = HttpMetrics(store_engine)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            response: Response = _error(
-                413, "request_too_large", f"the body is larger than {settings.max_body_bytes} bytes"
-            )
-        else:
-            response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics: HttpMetrics = app.state.metrics
-        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(path, request.method).observe(elapsed)
-        who = getattr(request.state, "principal", None)
-        access_log.info(
-            json.dumps(
-                {
-                    "route": path,
-                    "method": request.method,
-                    "status": response.status_code,
-                    "latency_ms": round(elapsed * 1000, 2),
-                    "tenant": who.tenant if who else None,
-                    "key_id": who.key_id if who else None,
-                }
-            )
-        )
-        return response
+    app.add_middleware(
+        GatewayMiddleware, max_body_bytes=settings.max_body_bytes, metrics=app.state.metrics
+    )
 
     @app.exception_handler(VidgateError)
     async def vidgate_error(_: Request, exc: VidgateError) -> JSONResponse:
-        response = _error(exc.http_status, exc.code, exc.message, details=exc.details)
+        response = from_exception(exc)
         if isinstance(exc, LimitExceeded) and exc.retry_after is not None:
             response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
@@ -125,11 +93,62 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
         )
-        return _error(400, "invalid_request", problems)
+        return error_response(400, "invalid_request", problems)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """The framework's own answers (no such route, wrong method) in the same error body."""
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            return from_exception(NotFound("no such endpoint; see /docs for the API"))
+        if exc.status_code == 405:
+            allowed = headers.get("Allow") or headers.get("allow") or ""
+            response = from_exception(
+                MethodNotAllowed(f"this endpoint does not take {request.method}; use {allowed}")
+            )
+            response.headers.update(headers)
+            return response
+        code = "invalid_request" if exc.status_code == 400 else "http_error"
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.include_router(videos_router)
     app.include_router(ops_router)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, corrected: bad input is a 400 with the error body (the app maps
+    validation errors so), never the 422 FastAPI promises by default."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    for name, path in document.get("paths", {}).items():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            if "401" in responses and name.startswith("/v1/"):
+                operation["security"] = [{"bearer": []}]
+            if responses.pop("422", None) is not None and "400" not in responses:
+                responses["400"] = {
+                    "description": "Bad input (invalid_request)",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    },
+                }
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "an API key, vg_…"}
+    }
+    schemas = components.get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    app.openapi_schema = document
+    return document
 
 
 async def _deliver_webhooks(gw: Gateway) -> None:

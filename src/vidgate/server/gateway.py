@@ -41,14 +41,19 @@ class Gateway:
         )
 
     def check_signature(self, job_id: str, variant: str, expires: int, sig: str) -> bool:
+        if not sig.isascii():  # compare_digest refuses non-ASCII str; such a sig is wrong anyway
+            return False
         return (
             hmac.compare_digest(self.sign(job_id, variant, expires), sig) and expires >= time.time()
         )
 
-    def base_url(self, request: Request) -> str:
+    def base_url(self) -> str | None:
+        """The gateway's external URL, from ``VIDGATE_PUBLIC_URL`` only. Never from the request's
+        ``Host`` header, which the caller writes: a link built from it could point anywhere.
+        ``None`` when unset, and then no signed links are made."""
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
-        return str(request.base_url).rstrip("/")
+        return None
 
 
 def gateway(request: Request) -> Gateway:

@@ -16,10 +16,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..db import attempts, job_events, jobs
-from ..exceptions import ProviderAuthError, ProviderError, VidgateError
+from ..exceptions import NotFound, ProviderAuthError, ProviderError
 from ..providers.registry import provider_classes
 from ..tenancy import Principal
 from .auth import admin, principal
+from .errors import errors
 from .gateway import Gateway, gateway
 
 __all__ = ["HttpMetrics", "router"]
@@ -146,7 +147,24 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["ops"], summary="The database answers")
+@router.get(
+    "/readyz",
+    tags=["ops"],
+    summary="The database answers",
+    responses={
+        503: {
+            "description": "The database does not answer",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
+                    }
+                }
+            },
+        }
+    },
+)
 async def readyz(gw: Gateway = Depends(gateway)) -> JSONResponse:
     def ping() -> None:
         with gw.engine.runtime.store.engine.connect() as conn:
@@ -159,14 +177,21 @@ async def readyz(gw: Gateway = Depends(gateway)) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+@router.get(
+    "/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse
+)
 async def metrics(request: Request) -> PlainTextResponse:
     registry = request.app.state.metrics.registry
     body = await asyncio.to_thread(generate_latest, registry)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 
-@router.get("/v1/models", tags=["models"], summary="The capability matrix, prices, lifecycle")
+@router.get(
+    "/v1/models",
+    tags=["models"],
+    summary="The capability matrix, prices, lifecycle",
+    responses=errors(401, 429),
+)
 async def models(
     _: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -210,7 +235,12 @@ async def models(
 # -- admin ---------------------------------------------------------------------------------
 
 
-@router.get("/v1/admin/webhooks", tags=["admin"], summary="Client webhook deliveries")
+@router.get(
+    "/v1/admin/webhooks",
+    tags=["admin"],
+    summary="Client webhook deliveries",
+    responses=errors(401, 403, 429),
+)
 async def webhook_log(
     job_id: str | None = None, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -219,17 +249,25 @@ async def webhook_log(
 
 
 @router.post(
-    "/v1/admin/webhooks/{message_id}/redeliver", tags=["admin"], summary="Send a delivery again"
+    "/v1/admin/webhooks/{message_id}/redeliver",
+    tags=["admin"],
+    summary="Send a delivery again",
+    responses=errors(401, 403, 404, 413, 429),
 )
 async def redeliver(
     message_id: str, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
     if not await asyncio.to_thread(gw.dispatcher.redeliver, message_id):
-        raise VidgateError(f"no webhook delivery {message_id!r}")
+        raise NotFound("no webhook delivery with that id")
     return {"id": message_id, "status": "pending"}
 
 
-@router.get("/v1/admin/providers", tags=["admin"], summary="Provider health (circuit breakers)")
+@router.get(
+    "/v1/admin/providers",
+    tags=["admin"],
+    summary="Provider health (circuit breakers)",
+    responses=errors(401, 403, 429),
+)
 async def provider_health(
     _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -256,7 +294,12 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/webhooks/{provider}", tags=["webhooks"], include_in_schema=False)
-@router.post("/webhooks/{provider}/{token:path}", tags=["webhooks"], summary="Provider webhooks")
+@router.post(
+    "/webhooks/{provider}/{token:path}",
+    tags=["webhooks"],
+    summary="Provider webhooks",
+    responses=errors(401, 404, 413),
+)
 async def provider_webhook(
     provider: str, request: Request, token: str | None = None, gw: Gateway = Depends(gateway)
 ) -> JSONResponse:

@@ -14,7 +14,7 @@ from ..exceptions import InvalidRequest, UnknownModel
 from ..media.geometry import dimensions_for
 from ..types import Job, VideoRequest
 
-__all__ = ["OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
+__all__ = ["CREATE_BODY", "OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
 
 #: Fields of OpenAI's ``POST /v1/videos``.
 OPENAI_FIELDS = frozenset({"prompt", "model", "seconds", "size", "input_reference"})
@@ -38,6 +38,117 @@ VIDGATE_FIELDS = frozenset(
     }
 )
 _JSON_FIELDS = {"providers", "metadata"}
+
+#: Bounds on what a create stores (the prompt's 10,000 characters are the request model's own).
+#: Metadata follows OpenAI's limits: 16 keys, keys up to 64 characters, values up to 512.
+METADATA_MAX_KEYS = 16
+METADATA_MAX_KEY_CHARS = 64
+METADATA_MAX_VALUE_CHARS = 512
+URL_MAX_CHARS = 2048
+MODEL_MAX_CHARS = 128
+PROVIDERS_MAX = 16
+
+
+_TEXT: dict[str, Any] = {"type": "string", "maxLength": URL_MAX_CHARS}
+_CREATE_PROPERTIES: dict[str, Any] = {
+    "prompt": {"type": "string", "minLength": 1, "maxLength": 10_000},
+    "model": {"type": "string", "maxLength": MODEL_MAX_CHARS, "description": "provider:model"},
+    "seconds": {"type": "string", "description": "OpenAI's duration, e.g. '4'"},
+    "size": {"type": "string", "description": "WIDTHxHEIGHT, e.g. 1280x720"},
+    "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+    "aspect_ratio": {"type": "string", "description": "W:H, e.g. 16:9"},
+    "resolution": {"type": "string", "description": "480p, 720p, 1080p, 4k"},
+    "fps": {"type": "integer", "minimum": 1, "maximum": 120},
+    "negative_prompt": {"type": "string", "maxLength": 10_000},
+    "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+    "audio": {"type": "boolean"},
+    "image": _TEXT,
+    "first_frame": _TEXT,
+    "last_frame": _TEXT,
+    "providers": {"type": "array", "items": {"type": "string"}, "maxItems": PROVIDERS_MAX},
+    "deadline_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86_400},
+    "metadata": {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_CHARS},
+    },
+    "webhook_url": _TEXT,
+}
+#: The create (and estimate) body for the OpenAPI document: JSON, or multipart with the same
+#: fields (objects and lists JSON-encoded) and an ``input_reference`` image file.
+CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prompt"],
+                    "additionalProperties": False,
+                    "properties": {
+                        **_CREATE_PROPERTIES,
+                        "input_reference": {
+                            "type": "object",
+                            "properties": {"image_url": _TEXT},
+                        },
+                    },
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prompt"],
+                    "properties": {
+                        **{name: {"type": "string"} for name in _CREATE_PROPERTIES},
+                        "input_reference": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _too_long(name: str, limit: int) -> InvalidRequest:
+    return InvalidRequest(f"{name} is longer than {limit} characters", details={"param": name})
+
+
+def _check_bounds(values: dict[str, Any]) -> None:
+    """Refuse fields larger than anything a real request needs, before they are stored."""
+    metadata = values.get("metadata")
+    if isinstance(metadata, dict):
+        if len(metadata) > METADATA_MAX_KEYS:
+            raise InvalidRequest(
+                f"metadata has {len(metadata)} keys; at most {METADATA_MAX_KEYS}",
+                details={"param": "metadata"},
+            )
+        for key, value in metadata.items():
+            if len(key) > METADATA_MAX_KEY_CHARS:
+                raise _too_long("metadata key", METADATA_MAX_KEY_CHARS)
+            if not isinstance(value, str):
+                raise InvalidRequest(
+                    "metadata values must be strings", details={"param": "metadata"}
+                )
+            if len(value) > METADATA_MAX_VALUE_CHARS:
+                raise _too_long("metadata value", METADATA_MAX_VALUE_CHARS)
+    elif metadata is not None:
+        raise InvalidRequest("metadata must be an object of strings", details={"param": "metadata"})
+    for name in ("image", "first_frame", "last_frame", "video", "webhook_url"):
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > URL_MAX_CHARS:
+            raise _too_long(name, URL_MAX_CHARS)
+    model = values.get("model")
+    if isinstance(model, str) and len(model) > MODEL_MAX_CHARS:
+        raise _too_long("model", MODEL_MAX_CHARS)
+    providers = values.get("providers")
+    if isinstance(providers, list | tuple):
+        if len(providers) > PROVIDERS_MAX:
+            raise InvalidRequest(
+                f"providers names {len(providers)} providers; at most {PROVIDERS_MAX}",
+                details={"param": "providers"},
+            )
+        if any(isinstance(p, str) and len(p) > MODEL_MAX_CHARS for p in providers):
+            raise _too_long("providers entry", MODEL_MAX_CHARS)
 
 
 def _size(value: str) -> tuple[str, str]:
@@ -91,12 +202,13 @@ def parse_create(
         if name in _JSON_FIELDS and isinstance(raw, str):
             try:
                 raw = json.loads(raw)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 if name == "providers":
                     raw = [p.strip() for p in raw.split(",") if p.strip()]
                 else:
                     raise InvalidRequest(f"{name} must be a JSON object") from None
         values[name] = raw
+    _check_bounds(values)
     if "prompt" not in values:
         raise InvalidRequest("prompt is required")
     request: dict[str, Any] = {"prompt": values.pop("prompt")}

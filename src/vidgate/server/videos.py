@@ -11,6 +11,7 @@ import asyncio
 import json
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,14 @@ from fastapi.responses import (
 from starlette.datastructures import UploadFile
 
 from ..catalog import violations
-from ..exceptions import InvalidRequest, JobNotFound
+from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
 from ..ssrf import check_url
 from ..tenancy import Principal
 from ..types import Job, VideoRequest
 from .auth import principal
+from .errors import errors
 from .gateway import Gateway, gateway
-from .schemas import parse_create, video_object
+from .schemas import CREATE_BODY, parse_create, video_object
 
 __all__ = ["router"]
 
@@ -40,6 +42,16 @@ router = APIRouter(prefix="/v1", tags=["videos"])
 
 _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _VARIANTS = {"video": ("video/mp4", "output"), "thumbnail": ("image/jpeg", "thumbnail")}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file (video/mp4, or image/jpeg for the thumbnail)",
+        "content": {"video/mp4": _BINARY, "image/jpeg": _BINARY},
+    },
+    206: {"description": "Part of the file (Range)", "content": {"video/mp4": _BINARY}},
+    304: {"description": "Not modified (If-None-Match)"},
+}
+_REDIRECT = {"description": "A redirect to the signed link (VIDGATE_CONTENT_REDIRECT)"}
 
 
 async def _read_body(
@@ -60,9 +72,9 @@ async def _read_body(
                 fields[name] = value
         return fields, upload
     try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        raise InvalidRequest("the body must be JSON or multipart/form-data") from None
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        raise InvalidRequest("the body must be UTF-8 JSON or multipart/form-data") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     if isinstance(body.get("input_reference"), dict):
@@ -97,9 +109,9 @@ def _guard_urls(request: VideoRequest, gw: Gateway) -> None:
 
 
 def _urls(gw: Gateway, request: Request, job: Job) -> dict[str, str]:
-    if job.output is None:
-        return {}
-    base = gw.base_url(request)
+    base = gw.base_url()
+    if job.output is None or base is None:
+        return {}  # links are only made from VIDGATE_PUBLIC_URL, never from the request's Host
     urls = {
         "video": gw.signed_url(base, job.id, "video"),
         "content": f"{base}/v1/videos/{job.id}/content",
@@ -117,7 +129,12 @@ async def _job(gw: Gateway, job_id: str, who: Principal) -> Job:
     return await asyncio.to_thread(gw.engine.runtime.store.get, job_id, tenant=who.tenant)
 
 
-@router.post("/videos", summary="Create a video (OpenAI-compatible, with vidgate's fields)")
+@router.post(
+    "/videos",
+    summary="Create a video (OpenAI-compatible, with vidgate's fields)",
+    responses=errors(400, 401, 409, 413, 429, 503),
+    openapi_extra=CREATE_BODY,
+)
 async def create(
     request: Request, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> JSONResponse:
@@ -138,7 +155,12 @@ async def create(
     return JSONResponse(_video(gw, request, job))
 
 
-@router.post("/videos/estimate", summary="Quote a request: the model that would serve it, and why")
+@router.post(
+    "/videos/estimate",
+    summary="Quote a request: the model that would serve it, and why",
+    responses=errors(400, 401, 413, 429, 503),
+    openapi_extra=CREATE_BODY,
+)
 async def estimate(
     request: Request, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -161,7 +183,11 @@ async def estimate(
     }
 
 
-@router.get("/videos", summary="List videos, newest first (cursor pagination)")
+@router.get(
+    "/videos",
+    summary="List videos, newest first (cursor pagination)",
+    responses=errors(400, 401, 404, 429),
+)
 async def list_videos(
     request: Request,
     after: str | None = None,
@@ -187,7 +213,7 @@ async def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video")
+@router.get("/videos/{video_id}", summary="Retrieve a video", responses=errors(401, 404, 429))
 async def retrieve(
     video_id: str,
     request: Request,
@@ -197,7 +223,11 @@ async def retrieve(
     return _video(gw, request, await _job(gw, video_id, who))
 
 
-@router.delete("/videos/{video_id}", summary="Delete a video (cancelling it first if running)")
+@router.delete(
+    "/videos/{video_id}",
+    summary="Delete a video (cancelling it first if running)",
+    responses=errors(401, 404, 429),
+)
 async def delete(
     video_id: str, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -212,7 +242,9 @@ async def delete(
     return {"id": job.id, "object": "video.deleted", "deleted": True}
 
 
-@router.post("/videos/{video_id}/cancel", summary="Cancel a video")
+@router.post(
+    "/videos/{video_id}/cancel", summary="Cancel a video", responses=errors(401, 404, 429, 413)
+)
 async def cancel(
     video_id: str,
     request: Request,
@@ -229,10 +261,14 @@ def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
     content_type, attribute = _VARIANTS[variant]
     asset = getattr(job, attribute)
     if asset is None:
-        raise JobNotFound(f"{job.id} has no {variant} yet (status {job.status.value})")
+        raise ContentNotReady(
+            f"video {job.id} has no {variant} yet (status {job.status.value}); "
+            "download it once the status is 'completed'",
+            details={"job_id": job.id, "status": job.status.value},
+        )
     path = gw.engine.runtime.storage.local_path(asset.key)
     if path is None or not path.is_file():
-        raise JobNotFound(f"{job.id}'s {variant} is no longer stored")
+        raise NotFound(f"the {variant} of video {job.id} is no longer stored")
     return path, f'"{asset.sha256}"', content_type
 
 
@@ -243,7 +279,12 @@ def _serve(request: Request, path: Path, etag: str, content_type: str, cache: st
     return FileResponse(path, media_type=content_type, headers=headers)
 
 
-@router.get("/videos/{video_id}/content", summary="Download the video or its thumbnail")
+@router.get(
+    "/videos/{video_id}/content",
+    summary="Download the video or its thumbnail",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 429)},
+)
 async def content(
     video_id: str,
     request: Request,
@@ -253,12 +294,18 @@ async def content(
 ) -> Response:
     job = await _job(gw, video_id, who)
     path, etag, content_type = _file(gw, job, variant)
-    if gw.settings.content_redirect:
-        return RedirectResponse(gw.signed_url(gw.base_url(request), job.id, variant), 302)
+    base = gw.base_url()
+    if gw.settings.content_redirect and base is not None:
+        return RedirectResponse(gw.signed_url(base, job.id, variant), 302)
     return _serve(request, path, etag, content_type, "private, max-age=3600")
 
 
-@router.get("/files/{video_id}/{variant}", summary="A signed, cacheable link to a video's file")
+@router.get(
+    "/files/{video_id}/{variant}",
+    summary="A signed, cacheable link to a video's file",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, **errors(400, 403, 404, 409)},
+)
 async def signed_file(
     video_id: str,
     variant: str,
@@ -268,19 +315,22 @@ async def signed_file(
     gw: Gateway = Depends(gateway),
 ) -> Response:
     if not gw.check_signature(video_id, variant, expires, sig):
-        return JSONResponse(
-            {"error": {"code": "forbidden", "message": "the link is invalid or has expired"}},
-            status_code=403,
-        )
+        raise PermissionDenied("the link is invalid or has expired")
     job = await asyncio.to_thread(gw.engine.runtime.store.get, video_id)
     path, etag, content_type = _file(gw, job, variant)
-    import time
-
     ttl = max(int(expires - time.time()), 0)
     return _serve(request, path, etag, content_type, f"public, max-age={ttl}, immutable")
 
 
-@router.get("/videos/{video_id}/events", summary="Server-sent events: every change, to the end")
+@router.get(
+    "/videos/{video_id}/events",
+    summary="Server-sent events: every change, to the end",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        **errors(401, 404, 429),
+    },
+)
 async def events(
     video_id: str,
     request: Request,
