@@ -477,6 +477,22 @@ async def test_the_transport_refuses_embedded_forms_a_name_resolves_to(address: 
             await client.get("http://six.example/")
 
 
+async def test_a_slow_lookup_is_a_connect_timeout() -> None:
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[str]:
+        release.wait(5)
+        return [PUBLIC]
+
+    transport = GuardedTransport(resolve=stuck)
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=0.05) as client:
+            with pytest.raises(httpx.ConnectTimeout):
+                await client.get("http://slow.example/")
+    finally:
+        release.set()
+
+
 def test_public_addresses_pass() -> None:
     import ipaddress
 

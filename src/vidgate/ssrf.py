@@ -181,10 +181,14 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             pool = self._pools[host] = httpx.AsyncHTTPTransport(verify=self.verify, trust_env=False)
         return pool
 
-    async def _addresses(self, host: str, port: int) -> list[_Address]:
+    async def _addresses(self, host: str, port: int, timeout: float | None) -> list[_Address]:
         resolve = self.resolve or resolver
         try:
-            addresses = _parse(await asyncio.to_thread(resolve, host, port))
+            # The lookup counts against the connect timeout, as httpx's own lookup does.
+            found = await asyncio.wait_for(asyncio.to_thread(resolve, host, port), timeout)
+            addresses = _parse(found)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"looking up {host!r} timed out") from None
         except (OSError, UnicodeError, ValueError) as exc:
             raise httpx.ConnectError(f"{host!r} does not resolve: {exc}") from None
         if not addresses:
@@ -199,7 +203,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         if url.scheme not in ("http", "https") or not host:
             raise InvalidRequest(f"{self.label} must be an http(s) URL with a host name")
         port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = await self._addresses(host, port)
+        timeouts = request.extensions.get("timeout") or {}
+        addresses = await self._addresses(host, port, timeouts.get("connect"))
         extensions = dict(request.extensions)
         if url.scheme == "https":
             extensions.setdefault("sni_hostname", host)
