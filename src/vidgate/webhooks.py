@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from ._clock import utcnow as _now
 from .db import tenants, webhook_deliveries
 from .exceptions import InvalidRequest
-from .ssrf import check_url
+from .ssrf import GuardedTransport, check_url
 
 __all__ = ["WebhookDispatcher", "sign", "verify"]
 
@@ -144,10 +144,20 @@ class WebhookDispatcher:
         rows = await asyncio.to_thread(self._claim)
         if not rows:
             return 0
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+        async with self.http_client() as client:
             for row in rows:
                 await self._send(client, row)
         return len(rows)
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The client deliveries go out with: no redirects, no proxy from the environment, and
+        a transport that checks, when connecting, the address it connects to (SSRF guard)."""
+        return httpx.AsyncClient(
+            timeout=self.timeout,
+            follow_redirects=False,
+            trust_env=False,
+            transport=GuardedTransport(allow=self.ssrf_allow, label="webhook_url"),
+        )
 
     async def _send(self, client: httpx.AsyncClient, row: dict[str, Any]) -> None:
         body = json.dumps(row["payload"], separators=(",", ":")).encode()

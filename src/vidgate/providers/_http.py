@@ -148,9 +148,38 @@ async def fetch_user_image(
     max_redirects: int = 3,
 ) -> bytes:
     """GET an image a user named, through vidgate's SSRF guard (allow-list
-    ``VIDGATE_SSRF_ALLOW``) checked again at every redirect hop, without any credential and
-    within ``max_bytes``. (A DNS answer that changes between the check and the connection is
-    not caught.)"""
+    ``VIDGATE_SSRF_ALLOW``) checked at every redirect hop and again, on the address actually
+    connected to, by ``GuardedTransport`` (so DNS rebinding cannot reach a private address);
+    without any credential and within ``max_bytes``. ``client`` lends only its timeout: the
+    fetch runs on a client of its own, with the guarded transport, no proxy from the
+    environment and none of the provider's headers or hooks."""
+    from ..ssrf import GuardedTransport
+
+    guarded = httpx.AsyncClient(
+        timeout=client.timeout,
+        trust_env=False,
+        transport=RecordingTransport(provider, GuardedTransport(allow=ssrf_allow, label="image")),
+    )
+    async with guarded:
+        return await _fetch_user_image(
+            guarded,
+            url,
+            provider=provider,
+            ssrf_allow=ssrf_allow,
+            max_bytes=max_bytes,
+            max_redirects=max_redirects,
+        )
+
+
+async def _fetch_user_image(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    provider: str,
+    ssrf_allow: list[str],
+    max_bytes: int,
+    max_redirects: int,
+) -> bytes:
     import asyncio
 
     from ..exceptions import InvalidRequest, ProviderUnavailable

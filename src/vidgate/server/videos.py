@@ -28,12 +28,12 @@ from starlette.datastructures import UploadFile
 
 from ..catalog import violations
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
-from ..ssrf import check_url
 from ..tenancy import Principal
-from ..types import Job, VideoRequest
+from ..types import Job
 from .auth import principal
 from .errors import errors
 from .gateway import Gateway, gateway
+from .inputs import guard_inputs, image_suffix, uploads_folder
 from .schemas import CREATE_BODY, parse_create, video_object
 
 __all__ = ["router"]
@@ -85,27 +85,19 @@ async def _read_body(
 
 
 async def _save_upload(upload: UploadFile, gw: Gateway, tenant: str) -> str:
-    suffix = _IMAGE_TYPES.get(upload.content_type or "")
+    """Keep an uploaded image in the tenant's own uploads folder (the only local files a
+    gateway request may name: see ``inputs``), if its content is a PNG, JPEG or WebP."""
+    declared = _IMAGE_TYPES.get(upload.content_type or "")
+    suffix = image_suffix(await upload.read(64)) if declared else None
     if suffix is None:
-        raise InvalidRequest(
-            f"input_reference must be a PNG, JPEG or WebP image, not {upload.content_type!r}"
-        )
-    folder = gw.settings.resolved_home / "uploads" / tenant
+        raise InvalidRequest("input_reference must be a PNG, JPEG or WebP image")
+    await upload.seek(0)
+    folder = uploads_folder(gw.settings, tenant)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{secrets.token_hex(12)}{suffix}"
     with path.open("wb") as out:
         await asyncio.to_thread(shutil.copyfileobj, upload.file, out)
     return str(path)
-
-
-def _guard_urls(request: VideoRequest, gw: Gateway) -> None:
-    allow = gw.settings.ssrf_allow
-    for label in ("image", "last_frame", "video", "webhook_url"):
-        value = getattr(request, label)
-        if value and (label == "webhook_url" or "://" in value):
-            check_url(value, allow=allow, label=label)
-        elif value and not value.startswith(str(gw.settings.resolved_home)):
-            raise InvalidRequest(f"{label} must be an http(s) URL or an uploaded input_reference")
 
 
 def _urls(gw: Gateway, request: Request, job: Job) -> dict[str, str]:
@@ -145,7 +137,7 @@ async def create(
         upload=upload,
         idempotency_key=request.headers.get("idempotency-key"),
     )
-    await asyncio.to_thread(_guard_urls, video_request, gw)
+    video_request = await asyncio.to_thread(guard_inputs, video_request, gw.settings, who.tenant)
     job = await asyncio.to_thread(
         gw.engine.enqueue,
         video_request,
@@ -166,6 +158,7 @@ async def estimate(
 ) -> dict[str, Any]:
     fields, _ = await _read_body(request, gw, who.tenant)
     video_request = parse_create(fields, gw.engine.runtime.catalog)
+    video_request = await asyncio.to_thread(guard_inputs, video_request, gw.settings, who.tenant)
     plan = await asyncio.to_thread(gw.engine.plan, video_request)
     first = plan.first
     return {
