@@ -13,6 +13,7 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── ModelRetired                model_retired
     │   └── IdempotencyConflict         idempotency_conflict
     ├── JobNotFound                     not_found
+    ├── TenantNotFound                  not_found                (gateway admin: no such tenant)
     ├── AuthenticationFailed            unauthorized             (gateway: no or bad API key)
     ├── PermissionDenied                forbidden                (gateway: not an admin key)
     ├── LimitExceeded                   limit_exceeded           (gateway: a tenant's limit)
@@ -71,6 +72,7 @@ __all__ = [
     "RateLimited",
     "StorageError",
     "SubmitUncertain",
+    "TenantNotFound",
     "UnknownModel",
     "UnsupportedRequest",
     "VidgateError",
@@ -172,6 +174,15 @@ class JobNotFound(VidgateError):
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job with id {job_id!r}", details={"job_id": job_id})
+
+
+class TenantNotFound(VidgateError):
+    code = "not_found"
+    http_status = 404
+    outcome = "user_error"
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"no tenant named {tenant!r}", details={"tenant": tenant})
 
 
 class AuthenticationFailed(VidgateError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog_cmds, generate, jobs, keys, probe, serve, simulator, worker
+from . import catalog_cmds, generate, jobs, keys, probe, serve, simulator, tenants, worker
 
 app = typer.Typer(
     name="vidgate",
@@ -22,6 +22,7 @@ app.command("worker")(worker.worker)
 app.command("simulator")(simulator.simulator)
 app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
+app.add_typer(tenants.app, name="tenants")
 
 
 def main() -> None:

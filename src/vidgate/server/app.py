@@ -24,6 +24,7 @@ from ..exceptions import LimitExceeded, VidgateError
 from ..settings import Settings
 from ..tenancy import TenantBook
 from ..webhooks import WebhookDispatcher
+from . import admin_tenants
 from .gateway import Gateway
 from .ops import HttpMetrics
 from .ops import router as ops_router
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
 
     app.include_router(videos_router)
     app.include_router(ops_router)
+    app.include_router(admin_tenants.router)
     return app
 
 
