@@ -147,7 +147,7 @@ def _writable_destination(out: str) -> Path | None:
 
 
 def _announce(engine: Engine, request: VideoRequest, *, quiet: bool) -> None:
-    plan = engine.plan(request)
+    _, plan = engine.resolve(request)  # the defaults create decides, before it is spent
     if plan.notice and not quiet:
         err.print(f"[yellow]note:[/] {plan.notice}")
 
