@@ -94,7 +94,9 @@ def client() -> Iterator[TestClient]:
     yield TestClient(app, headers={"Authorization": f"Bearer {key}"})
 
 
-def test_a_size_is_reported_as_given_with_the_sizes_offered(client: TestClient) -> None:
+def test_a_size_is_reported_as_given_with_the_sizes_offered(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for path in ("/v1/videos", "/v1/videos/estimate"):
         answer = client.post(path, json={"prompt": "a fox", "size": "1000x1000"})
         assert answer.status_code == 400
@@ -110,6 +112,15 @@ def test_a_size_is_reported_as_given_with_the_sizes_offered(client: TestClient) 
     # A size some model renders is taken, even one whose ratio does not reduce to 16:9 exactly.
     estimate = client.post("/v1/videos/estimate", json={"prompt": "a fox", "size": "854x480"})
     assert estimate.status_code == 200, estimate.text
+    # OpenAI's own sizes are within 2 % of a tier's shape: 1792x1024 is 1024p at 16:9.
+    monkeypatch.setenv("VIDGATE_ALLOW_RETIRED", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sim")
+    sora = client.post(
+        "/v1/videos/estimate",
+        json={"prompt": "a fox", "size": "1792x1024", "model": "openai:sora-2-pro"},
+    )
+    assert sora.status_code == 200, sora.text
+    assert sora.json()["quote"]["basis"].endswith("at 1024p with audio")
 
 
 def test_estimate_accepts_what_create_accepts(

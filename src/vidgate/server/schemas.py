@@ -55,6 +55,10 @@ def _size(value: str, catalog: Catalog, model: str | None) -> tuple[str, str]:
     if (width, height) in sizes:
         resolution, aspect = sizes[(width, height)]
         return aspect, resolution
+    for (w, h), (resolution, aspect) in sizes.items():
+        # Within 2 % of a rendered shape at the same short side: OpenAI's 1792x1024 is 16:9.
+        if min(w, h) == min(width, height) and abs(width / height - w / h) <= 0.02 * w / h:
+            return aspect, resolution
     divisor = math.gcd(width, height)
     ratio = f"{width // divisor}:{height // divisor}"
     same_shape = [s for s, (_, a) in sizes.items() if a == ratio]
