@@ -123,5 +123,118 @@ def test_probe_refuses_a_non_video(tmp_path: Path) -> None:
 def test_an_unreachable_database_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDGATE_DATABASE_URL", "postgresql://nobody:sekret@127.0.0.1:1/none")
     code, stdout, stderr = run("jobs", "list")
-    assert code == 1 and "error[database]" in stderr
+    assert code == 3 and "error[database]" in stderr
     assert "sekret" not in stdout + stderr and "Traceback" not in stderr
+
+
+def _no_jobs() -> bool:
+    code, stdout, _ = run("jobs", "list", "--json")
+    return code == 0 and json.loads(stdout) == []
+
+
+def test_out_naming_a_directory_writes_job_id_mp4_there(tmp_path: Path) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    code, stdout, stderr = run("generate", "a fox", *SMALL, "--out", str(folder), "--json")
+    assert code == 0, stderr
+    job_id = json.loads(stdout)["id"]
+    assert probe(folder / f"{job_id}.mp4").height == 640
+    # A path ending in a separator is a directory too, made if missing.
+    code, stdout, stderr = run("generate", "a fox", *SMALL, "--out", f"{tmp_path}/new/", "--json")
+    assert code == 0, stderr
+    assert (tmp_path / "new" / f"{json.loads(stdout)['id']}.mp4").is_file()
+
+
+def test_an_unwritable_out_is_refused_before_anything_is_submitted(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory", encoding="utf-8")
+    code, stdout, stderr = run("generate", "a fox", *SMALL, "--out", str(blocker / "fox.mp4"))
+    assert code == 2, stderr
+    assert "error[invalid_request]: --out" in stderr and "cannot write to" in stderr
+    assert "Traceback" not in stdout + stderr
+    assert _no_jobs(), "nothing was submitted"
+    code, _, stderr = run("generate", "a fox", *SMALL, "--detach", "--out", str(tmp_path))
+    assert code == 2 and "--out needs the job to finish here" in stderr
+    assert _no_jobs()
+
+
+def test_a_failed_write_at_the_end_keeps_the_job_and_says_where_it_is(tmp_path: Path) -> None:
+    # The check passes (the folder is writable), the write fails (the link leads nowhere).
+    out = tmp_path / "fox.mp4"
+    out.symlink_to(tmp_path / "gone" / "fox.mp4")
+    code, stdout, stderr = run("generate", "a fox", *SMALL, "--out", str(out))
+    assert code == 1
+    assert "Traceback" not in stdout + stderr
+    assert "error[output_not_written]" in stderr and str(out) in stderr
+    code, listed, _ = run("jobs", "list", "--json")
+    [job] = json.loads(listed)
+    assert job["status"] == "completed"
+    assert job["id"] in stderr and job["output"]["uri"] in stderr.replace("\n", "")
+    assert Path(job["output"]["uri"]).is_file()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate", "a fox"],
+        ["jobs", "list"],
+        ["models"],
+        ["providers"],
+        ["keys", "list"],
+        ["tenants", "list"],
+        ["worker"],
+        ["serve"],
+    ],
+)
+def test_a_home_that_is_a_file_is_one_line_for_every_command(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home-file"
+    home.write_text("", encoding="utf-8")
+    monkeypatch.setenv("VIDGATE_HOME", str(home))
+    code, stdout, stderr = run(*command)
+    assert code == 3 and stdout == ""
+    assert stderr.strip().splitlines() == [
+        f"error[configuration]: VIDGATE_HOME ({home}) is not a directory: set VIDGATE_HOME to "
+        "a directory vidgate may write to"
+    ]
+    monkeypatch.setenv("VIDGATE_HOME", str(home / "below"))
+    code, _, stderr = run(*command)
+    assert code == 3 and f"cannot be made under {home}" in stderr
+
+
+# -- exit codes: one table, README "Exit codes" ----------------------------------------------
+
+
+def test_exit_codes_follow_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2: bad input
+    assert run("generate", "a fox", "--duration", "0.7")[0] == 2
+    # 3: configuration — a missing key, like an unreachable database or a bad setting
+    code, _, stderr = run("generate", "a fox", "--provider", "runway")
+    assert code == 3 and "error[missing_credentials]" in stderr and "RUNWAYML_API_SECRET" in stderr
+    monkeypatch.setenv("VIDGATE_POLL_INTERVAL", "often")
+    code, _, stderr = run("jobs", "list")
+    assert code == 3 and "error[configuration]: VIDGATE_POLL_INTERVAL" in stderr
+    monkeypatch.delenv("VIDGATE_POLL_INTERVAL")
+    # 1: the job failed
+    assert run("generate", "[simulate:fail] a fox", *SMALL)[0] == 1
+
+
+def test_exit_code_maps_the_exception_tree() -> None:
+    from vidgate.cli._console import exit_code
+    from vidgate.exceptions import (
+        ConfigurationError,
+        GenerationFailed,
+        JobCanceled,
+        JobNotFound,
+        MissingCredentials,
+        UnsupportedRequest,
+    )
+
+    assert exit_code(UnsupportedRequest("no")) == 2
+    assert exit_code(JobNotFound("job_x")) == 2
+    assert exit_code(MissingCredentials("runway", ["RUNWAYML_API_SECRET"])) == 3
+    assert exit_code(ConfigurationError("bad catalogue")) == 3
+    assert exit_code(GenerationFailed("no", provider="simulated")) == 1
+    assert exit_code(JobCanceled("canceled")) == 1
+    assert exit_code(KeyboardInterrupt()) == 130

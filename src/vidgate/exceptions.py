@@ -15,6 +15,7 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   └── RequestTooLarge             request_too_large        (gateway: body over the limit)
     ├── JobNotFound                     not_found
     ├── NotFound                        not_found                (gateway: no such route, delivery)
+    ├── TenantNotFound                  not_found                (gateway admin: no such tenant)
     ├── MethodNotAllowed                method_not_allowed       (gateway: wrong HTTP method)
     ├── ContentNotReady                 content_not_ready        (gateway: no video file yet)
     ├── AuthenticationFailed            unauthorized             (gateway: no or bad API key)
@@ -79,6 +80,7 @@ __all__ = [
     "RateLimited",
     "StorageError",
     "SubmitUncertain",
+    "TenantNotFound",
     "UnknownModel",
     "UnsupportedRequest",
     "VidgateError",
@@ -195,6 +197,15 @@ class NotFound(VidgateError):
     code = "not_found"
     http_status = 404
     outcome = "user_error"
+
+
+class TenantNotFound(VidgateError):
+    code = "not_found"
+    http_status = 404
+    outcome = "user_error"
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"no tenant named {tenant!r}", details={"tenant": tenant})
 
 
 class MethodNotAllowed(VidgateError):

@@ -19,7 +19,7 @@ The rules, in order:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -28,11 +28,12 @@ from .exceptions import (
     MissingCredentials,
     ModelRetired,
     UnsupportedRequest,
+    VidgateError,
 )
 from .providers.registry import provider_classes
 from .types import CostQuote, VideoRequest
 
-__all__ = ["Candidate", "RoutePlan", "plan_route"]
+__all__ = ["Candidate", "RoutePlan", "plan_route", "plan_with_defaults"]
 
 SIMULATED = "simulated"
 _STAGE_ORDER = {
@@ -82,7 +83,7 @@ def plan_route(
     if request.model and ":" in request.model:
         env = os.environ if environ is None else environ
         allowed = {x.strip() for x in env.get("VIDGATE_ALLOW_RETIRED", "").split(",") if x.strip()}
-        return _explicit_model(request, catalog, today, configured, allowed)
+        return _explicit_model(request, catalog, today, configured, allowed, environ)
 
     wanted = list(request.providers)
     if request.model:
@@ -116,8 +117,8 @@ def plan_route(
     if not candidates:
         alternatives = _alternatives(request, catalog, today)
         raise UnsupportedRequest(
-            _none_fit_message(pool, skipped, alternatives),
-            details={"skipped": skipped, "alternatives": alternatives},
+            _none_fit_message(pool, skipped, _with_keys(alternatives, environ)),
+            details={"skipped": skipped, "alternatives": [m.ref for m in alternatives]},
         )
     rank = {name: i for i, name in enumerate(wanted)}
     candidates.sort(
@@ -130,12 +131,52 @@ def plan_route(
     return RoutePlan(candidates=candidates, skipped=skipped, notice=notice)
 
 
+def plan_with_defaults(
+    request: VideoRequest, catalog: Catalog, plan: Callable[[VideoRequest], RoutePlan]
+) -> tuple[VideoRequest, RoutePlan]:
+    """The request as it will run, and its plan: the one place that decides the defaults a
+    caller left unset, for create and estimate alike. ``plan`` is the planner to use
+    (``Engine.plan``: input checks, then ``plan_route``).
+
+    A duration the caller did not choose does not sink the request: when the default (5 s)
+    fits no model, the request takes the default duration of the first model (in routing's pool)
+    that can then serve it. Anything else the plan refuses is raised as it is."""
+    try:
+        return request, plan(request)
+    except UnsupportedRequest:
+        if "duration" in request.model_fields_set:
+            raise
+        for model in _pool_models(request, catalog):
+            candidate = request.model_copy(update={"duration": model.default_duration})
+            if violations(model, candidate):
+                continue
+            try:
+                return candidate, plan(candidate)
+            except VidgateError:
+                continue
+        raise
+
+
+def _pool_models(request: VideoRequest, catalog: Catalog) -> list[ModelProfile]:
+    """The catalogue models a request may be routed to by its model and providers fields."""
+    wanted = set(request.providers)
+    if request.model:
+        wanted.add(request.model.split(":", 1)[0])
+    return [
+        model
+        for model in catalog
+        if not (request.model and ":" in request.model and model.ref != request.model)
+        and not (wanted and model.provider not in wanted)
+    ]
+
+
 def _explicit_model(
     request: VideoRequest,
     catalog: Catalog,
     today: date,
     configured: set[str],
     allow_retired: set[str],
+    environ: Mapping[str, str] | None,
 ) -> RoutePlan:
     assert request.model is not None
     model = catalog.get(request.model)
@@ -144,10 +185,15 @@ def _explicit_model(
     problems = violations(model, request)
     if problems:
         alternatives = _alternatives(request, catalog, today)
-        also = f" Models that can: {', '.join(alternatives)}." if alternatives else ""
+        shown = _with_keys(alternatives, environ)
+        also = f" Models that can: {', '.join(shown)}." if shown else ""
         raise UnsupportedRequest(
             f"{model.ref} cannot render this request: {'; '.join(problems)}.{also}",
-            details={"model": model.ref, "problems": problems, "alternatives": alternatives},
+            details={
+                "model": model.ref,
+                "problems": problems,
+                "alternatives": [m.ref for m in alternatives],
+            },
         )
     adapters = provider_classes()
     if model.provider not in adapters:
@@ -195,13 +241,40 @@ def _unusable(
     return None
 
 
-def _alternatives(request: VideoRequest, catalog: Catalog, today: date) -> list[str]:
-    """Every non-retired model in the catalogue that could render the request."""
+def _alternatives(request: VideoRequest, catalog: Catalog, today: date) -> list[ModelProfile]:
+    """Every non-retired model in the catalogue that could render the request, configured or
+    not. A duration the caller did not choose may be any the model offers."""
     return [
-        m.ref
+        m
         for m in catalog
-        if m.lifecycle.stage_on(today) is not LifecycleStage.RETIRED and not violations(m, request)
+        if m.lifecycle.stage_on(today) is not LifecycleStage.RETIRED and _could(m, request)
     ]
+
+
+def _could(model: ModelProfile, request: VideoRequest) -> bool:
+    if not violations(model, request):
+        return True
+    if "duration" in request.model_fields_set:
+        return False
+    durations = [model.default_duration, *(model.durations or [])]
+    return any(not violations(model, request.model_copy(update={"duration": d})) for d in durations)
+
+
+def _with_keys(models: list[ModelProfile], environ: Mapping[str, str] | None) -> list[str]:
+    """``provider:model``, with what a model still needs to be used: its key, or an adapter."""
+    adapters = provider_classes()
+    shown = []
+    for model in models:
+        cls = adapters.get(model.provider)
+        if cls is None:
+            shown.append(f"{model.ref} (no adapter installed)")
+        elif not cls.configured(environ):
+            keys = cls.env_keys()
+            needs = f"set {' or '.join(keys)}" if keys else "not configured"
+            shown.append(f"{model.ref} ({needs})")
+        else:
+            shown.append(model.ref)
+    return shown
 
 
 def _none_fit_message(pool: list[str], skipped: dict[str, str], alternatives: list[str]) -> str:

@@ -19,6 +19,7 @@ import math
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,10 +34,21 @@ from .exceptions import (
     ConcurrencyLimitReached,
     DailyQuotaExceeded,
     InvalidRequest,
+    TenantNotFound,
     TooManyRequests,
 )
 
-__all__ = ["ApiKey", "Limits", "Principal", "TenantBook", "parse_rate"]
+__all__ = [
+    "LIMIT_FIELDS",
+    "ApiKey",
+    "Limits",
+    "Principal",
+    "Tenant",
+    "TenantBook",
+    "format_rate",
+    "limit_changes",
+    "parse_rate",
+]
 
 _KEY = re.compile(r"^vg_([a-z0-9]{16})_([A-Za-z0-9_-]{20,})$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -49,7 +61,106 @@ def parse_rate(text: str) -> tuple[int, float]:
     if not match or match[3] not in _UNITS:
         raise InvalidRequest(f"rate limits look like 60/min, 10/s or 1000/h, not {text!r}")
     count, multiple, unit = int(match[1]), int(match[2] or 1), _UNITS[match[3]]
+    if not 1 <= count <= _MAX_LIMIT or not 1 <= multiple <= 86_400:
+        raise InvalidRequest(
+            f"a rate limit counts 1 to {_MAX_LIMIT} requests per period, not {text!r} "
+            "(clear it with none)"
+        )
     return count, float(multiple * unit)
+
+
+def format_rate(count: int, period: float) -> str:
+    """``(60, 60.0)`` → ``"60/min"``: the inverse of ``parse_rate``."""
+    for seconds, unit in ((3600, "h"), (60, "min"), (1, "s")):
+        if period == seconds:
+            return f"{count}/{unit}"
+    return f"{count}/{period:g}s"
+
+
+#: The limits a tenant has, by their public names (CLI flags, the admin API's fields).
+LIMIT_FIELDS = ("rate_limit", "max_concurrent", "daily_videos", "deadline_seconds")
+_MAX_LIMIT = 1_000_000
+_MAX_DEADLINE = 24 * 3600.0
+
+
+def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate limit changes given by their public names (``LIMIT_FIELDS``) and return them as
+    column values. ``None`` clears a limit; a name that is absent is left alone. Everything is
+    checked, and nothing is returned, unless every value is valid: ``rate_limit`` is text like
+    ``"60/min"``, ``max_concurrent`` and ``daily_videos`` whole numbers from 1, and
+    ``deadline_seconds`` a number of seconds above 0, up to a day."""
+    unknown = sorted(set(values) - set(LIMIT_FIELDS))
+    if unknown:
+        raise InvalidRequest(f"unknown tenant fields {unknown}; known: {list(LIMIT_FIELDS)}")
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            changes[_COLUMNS[name]] = None
+        elif name == "rate_limit":
+            if not isinstance(value, str):
+                raise InvalidRequest("rate_limit must be text like '60/min', or null to clear it")
+            changes["rate_limit"], changes["rate_period"] = parse_rate(value)
+        elif name in ("max_concurrent", "daily_videos"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidRequest(f"{name} must be a whole number, or null to clear it")
+            if not 1 <= value <= _MAX_LIMIT:
+                raise InvalidRequest(f"{name} must be between 1 and {_MAX_LIMIT}, not {value}")
+            changes[name] = value
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidRequest(f"{name} must be a number of seconds, or null to clear it")
+            if not 0 < value <= _MAX_DEADLINE or not math.isfinite(value):
+                raise InvalidRequest(
+                    f"{name} must be above 0 and at most {_MAX_DEADLINE:g} seconds, not {value}"
+                )
+            changes[_COLUMNS[name]] = float(value)
+    return changes
+
+
+_COLUMNS = {
+    "rate_limit": "rate_limit",
+    "max_concurrent": "max_concurrent",
+    "daily_videos": "daily_videos",
+    "deadline_seconds": "default_deadline",
+}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant and its limits (``None``: no limit)."""
+
+    name: str
+    rate_limit: int | None
+    rate_period: float
+    max_concurrent: int | None
+    daily_videos: int | None
+    deadline_seconds: float | None
+    webhook_url: str | None
+    active_keys: int
+    created_at: datetime
+    updated_at: datetime
+
+    def limits(self) -> dict[str, Any]:
+        """The limits by their public names, as the admin API shows them."""
+        return {
+            "rate_limit": format_rate(self.rate_limit, self.rate_period)
+            if self.rate_limit
+            else None,
+            "max_concurrent": self.max_concurrent,
+            "daily_videos": self.daily_videos,
+            "deadline_seconds": self.deadline_seconds,
+        }
+
+    def describe(self) -> str:
+        """One line for people: ``rate 60/min, 4 at once, 500 videos a day, deadline 300 s``."""
+        limits = self.limits()
+        parts = [
+            f"rate {limits['rate_limit'] or 'unlimited'}",
+            f"{self.max_concurrent or 'unlimited'} at once",
+            f"{self.daily_videos or 'unlimited'} videos a day",
+            f"deadline {f'{self.deadline_seconds:g} s' if self.deadline_seconds else 'default'}",
+        ]
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -139,8 +250,67 @@ class TenantBook:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(tenants).where(tenants.c.name == name)).mappings().first()
         if row is None:
-            raise InvalidRequest(f"no tenant named {name!r}")
+            raise TenantNotFound(name)
         return dict(row)
+
+    def tenants(self) -> list[Tenant]:
+        """Every tenant, by name."""
+        return self._tenants(None)
+
+    def get_tenant(self, name: str) -> Tenant:
+        """One tenant and its limits; ``TenantNotFound`` if there is none by that name."""
+        found = self._tenants(name)
+        if not found:
+            raise TenantNotFound(name)
+        return found[0]
+
+    def set_limits(self, name: str, values: Mapping[str, Any]) -> Tenant:
+        """Change the limits named in ``values`` (public names, ``None`` clears one) and leave
+        the others as they are. The tenant must exist; every value is validated first."""
+        changes = limit_changes(values)
+        self._limit_cache.pop(name, None)
+        with self.engine.begin() as conn:
+            if changes:
+                changed = conn.execute(
+                    tenants.update()
+                    .where(tenants.c.name == name)
+                    .values(updated_at=_now(), **changes)
+                ).rowcount
+            else:
+                changed = len(
+                    conn.execute(sa.select(tenants.c.name).where(tenants.c.name == name)).all()
+                )
+        if changed != 1:
+            raise TenantNotFound(name)
+        return self.get_tenant(name)
+
+    def _tenants(self, name: str | None) -> list[Tenant]:
+        active = (
+            sa.select(sa.func.count())
+            .select_from(api_keys)
+            .where(api_keys.c.tenant == tenants.c.name, api_keys.c.revoked_at.is_(None))
+            .scalar_subquery()
+        )
+        query = sa.select(tenants, active.label("active_keys")).order_by(tenants.c.name)
+        if name is not None:
+            query = query.where(tenants.c.name == name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            Tenant(
+                name=r["name"],
+                rate_limit=r["rate_limit"],
+                rate_period=float(r["rate_period"] or 60.0),
+                max_concurrent=r["max_concurrent"],
+                daily_videos=r["daily_videos"],
+                deadline_seconds=r["default_deadline"],
+                webhook_url=r["webhook_url"],
+                active_keys=int(r["active_keys"]),
+                created_at=_aware(r["created_at"]) or _now(),
+                updated_at=_aware(r["updated_at"]) or _now(),
+            )
+            for r in rows
+        ]
 
     # -- keys ------------------------------------------------------------------------------
 

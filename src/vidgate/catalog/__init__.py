@@ -7,7 +7,7 @@ extra files in ``$VIDGATE_CATALOG_DIR``.
 
 from __future__ import annotations
 
-from .capabilities import EffectiveParams, effective_params, quote, violations
+from .capabilities import EffectiveParams, effective_params, frame_sizes, quote, violations
 from .loader import Catalog, load_catalog, load_provider_file
 from .schema import (
     DurationRange,
@@ -32,6 +32,7 @@ __all__ = [
     "ProviderProfile",
     "Rule",
     "effective_params",
+    "frame_sizes",
     "load_catalog",
     "load_provider_file",
     "quote",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..media.geometry import dimensions_for
 from ..types import CostQuote, Mode, VideoRequest
 from .schema import ModelProfile, PriceTier, Rule
 
-__all__ = ["EffectiveParams", "effective_params", "quote", "violations"]
+__all__ = ["EffectiveParams", "effective_params", "frame_sizes", "quote", "violations"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,17 @@ def violations(model: ModelProfile, request: VideoRequest) -> list[str]:
         problems.append("a seed is not accepted")
     if request.negative_prompt and not model.negative_prompt:
         problems.append("a negative prompt is not accepted")
+    if not model.local_images:
+        local = [
+            label
+            for label, ref in (("image", request.image), ("last_frame", request.last_frame))
+            if ref and "://" not in ref and not ref.startswith("data:")
+        ]
+        if local:
+            problems.append(
+                f"a local {' and '.join(local)} file is not accepted (this model needs an "
+                "image URL, not a local file: it fetches images itself from public https URLs)"
+            )
     if model.prompt_max_chars is not None and len(request.prompt) > model.prompt_max_chars:
         problems.append(
             f"the prompt has {len(request.prompt)} characters (limit: {model.prompt_max_chars})"
@@ -97,6 +110,16 @@ def violations(model: ModelProfile, request: VideoRequest) -> list[str]:
         values = params.as_rule_values()
         problems.extend(rule.message for rule in model.rules if _breaks(rule, values))
     return problems
+
+
+def frame_sizes(models: Iterable[ModelProfile]) -> dict[tuple[int, int], tuple[str, str]]:
+    """Every frame size (width, height) the models render, to its (resolution, aspect ratio)."""
+    sizes: dict[tuple[int, int], tuple[str, str]] = {}
+    for model in models:
+        for resolution in model.resolutions:
+            for aspect in model.aspect_ratios:
+                sizes.setdefault(dimensions_for(resolution, aspect), (resolution, aspect))
+    return sizes
 
 
 def _matches(value: Any, allowed: list[Any]) -> bool:

@@ -149,6 +149,11 @@ class ModelProfile(_Strict):
     seed: bool = False
     negative_prompt: bool = False
     prompt_max_chars: int | None = None
+    local_images: bool = Field(
+        default=True,
+        description="whether a local image file can be sent; false: the provider fetches "
+        "images itself and needs them as public https URLs",
+    )
     rules: list[Rule] = Field(default_factory=list)
     price: Price
     wire: dict[str, Any] = Field(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog_cmds, generate, jobs, keys, probe, serve, simulator, worker
+from . import catalog_cmds, generate, jobs, keys, probe, serve, simulator, tenants, worker
+from ._console import check_home, friendly
 
 app = typer.Typer(
     name="vidgate",
@@ -13,6 +14,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+@friendly
+def _every_command() -> None:
+    """Generate AI video through one API over many providers, as durable jobs."""
+    check_home()  # an unusable VIDGATE_HOME is one clear line for every command
+
+
 app.command("generate")(generate.generate)
 app.command("models")(catalog_cmds.models)
 app.command("providers")(catalog_cmds.providers)
@@ -22,6 +32,7 @@ app.command("worker")(worker.worker)
 app.command("simulator")(simulator.simulator)
 app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
+app.add_typer(tenants.app, name="tenants")
 
 
 def main() -> None:

@@ -125,6 +125,16 @@ def _short_price(model: ModelProfile) -> str:
     return f"${low:g}/clip" if low == high else f"${low:g}-{high:g}/clip"
 
 
+def _seconds(model: ModelProfile) -> str:
+    """The durations for the table's seconds column: ``4, 6, 8`` or ``1-60 by 0.5``."""
+    if model.durations is not None:
+        return ", ".join(f"{d:g}" for d in model.durations)
+    assert model.duration_range is not None
+    span = model.duration_range
+    step = f" by {span.step:g}" if span.step != 1 else ""
+    return f"{span.min:g}-{span.max:g}{step}"
+
+
 def _short_list(values: list[str], keep: int = 4) -> str:
     shown = ", ".join(values[:keep])
     return shown + (f" +{len(values) - keep}" if len(values) > keep else "")
@@ -155,7 +165,7 @@ def models(
         table.add_row(
             model.ref,
             ", ".join(_MODE_ABBREV[m.value] for m in model.modes),
-            model.describe_durations().replace(" s", ""),
+            _seconds(model),
             _short_list([r.replace("2160p", "4k") for r in model.resolutions]),
             _short_list(model.aspect_ratios, keep=3),
             {"none": "-", "optional": "opt", "always": "yes"}[model.audio],

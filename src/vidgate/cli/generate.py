@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,9 +16,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 
 from ..engine import Engine
+from ..exceptions import InvalidRequest
 from ..settings import Settings
 from ..types import Job, JobStatus, VideoRequest
-from ._console import EXIT_FAILED, err, friendly, out, print_json
+from ._console import EXIT_FAILED, err, fail, friendly, out, print_json
 
 __all__ = ["generate"]
 
@@ -40,8 +43,13 @@ def generate(
     ] = None,
     provider: Annotated[str | None, typer.Option(help="Use this provider.")] = None,
     model: Annotated[str | None, typer.Option(help="Use this model: PROVIDER:MODEL.")] = None,
-    out_path: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Copy the finished video here.")
+    out_arg: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Copy the finished video to this file, or into this directory as <job id>.mp4.",
+        ),
     ] = None,
     deadline: Annotated[
         float | None, typer.Option(help="Give up after this many seconds (default 600).")
@@ -74,6 +82,14 @@ def generate(
         deadline_seconds=deadline,
     )
     settings = Settings()
+    out_path = Path(out_arg).expanduser() if out_arg else None
+    if detach and out_path is not None:
+        raise InvalidRequest(
+            "--out needs the job to finish here, not with --detach: copy the video from "
+            "the path `vidgate jobs show JOB_ID` prints once a worker has made it"
+        )
+    # Before anything is spent: the destination must be writable.
+    folder = _writable_destination(out_arg) if out_arg else None
     if detach:
         engine = Engine(settings)
         try:
@@ -87,19 +103,51 @@ def generate(
             out.print(job.id)
         return
     job = asyncio.run(_run(settings, request, quiet=json_output))
+    copied_to: Path | None = None
+    problem: str | None = None
     if job.status is JobStatus.COMPLETED and out_path is not None and job.output is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(job.output.uri, out_path)
+        target = out_path if folder is None else folder / f"{job.id}.mp4"
+        try:
+            shutil.copyfile(job.output.uri, target)
+            copied_to = target
+        except OSError as exc:
+            problem = (
+                f"the video was made but could not be written to {target} "
+                f"({exc.strerror or exc}); it is kept as job {job.id}, stored at "
+                f"{job.output.uri}"
+            )
     if json_output:
         print_json(job)
     else:
-        _report(job, out_path)
+        _report(job, copied_to)
+    if problem is not None:
+        fail(problem, code="output_not_written", exit_code=EXIT_FAILED)
     if job.status is not JobStatus.COMPLETED:
         raise typer.Exit(EXIT_FAILED)
 
 
+def _writable_destination(out: str) -> Path | None:
+    """Check ``--out`` before the job is submitted, making its parent directories. Returns the
+    directory when ``--out`` names one (an existing directory, or a path ending in a
+    separator): the video is then written there as ``<job id>.mp4``."""
+    out_path = Path(out).expanduser()
+    is_dir = out_path.is_dir() or out.endswith(("/", os.sep))
+    folder = out_path if is_dir else out_path.parent
+    if not is_dir and out_path.exists() and not out_path.is_file():
+        raise InvalidRequest(f"--out {out_path} exists and is not a regular file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InvalidRequest(
+            f"--out {out_path}: cannot write to {folder} ({exc.strerror or exc})"
+        ) from None
+    return folder if is_dir else None
+
+
 def _announce(engine: Engine, request: VideoRequest, *, quiet: bool) -> None:
-    plan = engine.plan(request)
+    _, plan = engine.resolve(request)  # the defaults create decides, before it is spent
     if plan.notice and not quiet:
         err.print(f"[yellow]note:[/] {plan.notice}")
 

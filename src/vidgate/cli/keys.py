@@ -7,33 +7,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..db import make_engine, upgrade
-from ..settings import Settings
-from ..tenancy import Limits, TenantBook, parse_rate
 from ._console import fail, friendly, out, print_json
+from ._tenancy import ConcurrentOption, DailyOption, DeadlineOption, RateOption, book, limit_flags
 
 app = typer.Typer(help="Create, list and revoke API keys for the gateway.", no_args_is_help=True)
-
-
-def _book() -> TenantBook:
-    settings = Settings()
-    settings.ensure_dirs()
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    return TenantBook(engine)
 
 
 @app.command("create")
 @friendly
 def create(
     tenant: Annotated[str, typer.Option(help="The tenant the key belongs to (made if new).")],
-    rate_limit: Annotated[
-        str | None, typer.Option(help="Requests per period, e.g. 60/min, 10/s.")
-    ] = None,
-    max_concurrent: Annotated[
-        int | None, typer.Option(help="Unfinished jobs at once.", min=1)
-    ] = None,
-    daily_videos: Annotated[int | None, typer.Option(help="Jobs per UTC day.", min=1)] = None,
+    rate_limit: RateOption = None,
+    max_concurrent: ConcurrentOption = None,
+    daily_videos: DailyOption = None,
+    deadline: DeadlineOption = None,
     webhook_url: Annotated[
         str | None, typer.Option(help="The tenant's default URL for job events.")
     ] = None,
@@ -41,21 +28,20 @@ def create(
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Make a key and print it once: it is stored only as a hash."""
-    book = _book()
-    limits = None
-    if rate_limit is not None or max_concurrent is not None or daily_videos is not None:
-        count, period = parse_rate(rate_limit) if rate_limit else (None, 60.0)
-        limits = Limits(
-            rate_limit=count,
-            rate_period=period,
-            max_concurrent=max_concurrent,
-            daily_videos=daily_videos,
-        )
-    key = book.create_key(tenant, admin=admin, name=name, limits=limits)
+    """Make a key and print it once: it is stored only as a hash.
+
+    The tenant is made if new. Its limits change only where a limit flag is given (and then
+    only that limit); `vidgate tenants set` changes them later. The tenant's limits are printed
+    after the key."""
+    given = limit_flags(rate_limit, max_concurrent, daily_videos, deadline)
+    tenants = book()
+    tenants.ensure_tenant(tenant)
+    tenants.set_limits(tenant, given)  # validated before the key is made
+    key = tenants.create_key(tenant, admin=admin, name=name)
     if webhook_url is not None:
-        book.ensure_tenant(tenant, webhook_url=webhook_url)
-    secret = book.tenant(tenant)["webhook_secret"]
+        tenants.ensure_tenant(tenant, webhook_url=webhook_url)
+    secret = tenants.tenant(tenant)["webhook_secret"]
+    limits = tenants.get_tenant(tenant)
     if json_output:
         print_json(
             {
@@ -64,13 +50,16 @@ def create(
                 "tenant": tenant,
                 "admin": admin,
                 "webhook_secret": secret,
+                "limits": limits.limits(),
             }
         )
         return
     out.print(key.secret)
     typer.echo(
         f"key {key.id} for tenant {tenant!r}{' (admin)' if admin else ''}; it is shown only "
-        f"this once. Client webhooks for this tenant are signed with {secret}",
+        f"this once. Client webhooks for this tenant are signed with {secret}\n"
+        f"tenant {tenant!r} limits: {limits.describe()} (change them with "
+        f"`vidgate tenants set {tenant}`)",
         err=True,
     )
 
@@ -82,7 +71,7 @@ def list_keys(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Keys (never their secrets): id, tenant, admin, created, last used, revoked."""
-    keys = _book().list_keys(tenant)
+    keys = book().list_keys(tenant)
     if json_output:
         print_json(
             [
@@ -121,6 +110,6 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (or the key itself).")],
 ) -> None:
     """Revoke a key: requests with it are refused from now on."""
-    if not _book().revoke(key_id):
+    if not book().revoke(key_id):
         fail(f"no active key {key_id.split('_')[1] if key_id.startswith('vg_') else key_id!r}")
     out.print("revoked")

@@ -16,10 +16,9 @@ from typing import Any
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from .. import requestlog
-from ..catalog import violations
-from ..exceptions import InvalidRequest, UnsupportedRequest, VidgateError
+from ..exceptions import InvalidRequest, VidgateError
 from ..providers.registry import provider_classes
-from ..routing import RoutePlan, plan_route
+from ..routing import RoutePlan, plan_route, plan_with_defaults
 from ..settings import Settings
 from ..types import AttemptStatus, Job, JobEvent, JobStatus, RequestLogEntry, VideoRequest, new_id
 from .health import Health
@@ -155,45 +154,18 @@ class Engine:
         _check_inputs(request)
         return plan_route(request, self.runtime.catalog)
 
+    def resolve(self, request: VideoRequest) -> tuple[VideoRequest, RoutePlan]:
+        """``request`` with the defaults it left unset decided (``routing.plan_with_defaults``),
+        and its plan: what create runs and estimate quotes."""
+        return plan_with_defaults(request, self.runtime.catalog, self.plan)
+
     def _admit(
         self, request: VideoRequest, tenant: str, guard: Callable[[Any], None] | None
     ) -> tuple[Job, bool]:
-        request = _absolute_inputs(request)
-        try:
-            plan = self.plan(request)
-        except UnsupportedRequest:
-            # A duration the caller did not choose should not sink the request: use the
-            # default duration of the first model that can then serve it.
-            retry = (
-                None if "duration" in request.model_fields_set else self._default_duration(request)
-            )
-            if retry is None:
-                raise
-            request = retry
-            plan = self.plan(request)
+        request, plan = self.resolve(_absolute_inputs(request))
         return self.runtime.store.create_job(
             new_id("job"), request, tenant=tenant, quote=plan.first.quote, guard=guard
         )
-
-    def _default_duration(self, request: VideoRequest) -> VideoRequest | None:
-        """``request`` with the default duration of the first model (in routing's pool) that
-        can serve it at that duration, or None."""
-        wanted = set(request.providers)
-        if request.model:
-            wanted.add(request.model.split(":", 1)[0])
-        for model in self.runtime.catalog:
-            if request.model and ":" in request.model and model.ref != request.model:
-                continue
-            if wanted and model.provider not in wanted:
-                continue
-            candidate = request.model_copy(update={"duration": model.default_duration})
-            if not violations(model, candidate):
-                try:
-                    self.plan(candidate)
-                except VidgateError:
-                    continue
-                return candidate
-        return None
 
     async def submit(
         self,

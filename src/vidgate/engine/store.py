@@ -276,8 +276,13 @@ class JobStore:
                 _outbox(conn, job_id, JobStatus(values["status"]))
 
     def add_event(self, job_id: str, phase: Phase, progress: float, message: str) -> None:
-        """A line in the job's history that does not move it (a retry, a skipped provider)."""
+        """A line in the job's history that does not move it (a retry, a skipped provider).
+        Once the job has finished, a late line (a cancelled provider task) is filed under
+        ``done``: the history never steps back to an earlier phase."""
         with self.engine.begin() as conn:
+            status = conn.execute(sa.select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+            if status is not None and JobStatus(status).terminal:
+                phase = Phase.DONE
             conn.execute(
                 job_events.insert().values(
                     job_id=job_id, at=_now(), phase=phase.value, progress=progress, message=message
@@ -303,6 +308,14 @@ class JobStore:
                 )
             )
 
+    def tenant_deadline(self, tenant: str) -> float | None:
+        """The tenant's default job deadline in seconds (``vidgate tenants set --deadline``)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(tenants.c.default_deadline).where(tenants.c.name == tenant)
+            ).scalar()
+        return float(value) if value else None
+
     def charged(self, job_id: str) -> float | None:
         """What the job's attempts cost: the sum of the attempts that were charged."""
         with self.engine.connect() as conn:
@@ -319,9 +332,11 @@ class JobStore:
         """Update progress; a history line is written each time it crosses a 10 % mark."""
         now = _now()
         with self.engine.begin() as conn:
-            before = conn.execute(
-                sa.select(jobs.c.progress).where(jobs.c.id == job_id)
-            ).scalar_one()
+            before, status = conn.execute(
+                sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
+            ).one()
+            if JobStatus(status).terminal:
+                return  # a cancelled job's poll may still report: its phase stays done
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id)
@@ -434,6 +449,8 @@ class JobStore:
     # -- history ---------------------------------------------------------------------------
 
     def events(self, job_id: str) -> list[JobEvent]:
+        """The job's history in the order it was written (insertion id: one database's order,
+        which clocks on several hosts cannot disturb)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)

@@ -86,9 +86,10 @@ def _note_retry(job_id: str) -> Any:
 
 
 def _time_left(job: Job) -> float:
-    """Seconds until the job's deadline: the request's, else its tenant's, else the default."""
+    """Seconds until the job's deadline: the request's, else its tenant's (the tenant's own,
+    else ``VIDGATE_TENANT_DEADLINES``), else the default."""
     settings = current().settings
-    limit = job.request.deadline_seconds
+    limit = job.request.deadline_seconds or current().store.tenant_deadline(job.tenant)
     if limit is None:
         limit = settings.tenant_deadlines.get(job.tenant, settings.default_deadline)
     return limit - (datetime.now(UTC) - job.created_at).total_seconds()

@@ -24,6 +24,7 @@ from ..exceptions import LimitExceeded, MethodNotAllowed, NotFound, VidgateError
 from ..settings import Settings
 from ..tenancy import TenantBook
 from ..webhooks import WebhookDispatcher
+from . import admin_tenants
 from .errors import error_response, from_exception
 from .gateway import Gateway
 from .middleware import GatewayMiddleware
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.include_router(videos_router)
     app.include_router(ops_router)
+    app.include_router(admin_tenants.router)
     return app
 
 

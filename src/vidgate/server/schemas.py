@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..catalog import Catalog
-from ..exceptions import InvalidRequest, UnknownModel
+from ..catalog import Catalog, frame_sizes
+from ..exceptions import InvalidRequest, UnknownModel, UnsupportedRequest
 from ..media.geometry import dimensions_for
 from ..types import Job, VideoRequest
 
@@ -151,16 +151,37 @@ def _check_bounds(values: dict[str, Any]) -> None:
             raise _too_long("providers entry", MODEL_MAX_CHARS)
 
 
-def _size(value: str) -> tuple[str, str]:
-    """``"1280x720"`` → (aspect ratio ``"16:9"``, resolution ``"720p"``)."""
+def _size(value: str, catalog: Catalog, model: str | None) -> tuple[str, str]:
+    """``"1280x720"`` → (aspect ratio ``"16:9"``, resolution ``"720p"``): a frame size some
+    catalogue model renders (``model``'s, when one is named). Any other size is refused as the
+    caller wrote it, with the sizes nearest to it that are offered."""
     try:
         width, height = (int(part) for part in value.lower().split("x"))
     except ValueError:
         raise InvalidRequest(f"size must look like 1280x720, not {value!r}") from None
     if width <= 0 or height <= 0:
         raise InvalidRequest(f"size must be positive, not {value!r}")
+    models = [catalog.get(model)] if model else list(catalog)
+    sizes = frame_sizes(models)
+    if (width, height) in sizes:
+        resolution, aspect = sizes[(width, height)]
+        return aspect, resolution
+    for (w, h), (resolution, aspect) in sizes.items():
+        # Within 2 % of a rendered shape at the same short side: OpenAI's 1792x1024 is 16:9.
+        if min(w, h) == min(width, height) and abs(width / height - w / h) <= 0.02 * w / h:
+            return aspect, resolution
     divisor = math.gcd(width, height)
-    return f"{width // divisor}:{height // divisor}", f"{min(width, height)}p"
+    ratio = f"{width // divisor}:{height // divisor}"
+    same_shape = [s for s, (_, a) in sizes.items() if a == ratio]
+    same_tier = [s for s in sizes if min(s) == min(width, height)]
+    near = sorted(same_shape or same_tier or sizes, key=lambda s: (min(s), s[0]))
+    shown = ", ".join(f"{w}x{h}" for w, h in near[:12]) + (", …" if len(near) > 12 else "")
+    by = f"{model} renders" if model else "models render"
+    raise UnsupportedRequest(
+        f"size {value} is not offered; sizes {by}: {shown} (GET /v1/models lists every "
+        "model's resolutions and aspect ratios)",
+        details={"size": value, "sizes": [f"{w}x{h}" for w, h in near]},
+    )
 
 
 def _model(value: str, catalog: Catalog) -> tuple[str | None, tuple[str, ...]]:
@@ -215,17 +236,17 @@ def parse_create(
     seconds = values.pop("seconds", None)
     if "duration" not in values and seconds is not None:
         values["duration"] = seconds
-    size = values.pop("size", None)
-    if size is not None:
-        aspect, resolution = _size(str(size))
-        values.setdefault("aspect_ratio", aspect)
-        values.setdefault("resolution", resolution)
     model = values.pop("model", None)
     if model is not None:
         explicit, providers = _model(str(model), catalog)
         request["model"] = explicit
         if providers and "providers" not in values:
             values["providers"] = providers
+    size = values.pop("size", None)
+    if size is not None:
+        aspect, resolution = _size(str(size), catalog, request.get("model"))
+        values.setdefault("aspect_ratio", aspect)
+        values.setdefault("resolution", resolution)
     if "first_frame" in values:
         values["image"] = values.pop("first_frame")
     values.pop("input_reference", None)

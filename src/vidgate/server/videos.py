@@ -159,11 +159,13 @@ async def estimate(
     fields, _ = await _read_body(request, gw, who.tenant)
     video_request = parse_create(fields, gw.engine.runtime.catalog)
     video_request = await asyncio.to_thread(guard_inputs, video_request, gw.settings, who.tenant)
-    plan = await asyncio.to_thread(gw.engine.plan, video_request)
+    # The same defaults as create: an unset duration may become a capable model's default.
+    video_request, plan = await asyncio.to_thread(gw.engine.resolve, video_request)
     first = plan.first
     return {
         "object": "video.estimate",
         "model": first.ref,
+        "duration": video_request.duration,
         "provider": first.model.provider,
         "quote": first.quote.model_dump(mode="json") if first.quote else None,
         "alternatives": [

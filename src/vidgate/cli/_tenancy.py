@@ -1,0 +1,65 @@
+"""What ``vidgate keys`` and ``vidgate tenants`` share: the tenant book and the limit flags."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..db import make_engine, upgrade
+from ..exceptions import InvalidRequest
+from ..settings import Settings
+from ..tenancy import TenantBook
+
+
+def book() -> TenantBook:
+    """The tenant book on the configured database (migrated)."""
+    settings = Settings()
+    settings.ensure_dirs()
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    return TenantBook(engine)
+
+
+_NONE = "none"
+
+RateOption = Annotated[
+    str | None,
+    typer.Option(help="Requests per period, e.g. 60/min, 10/s; 'none' clears it."),
+]
+ConcurrentOption = Annotated[
+    str | None, typer.Option(help="Unfinished jobs at once; 'none' clears it.")
+]
+DailyOption = Annotated[str | None, typer.Option(help="Jobs per UTC day; 'none' clears it.")]
+DeadlineOption = Annotated[
+    str | None,
+    typer.Option(help="Seconds a job may take when its request sets none; 'none' clears it."),
+]
+
+
+def limit_flags(
+    rate_limit: str | None,
+    max_concurrent: str | None,
+    daily_videos: str | None,
+    deadline: str | None,
+) -> dict[str, Any]:
+    """The limit flags that were given, by their public names: 'none' → None (clear), numbers
+    parsed. Validation of the values themselves is ``tenancy.limit_changes``'s."""
+    given: dict[str, Any] = {}
+    for name, flag, raw, kind in (
+        ("rate_limit", "--rate-limit", rate_limit, str),
+        ("max_concurrent", "--max-concurrent", max_concurrent, int),
+        ("daily_videos", "--daily-videos", daily_videos, int),
+        ("deadline_seconds", "--deadline", deadline, float),
+    ):
+        if raw is None:
+            continue
+        if raw.strip().lower() == _NONE:
+            given[name] = None
+            continue
+        try:
+            given[name] = kind(raw.strip())
+        except ValueError:
+            what = "a whole number" if kind is int else "a number of seconds"
+            raise InvalidRequest(f"{flag} takes {what} or 'none', not {raw!r}") from None
+    return given

@@ -1,0 +1,66 @@
+"""``/v1/admin/tenants``: list tenants, show one, change its limits (admin keys only).
+
+A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_limit`` (text like
+``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1) and
+``deadline_seconds`` (above 0, up to a day). Every field is validated before anything changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from ..exceptions import InvalidRequest
+from ..tenancy import Principal, Tenant
+from .auth import admin
+from .gateway import Gateway, gateway
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"])
+
+
+def tenant_object(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "object": "tenant",
+        "name": tenant.name,
+        **tenant.limits(),
+        "webhook_url": tenant.webhook_url,
+        "active_keys": tenant.active_keys,
+        "created_at": int(tenant.created_at.timestamp()),
+        "updated_at": int(tenant.updated_at.timestamp()),
+    }
+
+
+@router.get("", summary="Every tenant and its limits")
+async def list_tenants(
+    _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
+) -> dict[str, Any]:
+    found = await asyncio.to_thread(gw.tenants.tenants)
+    return {"object": "list", "data": [tenant_object(t) for t in found]}
+
+
+@router.get("/{tenant}", summary="One tenant and its limits")
+async def get_tenant(
+    tenant: str, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
+) -> dict[str, Any]:
+    return tenant_object(await asyncio.to_thread(gw.tenants.get_tenant, tenant))
+
+
+@router.patch("/{tenant}", summary="Change a tenant's limits (only those named; null clears)")
+async def patch_tenant(
+    tenant: str,
+    request: Request,
+    _: Principal = Depends(admin),
+    gw: Gateway = Depends(gateway),
+) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        raise InvalidRequest("the body must be a JSON object of limits") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object of limits")
+    return tenant_object(await asyncio.to_thread(gw.tenants.set_limits, tenant, body))
