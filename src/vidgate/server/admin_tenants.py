@@ -16,11 +16,38 @@ from fastapi import APIRouter, Depends, Request
 from ..exceptions import InvalidRequest
 from ..tenancy import Principal, Tenant
 from .auth import admin
+from .errors import errors
 from .gateway import Gateway, gateway
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"])
+
+_COUNT = {"type": ["integer", "null"], "minimum": 1}
+#: The PATCH body as OpenAPI describes it (the handler reads it raw to tell null from absent).
+_LIMITS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "rate_limit": {"type": ["string", "null"], "examples": ["60/min"]},
+                        "max_concurrent": _COUNT,
+                        "daily_videos": _COUNT,
+                        "deadline_seconds": {
+                            "type": ["number", "null"],
+                            "exclusiveMinimum": 0,
+                            "maximum": 86400,
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def tenant_object(tenant: Tenant) -> dict[str, Any]:
@@ -35,7 +62,7 @@ def tenant_object(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="Every tenant and its limits")
+@router.get("", summary="Every tenant and its limits", responses=errors(401, 403, 429))
 async def list_tenants(
     _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -43,14 +70,19 @@ async def list_tenants(
     return {"object": "list", "data": [tenant_object(t) for t in found]}
 
 
-@router.get("/{tenant}", summary="One tenant and its limits")
+@router.get("/{tenant}", summary="One tenant and its limits", responses=errors(401, 403, 404, 429))
 async def get_tenant(
     tenant: str, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
     return tenant_object(await asyncio.to_thread(gw.tenants.get_tenant, tenant))
 
 
-@router.patch("/{tenant}", summary="Change a tenant's limits (only those named; null clears)")
+@router.patch(
+    "/{tenant}",
+    summary="Change a tenant's limits (only those named; null clears)",
+    responses=errors(400, 401, 403, 404, 413, 429),
+    openapi_extra=_LIMITS_BODY,
+)
 async def patch_tenant(
     tenant: str,
     request: Request,
