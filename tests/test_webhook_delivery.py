@@ -1,6 +1,7 @@
 """Client webhooks when the API and the workers are separate processes: every worker delivers,
 claiming outbox rows with a lease, so each event goes out exactly once; a dead claimer's rows
-are taken over once its lease has lapsed."""
+are taken over once its lease has lapsed. And what a `vidgate worker` process says: its
+database without the password, one line per job, and a cancel as one line, not a traceback."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from vidgate.engine import Engine
 from vidgate.settings import Settings
 from vidgate.simulator.server import free_port
 from vidgate.tenancy import TenantBook
-from vidgate.types import new_id
+from vidgate.types import Phase, VideoRequest, new_id
 from vidgate.webhooks import WebhookDispatcher, verify
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -255,3 +256,69 @@ def test_api_only_gateway_and_two_workers_deliver_every_event_once(
         verify(secret, headers, body)
     log = WebhookDispatcher(book.engine).deliveries(tenant="hooks")
     assert {d["status"] for d in log} == {"delivered"} and {d["attempts"] for d in log} == {1}
+
+
+# -- the worker process: its banner, a line per job, and a quiet cancel ----------------------
+
+
+def test_the_database_is_shown_without_its_password() -> None:
+    from vidgate.cli.worker import redacted_database_url
+
+    shown = redacted_database_url(Settings(database_url="postgresql://app:s3cret@db:5432/vg"))
+    assert shown == "postgresql://app:***@db:5432/vg"
+
+
+@pytest.mark.slow
+def test_a_worker_logs_each_job_and_a_cancel_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("VIDGATE_SIMULATED_LATENCY", "0.3")
+    settings = Settings()
+    engine = Engine(settings)
+    store = engine.runtime.store  # migrated once, before the worker starts
+    stderr_path = tmp_path / "worker.err"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vidgate", "worker"],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        small = {"duration": 1, "resolution": "360p"}
+        done = engine.enqueue(VideoRequest(prompt="a fox", **small)).id
+        failed = engine.enqueue(
+            VideoRequest(prompt="[simulate:fail] a vole", model="simulated:synth-1", **small)
+        ).id
+        hung = engine.enqueue(VideoRequest(prompt="[simulate:hang] a mole", **small)).id
+        deadline = time.monotonic() + 90
+        while not (
+            store.get(done).done
+            and store.get(failed).done
+            and store.get(hung).phase is Phase.GENERATING
+        ):
+            assert process.poll() is None and time.monotonic() < deadline, stderr_path.read_text()
+            time.sleep(0.1)
+        asyncio.run(engine.cancel(hung))
+        while f"job {hung} was canceled" not in stderr_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, stderr_path.read_text()
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        asyncio.run(engine.close())
+    text = stderr_path.read_text()
+    assert process.returncode == 0, text
+    assert "Traceback" not in text and "ERROR" not in text, text
+    url = sa.make_url(settings.resolved_database_url)
+    assert f"database {url.render_as_string(hide_password=True)})" in text
+    if url.password:
+        assert str(url.password) not in text
+    assert "random executor id" in text and "once its lease lapses" in text
+    assert "resume when a worker with this id starts again" not in text
+    for job_id in (done, failed, hung):
+        assert text.count(f"job {job_id} started") == 1, text
+    assert f"job {done} completed: provider simulated, code completed, " in text
+    assert f"job {failed} failed: provider simulated, code generation_failed, " in text
+    assert text.count(f"job {hung} was canceled") == 1
