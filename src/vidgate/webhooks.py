@@ -181,16 +181,18 @@ class WebhookDispatcher:
         if not rows:
             return 0
         sent = 0
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
-            for row in rows:
-                if (stop is not None and stop.is_set()) or _now() + timedelta(
-                    seconds=self.timeout + 1
-                ) >= until:
-                    break
-                await self._send(client, row)
-                sent += 1
-        if sent < len(rows):
-            await asyncio.to_thread(self._release, [r["id"] for r in rows[sent:]])
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+                for row in rows:
+                    if (stop is not None and stop.is_set()) or _now() + timedelta(
+                        seconds=self.timeout + 1
+                    ) >= until:
+                        break
+                    await self._send(client, row)
+                    sent += 1
+        finally:
+            if sent < len(rows):
+                await asyncio.to_thread(self._release, [r["id"] for r in rows[sent:]])
         return sent
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
