@@ -1,10 +1,12 @@
 """Client webhooks: Standard Webhooks signatures and the delivery loop.
 
 Events are written to ``webhook_deliveries`` in the same transaction as the job's status change
-(see ``JobStore``); ``WebhookDispatcher`` claims due rows one at a time (an atomic update, so
-several processes never send the same delivery at once), POSTs them signed with the tenant's
-``whsec_`` secret, and retries failures with exponential backoff. Every attempt is recorded;
-an admin can re-deliver any event.
+(see ``JobStore``). Every process that runs jobs (a worker engine: ``vidgate worker``,
+``vidgate serve`` with its worker) runs ``WebhookDispatcher.run``: it claims due rows with a lease
+in one atomic update (``claimed_by`` / ``claimed_until``), so several processes never send the
+same delivery, and a dead claimer's rows are due again once its lease lapses. It POSTs them
+signed with the tenant's ``whsec_`` secret and retries failures with exponential backoff. Every
+attempt is recorded; an admin can re-deliver any event.
 
 Signature (https://www.standardwebhooks.com): ``webhook-id``, ``webhook-timestamp`` and
 ``webhook-signature: v1,<base64 HMAC-SHA256(secret, "<id>.<timestamp>.<body>")>``, where the
@@ -19,9 +21,13 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from contextlib import suppress
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -83,6 +89,10 @@ def verify(
 
 
 class WebhookDispatcher:
+    """Sends the outbox's due deliveries. ``owner`` names this process in the claims it takes
+    (the engine passes its executor id); a claim lasts ``lease_seconds``, and a row whose claim
+    has lapsed (its claimer died) is due again for any process."""
+
     def __init__(
         self,
         engine: sa.Engine,
@@ -91,63 +101,112 @@ class WebhookDispatcher:
         max_attempts: int = 8,
         ssrf_allow: list[str] | None = None,
         timeout: float = 10.0,
+        owner: str | None = None,
+        lease_seconds: float | None = None,
+        batch: int = 20,
     ) -> None:
         self.engine = engine
         self.retry_base = retry_base
         self.max_attempts = max_attempts
         self.ssrf_allow = ssrf_allow or []
         self.timeout = timeout
+        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.lease_seconds = lease_seconds if lease_seconds is not None else max(60.0, 3 * timeout)
+        self.batch = batch
 
-    def _claim(self) -> list[dict[str, Any]]:
+    def claim(self) -> tuple[list[dict[str, Any]], datetime]:
+        """Claim up to ``batch`` due rows for this process, in ONE update (of rows that are
+        pending, due, and unclaimed or whose claim has lapsed), so two processes never hold the
+        same row. Returns the rows (with the tenant's secret) and when the claim lapses."""
         now = _now()
-        with self.engine.connect() as conn:
-            due = (
+        until = now + timedelta(seconds=self.lease_seconds)
+        d = webhook_deliveries.c
+        claimable = sa.and_(
+            d.status == "pending",
+            d.next_attempt_at <= now,
+            sa.or_(d.claimed_until.is_(None), d.claimed_until < now),
+        )
+        due = (
+            sa.select(d.id)
+            .where(claimable)
+            .order_by(d.created_at)
+            .limit(self.batch)
+            # PostgreSQL: concurrent claimers skip each other's rows instead of waiting; SQLite
+            # (which has no FOR UPDATE) serializes the whole update under its write lock.
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self.engine.begin() as conn:
+            # The conditions are repeated outside the subquery: PostgreSQL re-checks them on a
+            # row another transaction changed meanwhile, so a row is never claimed twice.
+            ids = (
                 conn.execute(
-                    sa.select(webhook_deliveries.c.id)
-                    .where(
-                        webhook_deliveries.c.status == "pending",
-                        webhook_deliveries.c.next_attempt_at <= now,
-                    )
-                    .order_by(webhook_deliveries.c.created_at)
-                    .limit(20)
+                    webhook_deliveries.update()
+                    .where(d.id.in_(due), claimable)
+                    .values(claimed_by=self.owner, claimed_until=until)
+                    .returning(d.id)
                 )
                 .scalars()
                 .all()
             )
-        claimed = []
-        for message_id in due:
-            with self.engine.begin() as conn:
-                won = conn.execute(
-                    webhook_deliveries.update()
-                    .where(
-                        webhook_deliveries.c.id == message_id,
-                        webhook_deliveries.c.status == "pending",
-                    )
-                    .values(status="sending", next_attempt_at=now + timedelta(minutes=5))
-                ).rowcount
-                if won != 1:
-                    continue
-                row = (
-                    conn.execute(
-                        sa.select(webhook_deliveries, tenants.c.webhook_secret)
-                        .join(tenants, tenants.c.name == webhook_deliveries.c.tenant, isouter=True)
-                        .where(webhook_deliveries.c.id == message_id)
-                    )
-                    .mappings()
-                    .one()
+            if not ids:
+                return [], until
+            rows = (
+                conn.execute(
+                    sa.select(webhook_deliveries, tenants.c.webhook_secret)
+                    .join(tenants, tenants.c.name == d.tenant, isouter=True)
+                    .where(d.id.in_(ids))
+                    .order_by(d.created_at)
                 )
-                claimed.append(dict(row))
-        return claimed
+                .mappings()
+                .all()
+            )
+        return [dict(r) for r in rows], until
 
-    async def run_once(self) -> int:
-        """Send every due delivery once; returns how many were attempted."""
-        rows = await asyncio.to_thread(self._claim)
+    def _release(self, message_ids: list[str]) -> None:
+        """Give back claimed rows this process will not send now (stopping, or short of lease)."""
+        d = webhook_deliveries.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                webhook_deliveries.update()
+                .where(d.id.in_(message_ids), d.claimed_by == self.owner)
+                .values(claimed_by=None, claimed_until=None)
+            )
+
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Send every due delivery once; returns how many were attempted. A row is only sent
+        while enough of the claim is left for the send to finish inside it; the rest (and all
+        of them once ``stop`` is set) are released for the next pass or another process."""
+        rows, until = await asyncio.to_thread(self.claim)
         if not rows:
             return 0
-        async with self.http_client() as client:
-            for row in rows:
-                await self._send(client, row)
-        return len(rows)
+        sent = 0
+        try:
+            async with self.http_client() as client:
+                for row in rows:
+                    if (stop is not None and stop.is_set()) or _now() + timedelta(
+                        seconds=self.timeout + 1
+                    ) >= until:
+                        break
+                    await self._send(client, row)
+                    sent += 1
+        finally:
+            if sent < len(rows):
+                await asyncio.to_thread(self._release, [r["id"] for r in rows[sent:]])
+        return sent
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        """The delivery loop: a pass, then (when nothing was due) a pause of ``interval``,
+        until ``stop`` is set. A database hiccup is logged and the loop goes on."""
+        while not stop.is_set():
+            try:
+                sent = await self.run_once(stop)
+            except Exception:  # keep delivering after a database hiccup
+                log.exception("webhook delivery pass failed")
+                sent = 0
+            if not sent:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
 
     def http_client(self) -> httpx.AsyncClient:
         """The client deliveries go out with: no redirects, no proxy from the environment, and
@@ -188,10 +247,24 @@ class WebhookDispatcher:
             delay = min(self.retry_base * 2 ** (attempts - 1), 3600.0)
             values = {"status": "pending", "next_attempt_at": now + timedelta(seconds=delay)}
         with self.engine.begin() as conn:
-            conn.execute(
+            recorded = conn.execute(
                 webhook_deliveries.update()
-                .where(webhook_deliveries.c.id == row["id"])
-                .values(attempts=attempts, last_status_code=status_code, last_error=error, **values)
+                .where(
+                    webhook_deliveries.c.id == row["id"],
+                    webhook_deliveries.c.claimed_by == self.owner,
+                )
+                .values(
+                    attempts=attempts,
+                    last_status_code=status_code,
+                    last_error=error,
+                    claimed_by=None,
+                    claimed_until=None,
+                    **values,
+                )
+            ).rowcount
+        if recorded != 1:
+            log.warning(
+                "webhook %s: this process's claim lapsed before its result was recorded", row["id"]
             )
 
     def redeliver(self, message_id: str) -> bool:

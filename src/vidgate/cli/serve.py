@@ -10,6 +10,7 @@ import typer
 
 from ..settings import Settings
 from ._console import err, friendly
+from .worker import log_to_stderr
 
 
 @friendly
@@ -20,7 +21,8 @@ def serve(
         bool,
         typer.Option(
             "--no-worker",
-            help="API only: queue jobs for `vidgate worker` processes (PostgreSQL at scale).",
+            help="API only: queue jobs for `vidgate worker` processes (PostgreSQL at scale); "
+            "the workers run the jobs and send the client webhooks.",
         ),
     ] = False,
 ) -> None:
@@ -36,6 +38,7 @@ def serve(
     access.setLevel(logging.INFO)
     access.propagate = False
     settings = Settings()
+    log_to_stderr(settings)  # jobs run here, cancels, webhook failures (the access log is apart)
     app = create_app(settings, worker=not no_worker)
     mode = "API only" if no_worker else "API + worker"
     err.print(f"vidgate serve on http://{host}:{port} ({mode}); docs at /docs")

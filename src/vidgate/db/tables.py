@@ -176,4 +176,8 @@ webhook_deliveries = sa.Table(
     sa.Column("next_attempt_at", _ts, nullable=False),
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("delivered_at", _ts),
+    # The lease of the process sending it now; due again once claimed_until has passed.
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("claimed_until", _ts),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )

@@ -7,11 +7,13 @@ storage, provider instances) lives in one ``Runtime`` installed when the engine 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from dbos import DBOS
+from dbos._error import DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelledError
 
 from .. import requestlog
 from ..catalog import Catalog, load_catalog
@@ -21,6 +23,7 @@ from ..providers.registry import provider_class
 from ..settings import Settings
 from ..storage import LocalStorage, Storage
 from .health import HealthBook
+from .joblog import LoggedJobStore
 from .leases import Leases
 from .retry import RetryPolicy
 from .store import JobStore
@@ -70,7 +73,7 @@ class Runtime:
         DBOS.migrate(settings.resolved_database_url)
         return cls(
             settings=settings,
-            store=JobStore(engine),
+            store=LoggedJobStore(engine),
             storage=LocalStorage(settings.resolved_storage_dir),
             catalog=load_catalog(),
             health=HealthBook(
@@ -144,10 +147,42 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+#: An attempt's workflow id: ``<job id>-<n>``.
+_ATTEMPT_ID = re.compile(r".+-\d+")
+#: DBOS's warnings when a run hands its workflow over (a cancel, or another executor took it):
+#: DBOS then waits for the recorded outcome. Routine, so they are debug-level here.
+_HANDOVER = ("is no longer owned by this execution", "was cancelled during execution")
+
+
+class _QuietCancel(logging.Filter):
+    """A cancel (``vidgate jobs cancel``, the API) stops a running job's workflows, and DBOS
+    logs each one's end as an error with a 30-line traceback of its own cancellation error.
+    That is the expected end of a cancelled job, not a fault: it becomes one INFO line for the
+    job (none for its attempts) on ``vidgate.engine``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, DBOSAwaitedWorkflowCancelledError | DBOSWorkflowCancelledError):
+            workflow_id = getattr(exc, "workflow_id", None)
+            if workflow_id and not _ATTEMPT_ID.fullmatch(workflow_id):
+                logging.getLogger("vidgate.engine").info(
+                    "job %s was canceled: its workflow stopped here", workflow_id
+                )
+            return False
+        if record.levelno == logging.WARNING and any(
+            text in record.getMessage() for text in _HANDOVER
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger("dbos").isEnabledFor(logging.DEBUG)
+        return True
+
+
 def _route_dbos_logs(level: str) -> None:
     # DBOS adds its own stderr handler only when its logger has none; ours follows sys.stderr,
     # so DBOS's messages go where the CLI's go, even when stderr is swapped (tests, daemons).
     dbos_logger = logging.getLogger("dbos")
+    if not any(isinstance(f, _QuietCancel) for f in dbos_logger.filters):
+        dbos_logger.addFilter(_QuietCancel())
     if not dbos_logger.handlers:
         handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(asctime)s dbos %(levelname)s: %(message)s"))

@@ -21,6 +21,7 @@ from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route, plan_with_defaults
 from ..settings import Settings
 from ..types import AttemptStatus, Job, JobEvent, JobStatus, RequestLogEntry, VideoRequest, new_id
+from ..webhooks import WebhookDispatcher
 from .health import Health
 from .runtime import (
     JOB_QUEUE,
@@ -38,13 +39,17 @@ log = logging.getLogger("vidgate.engine")
 
 __all__ = ["Engine"]
 
+#: How long one client-webhook POST may take.
+_SEND_TIMEOUT = 10.0
+
 
 class Engine:
     """Runs vidgate jobs on DBOS in this process.
 
     ``async with Engine() as engine: job = await engine.submit(request)`` starts the job's
     workflow here; ``await engine.wait(job.id)`` follows it to the end. With ``worker=True`` the
-    engine also takes jobs from the queue that ``enqueue()`` (``vidgate generate --detach``) fills.
+    engine also takes jobs from the queue that ``enqueue()`` (``vidgate generate --detach``) fills,
+    and sends the client webhooks that jobs queue (from any process sharing the database).
     On start, DBOS resumes every unfinished job of this executor id (``VIDGATE_EXECUTOR_ID``).
     """
 
@@ -54,6 +59,8 @@ class Engine:
         self._runtime: Runtime | None = None
         self._launched = False
         self._keeper: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._stop_sending: asyncio.Event | None = None
         self._dbos_client: DBOSClient | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -105,6 +112,36 @@ class Engine:
             )
         await self._keep_lease()
         self._keeper = asyncio.create_task(self._lease_loop(), name="vidgate-lease")
+        if self.worker:
+            self._start_webhooks()
+
+    def _start_webhooks(self) -> None:
+        """Workers send client webhooks: every process that completes jobs claims due outbox
+        rows with a lease, so an event goes out once however many workers run."""
+        settings = self.settings
+        dispatcher = WebhookDispatcher(
+            self.runtime.store.engine,
+            retry_base=settings.webhook_retry_base,
+            max_attempts=settings.webhook_max_attempts,
+            ssrf_allow=settings.ssrf_allow,
+            owner=settings.resolved_executor_id,
+            timeout=_SEND_TIMEOUT,
+        )
+        self._stop_sending = asyncio.Event()
+        self._sender = asyncio.create_task(
+            dispatcher.run(self._stop_sending, min(1.0, settings.webhook_retry_base)),
+            name="vidgate-webhooks",
+        )
+
+    async def _stop_webhooks(self) -> None:
+        """Let the delivery in flight finish (its claims on the rest are given back); a send
+        that hangs past the HTTP timeout is cut off, and its row is due again after the lease."""
+        if self._sender is None or self._stop_sending is None:
+            return
+        self._stop_sending.set()
+        with suppress(TimeoutError):  # wait_for cancels it
+            await asyncio.wait_for(self._sender, timeout=_SEND_TIMEOUT + 5)
+        self._sender = self._stop_sending = None
 
     async def _keep_lease(self) -> None:
         """Heartbeat, and take over the unfinished jobs of processes that are gone."""
@@ -129,6 +166,7 @@ class Engine:
         if self._dbos_client is not None:
             self._dbos_client.destroy()
             self._dbos_client = None
+        await self._stop_webhooks()
         if self._keeper is not None:
             self._keeper.cancel()
             with suppress(asyncio.CancelledError):

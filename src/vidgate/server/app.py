@@ -6,10 +6,8 @@ API-only process that queues jobs for ``vidgate worker`` processes (PostgreSQL a
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,19 +52,14 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sender: asyncio.Task[None] | None = None
+        # The worker engine also sends client webhooks; an API-only process sends none.
         if worker:
             await engine.start()
-            sender = asyncio.create_task(_deliver_webhooks(gw), name="vidgate-webhooks")
         try:
             yield
         finally:
             # Graceful: in-flight jobs stay recorded in the database; this process is marked
             # stopped so a live worker (or this one, restarted) resumes them.
-            if sender is not None:
-                sender.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sender
             await engine.close()
 
     app = FastAPI(
@@ -151,15 +144,3 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas.pop(name, None)
     app.openapi_schema = document
     return document
-
-
-async def _deliver_webhooks(gw: Gateway) -> None:
-    interval = min(1.0, gw.settings.webhook_retry_base)
-    while True:
-        try:
-            sent = await gw.dispatcher.run_once()
-        except Exception:  # keep delivering after a database hiccup
-            logging.getLogger("vidgate.webhooks").exception("webhook delivery pass failed")
-            sent = 0
-        if not sent:
-            await asyncio.sleep(interval)
