@@ -87,6 +87,8 @@ def _digest(secret: str) -> str:
 
 
 _LIMIT_CACHE_SECONDS = 5.0
+#: What a tenant may choose for a create that may have succeeded where nobody can ask.
+UNCERTAIN_SUBMIT_POLICIES = ("fallback", "fail")
 
 
 class TenantBook:
@@ -101,6 +103,11 @@ class TenantBook:
         if not _TENANT.match(name):
             raise InvalidRequest(
                 f"tenant names are letters, digits, '.', '_' or '-' (up to 128), not {name!r}"
+            )
+        if values.get("uncertain_submit") not in (None, *UNCERTAIN_SUBMIT_POLICIES):
+            raise InvalidRequest(
+                f"uncertain_submit is one of {', '.join(UNCERTAIN_SUBMIT_POLICIES)} (or unset), "
+                f"not {values['uncertain_submit']!r}"
             )
         now = _now()
         self._limit_cache.pop(name, None)
@@ -136,6 +143,13 @@ class TenantBook:
         if row is None:
             raise InvalidRequest(f"no tenant named {name!r}")
         return dict(row)
+
+    def uncertain_submit(self, name: str) -> str | None:
+        """The tenant's policy for a create that may have succeeded at a provider that cannot
+        be asked (``fallback`` or ``fail``), or None when it follows
+        ``VIDGATE_UNCERTAIN_SUBMIT``. Set it with ``ensure_tenant(name, uncertain_submit=…)``."""
+        value = self.tenant(name).get("uncertain_submit")
+        return str(value) if value else None
 
     # -- keys ------------------------------------------------------------------------------
 

@@ -21,7 +21,16 @@ from ..exceptions import InvalidRequest, UnsupportedRequest, VidgateError
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route
 from ..settings import Settings
-from ..types import AttemptStatus, Job, JobEvent, JobStatus, RequestLogEntry, VideoRequest, new_id
+from ..types import (
+    AttemptStatus,
+    Job,
+    JobEvent,
+    JobStatus,
+    RequestLogEntry,
+    VideoRequest,
+    new_id,
+    parse_ref,
+)
 from .health import Health
 from .runtime import (
     JOB_QUEUE,
@@ -34,6 +43,7 @@ from .runtime import (
     uninstall,
 )
 from .store import DEFAULT_TENANT
+from .workflow import PROVIDER_EVENT, job_workflow  # importing it registers the workflows
 
 log = logging.getLogger("vidgate.engine")
 
@@ -180,7 +190,7 @@ class Engine:
         can serve it at that duration, or None."""
         wanted = set(request.providers)
         if request.model:
-            wanted.add(request.model.split(":", 1)[0])
+            wanted.add(parse_ref(request.model).provider)
         for model in self.runtime.catalog:
             if request.model and ":" in request.model and model.ref != request.model:
                 continue
@@ -208,8 +218,6 @@ class Engine:
         await self.start()
         job, created = self._admit(request, tenant, guard)
         if created:
-            from .workflow import job_workflow
-
             with SetWorkflowID(job.id):
                 await DBOS.start_workflow_async(job_workflow, job.id)
         return job
@@ -273,8 +281,6 @@ class Engine:
     def notify(self, job_id: str, attempt_id: str, event: dict[str, Any] | None = None) -> None:
         """Wake the job's waiting attempt now (a provider webhook arrived); it polls at once.
         Polling stays the backstop, so a lost notification only costs time."""
-        from .workflow import PROVIDER_EVENT
-
         self.runtime.store.get(job_id)
         self._client().send(attempt_id, event or {}, PROVIDER_EVENT)
 
