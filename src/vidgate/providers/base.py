@@ -120,7 +120,8 @@ class Provider(ABC):
 
     name: ClassVar[str]
     #: Whether ``find_by_reference`` can tell if a task we created exists. Without it, an
-    #: ambiguous create failure cannot be reconciled and the job stops (``submit_uncertain``).
+    #: ambiguous create failure cannot be reconciled (``submit_uncertain``): the job never sends
+    #: to this provider again, and its ``uncertain_submit`` policy falls back or stops.
     supports_lookup: ClassVar[bool] = False
     #: The catalogue file for this provider; built-ins keep theirs in ``vidgate/catalog/data``.
     catalog_file: ClassVar[Path | None] = None
