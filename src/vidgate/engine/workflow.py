@@ -246,21 +246,17 @@ def _cleanup(job_id: str) -> None:
 
 @DBOS.step(name="vidgate.possible_orphan")
 async def possible_orphan_step(
-    job_id: str, attempt: AttemptPayload, passed_over: list[str], fallback: bool
+    job_id: str, attempt: AttemptPayload, passed_over: list[str], then: str
 ) -> None:
     """Record that ``attempt``'s create may have made a task nobody will collect (and that may
-    be charged): on the attempt, with its quote as the estimated cost, and in the job's history.
-    ``passed_over`` are the later candidates on the same provider, which are not tried."""
+    be charged): on the attempt, with its quote as the estimated cost, and in the job's history
+    (ending with ``then``, what the job does next). ``passed_over`` are the later candidates on
+    the same provider, which are not tried."""
     rt = current()
     quote = attempt["quote"]
     usd = quote["usd"] if quote else None
     rt.store.update_attempt(attempt["attempt_id"], possible_orphan=True, orphan_cost_usd=usd)
     cost = f"estimated ${usd:.2f}" if usd is not None else "cost unknown"
-    then = (
-        f"not sending to {attempt['provider']} again; going on with another provider"
-        if fallback
-        else "not sending it again (uncertain_submit = fail)"
-    )
     rt.store.add_event(
         job_id,
         Phase.SUBMITTING,
@@ -337,8 +333,18 @@ async def job_workflow(job_id: str) -> str:
                 if parse_ref(later["ref"]).provider == provider
             ]
             fallback = policy == "fallback"
+            elsewhere = number < plan["max_attempts"] and any(
+                parse_ref(later["ref"]).provider not in orphaned
+                for later in candidates[index + 1 :]
+            )
+            if not fallback:
+                then = "not sending it again (uncertain_submit = fail)"
+            elif elsewhere:
+                then = f"not sending to {provider} again; going on with another provider"
+            else:
+                then = f"not sending to {provider} again, and no other provider is left to try"
             await possible_orphan_step(
-                job_id, result["attempt"], same_provider if fallback else [], fallback
+                job_id, result["attempt"], same_provider if fallback else [], then
             )
             if fallback:
                 continue
