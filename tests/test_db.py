@@ -29,4 +29,4 @@ def test_upgrade_is_idempotent_and_sqlite_uses_wal(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         version = conn.execute(sa.text("SELECT version_num FROM vidgate_alembic_version"))
-        assert version.scalar() == "0004_delivery"
+        assert version.scalar() == "0005_uncertain_submit"

@@ -143,22 +143,23 @@ def test_models_that_follow_the_first_image_are_held_to_its_shape(tmp_path: Path
     from PIL import Image
 
     from vidgate.catalog import load_catalog
-    from vidgate.engine.workflow import expected_output
+    from vidgate.providers.registry import provider_class
     from vidgate.providers.simulated import SimulatedProvider
 
     catalog = load_catalog()
     follows = next(m for m in catalog if m.wire.get("aspect_ratio_from_image"))
     plain = catalog.get("simulated:synth-1")
-    provider = SimulatedProvider(Settings())
+    adapter = provider_class(follows.provider)(Settings())  # the provider answers, not the engine
     square = tmp_path / "square.png"
     Image.new("RGB", (512, 512)).save(square)
     duration = follows.default_duration
     request = VideoRequest(prompt="x", image=str(square), duration=duration, aspect_ratio="16:9")
-    held = expected_output(follows, request, provider)
+    held = adapter.expected_output(request, follows)
     assert (held.aspect_ratio, held.width, held.height) == ("512:512", None, None)
     by_url = request.model_copy(update={"image": "https://example.com/a.png"})
-    assert expected_output(follows, by_url, provider).aspect_ratio is None  # cannot tell: not held
-    asked = expected_output(plain, request.model_copy(update={"duration": 2}), provider)
+    assert adapter.expected_output(by_url, follows).aspect_ratio is None  # cannot tell: not held
+    simulated = SimulatedProvider(Settings())
+    asked = simulated.expected_output(request.model_copy(update={"duration": 2}), plain)
     assert (asked.aspect_ratio, asked.width, asked.height) == ("16:9", 1280, 720)
 
 

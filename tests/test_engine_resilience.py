@@ -61,15 +61,40 @@ async def test_ambiguous_create_is_reconciled_by_reference_not_sent_twice(engine
 
 
 async def test_ambiguous_create_without_lookup_stops_rather_than_pay_twice(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(SimulatedProvider, "supports_lookup", False)
-    job = await run(engine, small("[simulate:create-error] a fox"))
+    settings.uncertain_submit = "fail"
+    async with Engine(settings) as engine:
+        job = await run(engine, small("[simulate:create-error] a fox"))
     assert job.status is JobStatus.FAILED
     assert job.error is not None and job.error.code == "submit_uncertain"
     assert job.error.outcome.value == "operator_action"
     assert len(job.attempts) == 1, "no fallback after an uncertain create"
+    assert job.attempts[0].possible_orphan
     assert creates_for(engine, job) == [f"{job.id}-1"]
+
+
+async def test_uncertain_create_falls_back_only_to_another_provider(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fallback`` (the default) never sends to the provider that may hold the task: the
+    other simulated model is passed over, so with no other provider the job still fails."""
+    monkeypatch.setattr(SimulatedProvider, "supports_lookup", False)
+    job = await run(engine, small("[simulate:create-error] a fox"))
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "submit_uncertain"
+    [attempt] = job.attempts
+    assert (attempt.model, attempt.possible_orphan, attempt.orphan_cost_usd) == (
+        "synth-1",
+        True,
+        0.0,
+    )
+    assert job.routing is not None
+    assert "may have left a task" in job.routing["skipped"]["simulated:synth-draft"]
+    assert creates_for(engine, job) == [f"{job.id}-1"]
+    [orphan] = [e.message for e in engine.events(job.id) if "possible orphan" in e.message]
+    assert orphan.endswith("no other provider is left to try")
 
 
 async def test_definite_create_failures_are_retried(settings: Settings) -> None:

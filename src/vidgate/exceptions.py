@@ -330,8 +330,9 @@ class GenerationFailed(ProviderError):
 class SubmitUncertain(ProviderError):
     """A create call failed ambiguously and the provider cannot be asked whether the task exists.
 
-    The job stops here rather than submit again (to this provider or another), because paying
-    twice for one job is worse than failing it: an operator can look the task up by reference."""
+    Nothing is sent to this provider again for the job; its ``uncertain_submit`` policy either
+    stops the job here or falls back to another provider, recording the possible orphan. An
+    operator can look the task up by reference."""
 
     code = "submit_uncertain"
     outcome = "operator_action"

@@ -10,7 +10,7 @@ import os
 import secrets
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     )
     fallback_on_moderation: bool = Field(
         default=False, description="try the next provider when one rejects the content"
+    )
+    uncertain_submit: Literal["fallback", "fail"] = Field(
+        default="fallback",
+        description="what a create that may have succeeded at a provider that cannot be asked "
+        "does next: `fallback` tries a candidate on another provider and records the possible "
+        "orphan (with its estimated cost) on the attempt; `fail` ends the job (submit_uncertain). "
+        "A tenant's own setting overrides this",
     )
     retry_overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -201,6 +201,8 @@ _LIMIT_CACHE_SECONDS = 5.0
 #: ``last_used_at`` is written at most this often per key and process (not once per request).
 TOUCH_SECONDS = 60.0
 KEY_NAME_MAX_CHARS = 128
+#: What a tenant may choose for a create that may have succeeded where nobody can ask.
+UNCERTAIN_SUBMIT_POLICIES = ("fallback", "fail")
 
 
 class TenantBook:
@@ -217,6 +219,11 @@ class TenantBook:
         if not _TENANT.match(name):
             raise InvalidRequest(
                 f"tenant names are letters, digits, '.', '_' or '-' (up to 128), not {name!r}"
+            )
+        if values.get("uncertain_submit") not in (None, *UNCERTAIN_SUBMIT_POLICIES):
+            raise InvalidRequest(
+                f"uncertain_submit is one of {', '.join(UNCERTAIN_SUBMIT_POLICIES)} (or unset), "
+                f"not {values['uncertain_submit']!r}"
             )
         now = _now()
         self._limit_cache.pop(name, None)
@@ -311,6 +318,13 @@ class TenantBook:
             )
             for r in rows
         ]
+
+    def uncertain_submit(self, name: str) -> str | None:
+        """The tenant's policy for a create that may have succeeded at a provider that cannot
+        be asked (``fallback`` or ``fail``), or None when it follows
+        ``VIDGATE_UNCERTAIN_SUBMIT``. Set it with ``ensure_tenant(name, uncertain_submit=…)``."""
+        value = self.tenant(name).get("uncertain_submit")
+        return str(value) if value else None
 
     # -- keys ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import re
 import secrets
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,12 +25,14 @@ __all__ = [
     "JobStatus",
     "MediaInfo",
     "Mode",
+    "ModelRef",
     "Outcome",
     "Phase",
     "RequestLogEntry",
     "VideoRequest",
     "new_id",
     "normalize_resolution",
+    "parse_ref",
 ]
 
 _ASPECT_RE = re.compile(r"^(\d{1,3}):(\d{1,3})$")
@@ -44,6 +46,20 @@ def new_id(prefix: str) -> str:
 
     raw = base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
     return f"{prefix}_{raw}"
+
+
+class ModelRef(NamedTuple):
+    """A parsed ``provider:model`` (``model`` is None for a bare ``provider``)."""
+
+    provider: str
+    model: str | None
+
+
+def parse_ref(ref: str) -> ModelRef:
+    """``"runway:gen4.5"`` → ``ModelRef("runway", "gen4.5")``; ``"runway"`` (or ``"runway:"``)
+    → ``ModelRef("runway", None)``. The one place a model reference is taken apart."""
+    provider, _, model = ref.partition(":")
+    return ModelRef(provider, model or None)
 
 
 def normalize_resolution(value: str) -> str:
@@ -254,6 +270,14 @@ class Attempt(BaseModel):
     error: JobError | None = None
     progress: float = 0.0
     cost_usd: float | None = None
+    possible_orphan: bool = Field(
+        default=False,
+        description="the create call failed ambiguously and the provider cannot be asked: a task "
+        "may exist there (and be charged) that vidgate will never collect",
+    )
+    orphan_cost_usd: float | None = Field(
+        default=None, description="a possible orphan's estimated cost, from its quote"
+    )
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..exceptions import ConfigurationError, UnknownModel
+from ..types import parse_ref
 from .schema import ModelProfile, ProviderProfile
 
 __all__ = ["DATA_DIR", "Catalog", "load_catalog", "load_provider_file"]
@@ -57,8 +58,8 @@ class Catalog:
 
     def get(self, ref: str) -> ModelProfile:
         """Look up ``provider:model``. Raises ``UnknownModel`` with the closest known ids."""
-        provider_name, sep, model_id = ref.partition(":")
-        if not sep or not model_id:
+        provider_name, model_id = parse_ref(ref)
+        if model_id is None:
             raise UnknownModel(
                 f"model ids look like 'provider:model', not {ref!r}", details={"model": ref}
             )

@@ -52,6 +52,9 @@ attempts = sa.Table(
     sa.Column("error", sa.JSON),
     sa.Column("progress", sa.Float, nullable=False, server_default="0"),
     sa.Column("cost_usd", sa.Float),
+    # A create that failed ambiguously where the provider cannot be asked: a task may exist.
+    sa.Column("possible_orphan", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("orphan_cost_usd", sa.Float),  # that task's estimated cost, from its quote
     sa.Column("submitted_at", _ts),
     sa.Column("finished_at", _ts),
     sa.UniqueConstraint("job_id", "number", name="uq_attempts_job_number"),
@@ -135,6 +138,7 @@ tenants = sa.Table(
     sa.Column("default_deadline", sa.Float),
     sa.Column("webhook_url", sa.Text),
     sa.Column("webhook_secret", sa.String(128), nullable=False),  # whsec_…, for client webhooks
+    sa.Column("uncertain_submit", sa.String(16)),  # fallback | fail; None: VIDGATE_UNCERTAIN_SUBMIT
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
 )

@@ -193,9 +193,9 @@ def _route_dbos_logs(level: str) -> None:
 
 def launch_dbos(settings: Settings, queues: list[str] | None) -> None:
     """Start DBOS in this process: it recovers this executor's unfinished workflows at once.
-    ``queues`` limits which queues this process takes work from (None: all of them)."""
-    from . import workflow  # noqa: F401  (registers the workflows and their steps)
-
+    ``queues`` limits which queues this process takes work from (None: all of them). The
+    workflows must be registered first: ``engine/service.py`` imports ``engine/workflow.py``
+    (which imports this module, never the other way round)."""
     _route_dbos_logs(settings.log_level.upper())
     DBOS(config=dbos_config(settings))  # type: ignore[arg-type]
     if queues is not None:

@@ -20,7 +20,15 @@ from ..exceptions import InvalidRequest, VidgateError
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route, plan_with_defaults
 from ..settings import Settings
-from ..types import AttemptStatus, Job, JobEvent, JobStatus, RequestLogEntry, VideoRequest, new_id
+from ..types import (
+    AttemptStatus,
+    Job,
+    JobEvent,
+    JobStatus,
+    RequestLogEntry,
+    VideoRequest,
+    new_id,
+)
 from ..webhooks import WebhookDispatcher
 from .health import Health
 from .runtime import (
@@ -34,6 +42,7 @@ from .runtime import (
     uninstall,
 )
 from .store import DEFAULT_TENANT
+from .workflow import PROVIDER_EVENT, job_workflow  # importing it registers the workflows
 
 log = logging.getLogger("vidgate.engine")
 
@@ -218,8 +227,6 @@ class Engine:
         await self.start()
         job, created = self._admit(request, tenant, guard)
         if created:
-            from .workflow import job_workflow
-
             with SetWorkflowID(job.id):
                 await DBOS.start_workflow_async(job_workflow, job.id)
         return job
@@ -283,8 +290,6 @@ class Engine:
     def notify(self, job_id: str, attempt_id: str, event: dict[str, Any] | None = None) -> None:
         """Wake the job's waiting attempt now (a provider webhook arrived); it polls at once.
         Polling stays the backstop, so a lost notification only costs time."""
-        from .workflow import PROVIDER_EVENT
-
         self.runtime.store.get(job_id)
         self._client().send(attempt_id, event or {}, PROVIDER_EVENT)
 

@@ -316,6 +316,15 @@ class JobStore:
             ).scalar()
         return float(value) if value else None
 
+    def uncertain_submit_policy(self, tenant: str) -> str | None:
+        """The tenant's own ``uncertain_submit`` policy (``fallback`` | ``fail``), or None to
+        use ``VIDGATE_UNCERTAIN_SUBMIT``. The gateway's ``TenantBook`` writes it."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(tenants.c.uncertain_submit).where(tenants.c.name == tenant)
+            ).scalar()
+        return str(value) if value else None
+
     def charged(self, job_id: str) -> float | None:
         """What the job's attempts cost: the sum of the attempts that were charged."""
         with self.engine.connect() as conn:
@@ -520,6 +529,8 @@ class JobStore:
             error=JobError.model_validate(row["error"]) if row["error"] else None,
             progress=row["progress"],
             cost_usd=row["cost_usd"],
+            possible_orphan=bool(row["possible_orphan"]),
+            orphan_cost_usd=row["orphan_cost_usd"],
             submitted_at=_aware(row["submitted_at"]),
             finished_at=_aware(row["finished_at"]),
         )

@@ -11,22 +11,29 @@ so a provider's concurrency and rate limits hold across every process::
 Steps are at-least-once, so each is safe to run twice: submit records an intent (the attempt
 row, whose id is the reference we give the provider) and reconciles by that reference before it
 creates anything; every store write is keyed by job, attempt or asset kind. Step results are
-plain JSON-able dicts, so a checkpoint written by one version of vidgate reads in the next. The
-workflow bodies branch only on step results, never on the clock.
+plain JSON-able dicts (the ``TypedDict``s of ``payloads.py``), so a checkpoint written by one
+version of vidgate reads in the next. The workflow bodies branch only on step results, never on
+the clock.
+
+A create that failed ambiguously at a provider that cannot be asked (``submit_uncertain``) is
+never sent to that provider again; the job's ``uncertain_submit`` policy (the tenant's, else
+``VIDGATE_UNCERTAIN_SUBMIT``) either ends the job (``fail``) or goes on with the next candidate
+on another provider (``fallback``), recording the attempt as a possible orphan with its quote.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from dbos import DBOS, SetWorkflowID
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
-from ..catalog import ModelProfile, effective_params
+from ..catalog import effective_params
 from ..exceptions import (
     GenerationFailed,
     JobTimeout,
@@ -35,7 +42,7 @@ from ..exceptions import (
     UnsupportedRequest,
     VidgateError,
 )
-from ..providers.base import OutputRef, Provider, Submission, TaskState, TaskStatus
+from ..providers.base import OutputRef, Submission, TaskState, TaskStatus
 from ..routing import plan_route
 from ..types import (
     Asset,
@@ -46,16 +53,25 @@ from ..types import (
     MediaInfo,
     Outcome,
     Phase,
-    VideoRequest,
     new_id,
+    parse_ref,
+)
+from .payloads import (
+    AttemptPayload,
+    AttemptResult,
+    CandidatePayload,
+    ErrorPayload,
+    MediaPayload,
+    OutputPayload,
+    PlanPayload,
+    PollPayload,
+    QuotePayload,
+    UncertainSubmit,
 )
 from .retry import definitely_not_created, retrying
 from .runtime import current, provider_queue
 
-if TYPE_CHECKING:
-    from ..media.validate import Expected
-
-__all__ = ["PROVIDER_EVENT", "attempt_workflow", "expected_output", "job_workflow"]
+__all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
 
 #: The DBOS message topic a provider webhook is delivered on, to the attempt's workflow.
 PROVIDER_EVENT = "provider-event"
@@ -76,13 +92,17 @@ def _work_path(job_id: str) -> Path:
     return current().settings.work_dir / job_id / "output.mp4"
 
 
-def _note_retry(job_id: str) -> Any:
+def _note_retry(job_id: str) -> Callable[[str], None]:
     def note(reason: str) -> None:
         store = current().store
         job = store.get(job_id)
         store.add_event(job_id, job.phase, job.progress, reason)
 
     return note
+
+
+def _error(exc: VidgateError) -> ErrorPayload:
+    return cast(ErrorPayload, exc.to_dict())
 
 
 def _time_left(job: Job) -> float:
@@ -98,8 +118,17 @@ def _time_left(job: Job) -> float:
 # -- job workflow steps ----------------------------------------------------------------------
 
 
+def _policy(job: Job) -> UncertainSubmit:
+    """The job's uncertain-submit policy: its tenant's, else the global setting."""
+    rt = current()
+    chosen = rt.store.uncertain_submit_policy(job.tenant)
+    if chosen in ("fallback", "fail"):
+        return cast(UncertainSubmit, chosen)
+    return rt.settings.uncertain_submit
+
+
 @DBOS.step(name="vidgate.route")
-async def route_step(job_id: str) -> dict[str, Any]:
+async def route_step(job_id: str) -> PlanPayload:
     """Order the candidates in this worker (its keys and health are the ones that count)."""
     rt = current()
     job = rt.store.get(job_id)
@@ -112,11 +141,15 @@ async def route_step(job_id: str) -> dict[str, Any]:
     rt.store.update_job(job_id, routing=routing)
     return {
         "candidates": [
-            {"ref": c.ref, "quote": c.quote.model_dump(mode="json") if c.quote else None}
+            {
+                "ref": c.ref,
+                "quote": cast(QuotePayload, c.quote.model_dump(mode="json")) if c.quote else None,
+            }
             for c in plan.candidates
         ],
         "max_attempts": rt.settings.max_attempts,
         "fallback_on_moderation": rt.settings.fallback_on_moderation,
+        "uncertain_submit": _policy(job),
     }
 
 
@@ -124,8 +157,7 @@ async def route_step(job_id: str) -> dict[str, Any]:
 async def admit_step(job_id: str, ref: str) -> str | None:
     """The provider's circuit breaker: None if the candidate may be tried, else why not."""
     rt = current()
-    provider = ref.split(":", 1)[0]
-    allowed, reason = rt.health.admit(provider)
+    allowed, reason = rt.health.admit(parse_ref(ref).provider)
     if allowed:
         return None
     rt.store.note_skip(job_id, ref, reason or "circuit open")
@@ -133,7 +165,7 @@ async def admit_step(job_id: str, ref: str) -> str | None:
 
 
 @DBOS.step(name="vidgate.thumbnail")
-async def thumbnail_step(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> None:
+async def thumbnail_step(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> None:
     from ..media.thumbnail import thumbnail
 
     rt = current()
@@ -146,7 +178,7 @@ async def thumbnail_step(job_id: str, attempt: dict[str, Any], output: dict[str,
 
 @DBOS.step(name="vidgate.store")
 async def store_step(
-    job_id: str, attempt: dict[str, Any], output: dict[str, Any], media: dict[str, Any]
+    job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
 ) -> None:
     from ..media.thumbnail import thumbnail
 
@@ -156,6 +188,7 @@ async def store_step(
     thumb = path.with_name("thumbnail.jpg")
     if not thumb.is_file():
         await asyncio.to_thread(thumbnail, path, thumb)
+    info: MediaPayload | None
     for kind, source, key, content_type, info in (
         ("video", path, f"videos/{job_id}.mp4", "video/mp4", media),
         ("thumbnail", thumb, f"thumbnails/{job_id}.jpg", "image/jpeg", None),
@@ -177,7 +210,7 @@ async def store_step(
 
 
 @DBOS.step(name="vidgate.complete")
-async def complete_step(job_id: str, attempt: dict[str, Any]) -> None:
+async def complete_step(job_id: str, attempt: AttemptPayload) -> None:
     rt = current()
     rt.store.finish(
         job_id,
@@ -191,7 +224,7 @@ async def complete_step(job_id: str, attempt: dict[str, Any]) -> None:
 
 
 @DBOS.step(name="vidgate.fail")
-async def fail_step(job_id: str, error: dict[str, Any]) -> None:
+async def fail_step(job_id: str, error: ErrorPayload) -> None:
     rt = current()
     job_error = JobError.model_validate(error)
     rt.store.finish(
@@ -212,10 +245,37 @@ def _cleanup(job_id: str) -> None:
         work.rmdir()
 
 
-def _falls_back(error: dict[str, Any], fallback_on_moderation: bool) -> bool:
+@DBOS.step(name="vidgate.possible_orphan")
+async def possible_orphan_step(
+    job_id: str, attempt: AttemptPayload, passed_over: list[str], then: str
+) -> None:
+    """Record that ``attempt``'s create may have made a task nobody will collect (and that may
+    be charged): on the attempt, with its quote as the estimated cost, and in the job's history
+    (ending with ``then``, what the job does next). ``passed_over`` are the later candidates on
+    the same provider, which are not tried."""
+    rt = current()
+    quote = attempt["quote"]
+    usd = quote["usd"] if quote else None
+    rt.store.update_attempt(attempt["attempt_id"], possible_orphan=True, orphan_cost_usd=usd)
+    cost = f"estimated ${usd:.2f}" if usd is not None else "cost unknown"
+    rt.store.add_event(
+        job_id,
+        Phase.SUBMITTING,
+        rt.store.get(job_id).progress,
+        f"attempt {attempt['number']} on {attempt['provider']}:{attempt['model']} may have "
+        f"created a task (reference {attempt['attempt_id']}) that {attempt['provider']} cannot "
+        f"be asked about: a possible orphan ({cost}); {then}",
+    )
+    for ref in passed_over:
+        rt.store.note_skip(
+            job_id, ref, f"attempt {attempt['number']} may have left a task at this provider"
+        )
+
+
+def _falls_back(error: ErrorPayload, fallback_on_moderation: bool) -> bool:
     """Whether a failed attempt lets the job try the next candidate."""
-    if error.get("code") in (JobTimeout.code, SubmitUncertain.code):
-        return False  # out of time, or a create that may exist: never pay twice
+    if error["code"] in (JobTimeout.code, SubmitUncertain.code):
+        return False  # out of time, or a create that may exist (see the uncertain policy)
     outcome = Outcome(error.get("outcome", Outcome.TERMINAL))
     if outcome is Outcome.USER_ERROR:
         return False
@@ -230,30 +290,32 @@ async def job_workflow(job_id: str) -> str:
     try:
         plan = await route_step(job_id)
     except VidgateError as exc:
-        await fail_step(job_id, exc.to_dict())
+        await fail_step(job_id, _error(exc))
         return JobStatus.FAILED.value
-    last_error: dict[str, Any] | None = None
+    candidates = plan["candidates"]
+    last_error: ErrorPayload | None = None
     number = 0
-    for candidate in plan["candidates"]:
+    orphaned: set[str] = set()  # providers that may hold a task of this job we cannot see
+    for index, candidate in enumerate(candidates):
         if number >= plan["max_attempts"]:
             break
+        provider = parse_ref(candidate["ref"]).provider
+        if provider in orphaned:
+            continue  # noted as skipped when the possible orphan was recorded
         refused = await admit_step(job_id, candidate["ref"])
         if refused is not None:
-            last_error = ProviderUnavailable(
-                f"{candidate['ref']} was not tried: {refused}",
-                provider=candidate["ref"].split(":", 1)[0],
-            ).to_dict()
+            last_error = _error(
+                ProviderUnavailable(
+                    f"{candidate['ref']} was not tried: {refused}", provider=provider
+                )
+            )
             continue
         number += 1
         with SetWorkflowID(f"{job_id}-{number}"):
             handle = await DBOS.enqueue_workflow_async(
-                provider_queue(candidate["ref"].split(":", 1)[0]),
-                attempt_workflow,
-                job_id,
-                number,
-                candidate,
+                provider_queue(provider), attempt_workflow, job_id, number, candidate
             )
-        result = await handle.get_result()
+        result: AttemptResult = await handle.get_result()
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
             await thumbnail_step(job_id, attempt, output)
@@ -261,11 +323,37 @@ async def job_workflow(job_id: str) -> str:
             await complete_step(job_id, attempt)
             return JobStatus.COMPLETED.value
         last_error = result["error"]
+        # A checkpoint from before the policy existed has no "uncertain_submit": it replays as
+        # it ran then (stop, and no extra step).
+        policy = plan.get("uncertain_submit")
+        if last_error["code"] == SubmitUncertain.code and policy is not None:
+            orphaned.add(provider)
+            same_provider = [
+                later["ref"]
+                for later in candidates[index + 1 :]
+                if parse_ref(later["ref"]).provider == provider
+            ]
+            fallback = policy == "fallback"
+            elsewhere = number < plan["max_attempts"] and any(
+                parse_ref(later["ref"]).provider not in orphaned
+                for later in candidates[index + 1 :]
+            )
+            if not fallback:
+                then = "not sending it again (uncertain_submit = fail)"
+            elif elsewhere:
+                then = f"not sending to {provider} again; going on with another provider"
+            else:
+                then = f"not sending to {provider} again, and no other provider is left to try"
+            await possible_orphan_step(
+                job_id, result["attempt"], same_provider if fallback else [], then
+            )
+            if fallback:
+                continue
         if not _falls_back(last_error, plan["fallback_on_moderation"]):
             break
     await fail_step(
         job_id,
-        last_error or UnsupportedRequest("no provider could be tried for this job").to_dict(),
+        last_error or _error(UnsupportedRequest("no provider could be tried for this job")),
     )
     return JobStatus.FAILED.value
 
@@ -274,7 +362,7 @@ async def job_workflow(job_id: str) -> str:
 
 
 @DBOS.step(name="vidgate.submit")
-async def submit_step(job_id: str, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
+async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> AttemptPayload:
     """Create the remote task at most once per attempt.
 
     The attempt row is written first (the intent); ``submitted_at`` is set just before the create
@@ -365,15 +453,16 @@ async def submit_step(job_id: str, number: int, candidate: dict[str, Any]) -> di
 
 
 @DBOS.step(name="vidgate.poll")
-async def poll_step(job_id: str, attempt: dict[str, Any]) -> dict[str, Any]:
+async def poll_step(job_id: str, attempt: AttemptPayload) -> PollPayload:
     """One status check (with retries for transient errors), plus the clock checks: job deadline
     and time spent queued at the provider. Done here so the workflow body never reads a clock."""
     rt = current()
     provider = rt.provider(attempt["provider"])
+    remote_id = _remote_id(attempt)
     with requestlog.bind(job_id, attempt["attempt_id"]):
         status = await retrying(
             "status check",
-            lambda: provider.poll(attempt["remote_id"]),
+            lambda: provider.poll(remote_id),
             rt.retry_policy(attempt["provider"]),
             on_retry=_note_retry(job_id),
         )
@@ -387,27 +476,40 @@ async def poll_step(job_id: str, attempt: dict[str, Any]) -> dict[str, Any]:
         rt.store.set_progress(
             job_id, Phase.GENERATING, round(progress, 1), f"{word} {attempt['provider']}"
         )
-    result = status.model_dump(mode="json")
-    result["deadline_exceeded"] = _time_left(job) <= 0
     queued_for = (
         (datetime.now(UTC) - record.submitted_at).total_seconds() if record.submitted_at else 0.0
     )
-    result["queue_timeout"] = (
-        status.state is TaskState.QUEUED and queued_for > rt.settings.provider_queue_timeout
+    return cast(
+        PollPayload,
+        {
+            **status.model_dump(mode="json"),
+            "deadline_exceeded": _time_left(job) <= 0,
+            "queue_timeout": (
+                status.state is TaskState.QUEUED and queued_for > rt.settings.provider_queue_timeout
+            ),
+        },
     )
-    return result
+
+
+def _remote_id(attempt: AttemptPayload) -> str:
+    """The task id of an attempt past its submit (which always sets it)."""
+    remote_id = attempt["remote_id"]
+    if remote_id is None:
+        raise RuntimeError(f"attempt {attempt['attempt_id']} has no remote task id")
+    return remote_id
 
 
 @DBOS.step(name="vidgate.cancel_remote")
-async def cancel_remote_step(job_id: str, attempt: dict[str, Any]) -> bool:
+async def cancel_remote_step(job_id: str, attempt: AttemptPayload) -> bool:
     """Best effort: cancel a task we are abandoning, so it stops running (and billing)."""
     rt = current()
     provider = rt.provider(attempt["provider"])
+    remote_id = _remote_id(attempt)
     try:
         with requestlog.bind(job_id, attempt["attempt_id"]):
             canceled = await retrying(
                 "cancel the abandoned task",
-                lambda: provider.cancel(attempt["remote_id"]),
+                lambda: provider.cancel(remote_id),
                 rt.retry_policy(attempt["provider"]),
                 on_retry=_note_retry(job_id),
             )
@@ -425,7 +527,7 @@ async def cancel_remote_step(job_id: str, attempt: dict[str, Any]) -> bool:
     return canceled
 
 
-async def _fetch(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> Path:
+async def _fetch(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> Path:
     """The downloaded output on this host, fetching it again if this worker never had it."""
     rt = current()
     path = _work_path(job_id)
@@ -454,7 +556,7 @@ async def _fetch(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -
 
 
 @DBOS.step(name="vidgate.download")
-async def download_step(job_id: str, attempt: dict[str, Any], output: dict[str, Any]) -> str:
+async def download_step(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> str:
     rt = current()
     rt.store.set_phase(
         job_id, Phase.DOWNLOADING, _PROGRESS[Phase.DOWNLOADING], "downloading the output"
@@ -465,8 +567,8 @@ async def download_step(job_id: str, attempt: dict[str, Any], output: dict[str, 
 
 @DBOS.step(name="vidgate.validate")
 async def validate_step(
-    job_id: str, attempt: dict[str, Any], output: dict[str, Any]
-) -> dict[str, Any]:
+    job_id: str, attempt: AttemptPayload, output: OutputPayload
+) -> MediaPayload:
     from ..media.probe import probe
     from ..media.validate import check_output
 
@@ -477,60 +579,22 @@ async def validate_step(
     try:
         info = await asyncio.to_thread(probe, path, decode=True)
         model = rt.catalog.get(f"{attempt['provider']}:{attempt['model']}")
-        expected = expected_output(model, job.request, rt.provider(attempt["provider"]))
-        check_output(info, expected)
+        check_output(info, rt.provider(attempt["provider"]).expected_output(job.request, model))
     except VidgateError:
         path.unlink(missing_ok=True)  # a next attempt must not find this file
         raise
-    media: dict[str, Any] = info.model_dump(mode="json")
-    return media
-
-
-def expected_output(model: ModelProfile, request: VideoRequest, provider: Provider) -> Expected:
-    """What a finished attempt must deliver. Models that take the frame shape from the first
-    image (``wire.aspect_ratio_from_image``) are held to that image's shape, when it is a local
-    file we can read, and are not held to a pixel size."""
-    from ..media.validate import Expected
-
-    params = effective_params(model, request)
-    aspect: str | None = params.aspect_ratio
-    width: int | None
-    height: int | None
-    width, height = provider.expected_size(model, params)
-    if model.wire.get("aspect_ratio_from_image") and request.image:
-        aspect, width, height = _image_shape(request.image), None, None
-    return Expected(
-        duration=params.duration,
-        aspect_ratio=aspect,
-        width=width,
-        height=height,
-        fps=float(params.fps),
-        audio=True if params.audio else None,
-    )
-
-
-def _image_shape(ref: str) -> str | None:
-    """``"W:H"`` of a local image, or None when it is a URL or unreadable (then not checked)."""
-    if "://" in ref:
-        return None
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(ref) as image:
-            return f"{image.width}:{image.height}"
-    except (OSError, UnidentifiedImageError):
-        return None
+    return cast(MediaPayload, info.model_dump(mode="json"))
 
 
 @DBOS.step(name="vidgate.attempt_result")
 async def attempt_result_step(
-    job_id: str, attempt: dict[str, Any], error: dict[str, Any] | None
+    job_id: str, attempt: AttemptPayload, error: ErrorPayload | None
 ) -> None:
     _record_attempt_result(job_id, attempt, error)
 
 
 def _record_attempt_result(
-    job_id: str, attempt: dict[str, Any], error: dict[str, Any] | None
+    job_id: str, attempt: AttemptPayload, error: ErrorPayload | None
 ) -> None:
     """Record how an attempt ended, on the attempt and in the provider's health."""
     rt = current()
@@ -540,7 +604,7 @@ def _record_attempt_result(
             attempt["attempt_id"],
             status=AttemptStatus.SUCCEEDED.value,
             progress=1.0,
-            cost_usd=(attempt.get("quote") or {}).get("usd"),
+            cost_usd=_quoted(attempt),
             finished_at=now,
         )
         rt.health.record(attempt["provider"], None)
@@ -554,7 +618,7 @@ def _record_attempt_result(
         status=AttemptStatus.FAILED.value,
         outcome=job_error.outcome.value,
         error=job_error.model_dump(mode="json"),
-        cost_usd=(attempt.get("quote") or {}).get("usd") if charged else None,
+        cost_usd=_quoted(attempt) if charged else None,
         finished_at=now,
     )
     rt.health.record(attempt["provider"], job_error.outcome, job_error.message)
@@ -567,15 +631,20 @@ def _record_attempt_result(
     )
 
 
+def _quoted(attempt: AttemptPayload) -> float | None:
+    quote = attempt["quote"]
+    return quote["usd"] if quote else None
+
+
 @DBOS.step(name="vidgate.submit_failed")
 async def submit_failed_step(
-    job_id: str, number: int, candidate: dict[str, Any], error: dict[str, Any]
-) -> dict[str, Any]:
+    job_id: str, number: int, candidate: CandidatePayload, error: ErrorPayload
+) -> AttemptPayload:
     """An attempt that never got a task id: record it against its (intent) row."""
     rt = current()
     model = rt.catalog.get(candidate["ref"])
     record = rt.store.ensure_attempt(job_id, number, model.provider, model.id)
-    attempt = {
+    attempt: AttemptPayload = {
         "attempt_id": record.id,
         "number": number,
         "provider": model.provider,
@@ -594,7 +663,7 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
-async def _await_task(job_id: str, attempt: dict[str, Any]) -> TaskStatus:
+async def _await_task(job_id: str, attempt: AttemptPayload) -> TaskStatus:
     """Poll until the task ends. Between polls, wait for a provider webhook (delivered with
     ``DBOS.send`` to this workflow) or the interval, whichever comes first: polling is the
     backstop for lost webhooks. The interval backs off while the task is queued."""
@@ -626,7 +695,7 @@ async def _await_task(job_id: str, attempt: dict[str, Any]) -> TaskStatus:
 
 
 @DBOS.workflow(name="vidgate.attempt")
-async def attempt_workflow(job_id: str, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
+async def attempt_workflow(job_id: str, number: int, candidate: CandidatePayload) -> AttemptResult:
     """One provider attempt: submit, wait, download, validate. Never raises for a provider's
     failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back."""
     try:
@@ -635,8 +704,8 @@ async def attempt_workflow(job_id: str, number: int, candidate: dict[str, Any]) 
         exc = _unwrap(raised)
         if not isinstance(exc, VidgateError):
             raise
-        attempt = await submit_failed_step(job_id, number, candidate, exc.to_dict())
-        return {"ok": False, "attempt": attempt, "error": exc.to_dict()}
+        attempt = await submit_failed_step(job_id, number, candidate, _error(exc))
+        return {"ok": False, "attempt": attempt, "error": _error(exc)}
     settled = False
     try:
         status = await _await_task(job_id, attempt)
@@ -648,7 +717,7 @@ async def attempt_workflow(job_id: str, number: int, candidate: dict[str, Any]) 
                 "the provider reported success but returned no output",
                 provider=attempt["provider"],
             )
-        output = status.outputs[0].model_dump(mode="json")
+        output = cast(OutputPayload, status.outputs[0].model_dump(mode="json"))
         await download_step(job_id, attempt, output)
         media = await validate_step(job_id, attempt, output)
     except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:
@@ -657,8 +726,8 @@ async def attempt_workflow(job_id: str, number: int, candidate: dict[str, Any]) 
             raise
         if not settled:
             await cancel_remote_step(job_id, attempt)  # we are abandoning a live task
-        await attempt_result_step(job_id, attempt, exc.to_dict())
-        return {"ok": False, "attempt": attempt, "error": exc.to_dict()}
+        await attempt_result_step(job_id, attempt, _error(exc))
+        return {"ok": False, "attempt": attempt, "error": _error(exc)}
     await attempt_result_step(job_id, attempt, None)
     return {"ok": True, "attempt": attempt, "output": output, "media": media}
 

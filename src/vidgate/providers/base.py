@@ -16,15 +16,17 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from ..catalog.capabilities import EffectiveParams
+from ..catalog.capabilities import EffectiveParams, effective_params
 from ..catalog.loader import DATA_DIR, load_provider_file
 from ..catalog.schema import ModelProfile, ProviderProfile
 from ..exceptions import MissingCredentials, ProviderError
 from ..media.geometry import dimensions_for
+from ..media.validate import Expected
 from ..settings import Settings
 from ..types import VideoRequest
 
 __all__ = [
+    "Expected",
     "OutputRef",
     "Provider",
     "Submission",
@@ -118,7 +120,8 @@ class Provider(ABC):
 
     name: ClassVar[str]
     #: Whether ``find_by_reference`` can tell if a task we created exists. Without it, an
-    #: ambiguous create failure cannot be reconciled and the job stops (``submit_uncertain``).
+    #: ambiguous create failure cannot be reconciled (``submit_uncertain``): the job never sends
+    #: to this provider again, and its ``uncertain_submit`` policy falls back or stops.
     supports_lookup: ClassVar[bool] = False
     #: The catalogue file for this provider; built-ins keep theirs in ``vidgate/catalog/data``.
     catalog_file: ClassVar[Path | None] = None
@@ -179,6 +182,33 @@ class Provider(ABC):
         ratio; providers that name exact pixel sizes on the wire override this."""
         return dimensions_for(params.resolution, params.aspect_ratio)
 
+    def output_follows_image(self, model: ModelProfile) -> bool:
+        """Whether ``model`` takes the frame shape from the first image rather than from the
+        request's aspect ratio (its API has no aspect parameter, or ignores it then)."""
+        return False
+
+    def expected_output(self, request: VideoRequest, model: ModelProfile) -> Expected:
+        """What a finished task for ``request`` on ``model`` must deliver; the engine validates
+        the downloaded output against it. By default: the effective duration, fps and audio,
+        the aspect ratio, and the pixel size from ``expected_size``. A model whose output
+        follows the first image (``output_follows_image``) is held to that image's shape when
+        it is a local file we can read, and to no pixel size. Override for anything else."""
+        params = effective_params(model, request)
+        aspect: str | None = params.aspect_ratio
+        width: int | None
+        height: int | None
+        width, height = self.expected_size(model, params)
+        if request.image and self.output_follows_image(model):
+            aspect, width, height = _image_shape(request.image), None, None
+        return Expected(
+            duration=params.duration,
+            aspect_ratio=aspect,
+            width=width,
+            height=height,
+            fps=float(params.fps),
+            audio=True if params.audio else None,
+        )
+
     # -- the job lifecycle -----------------------------------------------------------------
 
     @abstractmethod
@@ -220,3 +250,16 @@ class Provider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers need nothing
         """Release connections."""
+
+
+def _image_shape(ref: str) -> str | None:
+    """``"W:H"`` of a local image, or None when it is a URL or unreadable (then not checked)."""
+    if "://" in ref:
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(ref) as image:
+            return f"{image.width}:{image.height}"
+    except (OSError, UnidentifiedImageError):
+        return None

@@ -77,6 +77,7 @@ import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..catalog.schema import ModelProfile
 from ..exceptions import (
     GenerationFailed,
     InsufficientCredits,
@@ -153,6 +154,10 @@ class FalProvider(Provider):
 
     name: ClassVar[str] = "fal"
     supports_lookup: ClassVar[bool] = False
+
+    def output_follows_image(self, model: ModelProfile) -> bool:
+        """Models with ``wire.aspect_ratio_from_image`` shape their output like the first image."""
+        return bool(model.wire.get("aspect_ratio_from_image"))
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

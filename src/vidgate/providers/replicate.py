@@ -80,6 +80,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from .. import requestlog
+from ..catalog.schema import ModelProfile
 from ..exceptions import (
     GenerationFailed,
     InsufficientCredits,
@@ -165,6 +166,10 @@ class ReplicateProvider(Provider):
     supports_lookup: ClassVar[bool] = True
     #: Seconds a create asks Replicate to hold its answer (``Prefer: wait=N``); 0 sends none.
     prefer_wait: int = 2
+
+    def output_follows_image(self, model: ModelProfile) -> bool:
+        """Models with ``wire.aspect_ratio_from_image`` shape their output like the first image."""
+        return bool(model.wire.get("aspect_ratio_from_image"))
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

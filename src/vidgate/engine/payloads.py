@@ -1,0 +1,135 @@
+"""The shapes of what the workflow's steps return and pass on.
+
+DBOS checkpoints step results (by pickling them), and a recovered workflow replays them into
+whatever vidgate version picks it up. So these are ``TypedDict``s — plain JSON-able dicts at run
+time, typed for mypy — never vidgate's classes: a checkpoint written by one version reads in the
+next. Fields that a later version adds are ``NotRequired`` and read with a default, so an older
+checkpoint still replays. Where a payload is a pydantic model's ``model_dump(mode="json")``, the
+tests check that its keys match the model's fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+__all__ = [
+    "AttemptFailed",
+    "AttemptPayload",
+    "AttemptResult",
+    "AttemptSucceeded",
+    "CandidatePayload",
+    "ErrorPayload",
+    "MediaPayload",
+    "OutputPayload",
+    "PlanPayload",
+    "PollPayload",
+    "QuotePayload",
+    "UncertainSubmit",
+]
+
+#: What a create that may have succeeded at a provider that cannot be asked does next.
+UncertainSubmit = Literal["fallback", "fail"]
+
+
+class QuotePayload(TypedDict):
+    """``CostQuote.model_dump(mode="json")``."""
+
+    provider: str
+    model: str
+    usd: float
+    basis: str
+    source: str | None
+    as_of: str | None
+
+
+class CandidatePayload(TypedDict):
+    ref: str
+    quote: QuotePayload | None
+
+
+class PlanPayload(TypedDict):
+    """What ``route`` decided, for the job workflow to follow."""
+
+    candidates: list[CandidatePayload]
+    max_attempts: int
+    fallback_on_moderation: bool
+    #: The tenant's (else the global) policy; missing in checkpoints written before it existed.
+    uncertain_submit: NotRequired[UncertainSubmit]
+
+
+class ErrorPayload(TypedDict):
+    """``VidgateError.to_dict()`` / ``JobError.model_dump(mode="json")``."""
+
+    code: str
+    message: str
+    retryable: bool
+    outcome: str
+    details: dict[str, Any]
+
+
+class AttemptPayload(TypedDict):
+    """One attempt, as the steps that follow its submit know it."""
+
+    attempt_id: str
+    number: int
+    provider: str
+    model: str
+    remote_id: str | None
+    quote: QuotePayload | None
+
+
+class OutputPayload(TypedDict):
+    """``OutputRef.model_dump(mode="json")``."""
+
+    url: str
+    kind: str
+    remote_id: str | None
+    content_type: str | None
+    expires_at: float | None
+
+
+class MediaPayload(TypedDict):
+    """``MediaInfo.model_dump(mode="json")``."""
+
+    container: str
+    video_codec: str | None
+    width: int
+    height: int
+    duration: float
+    fps: float | None
+    frame_count: int | None
+    pix_fmt: str | None
+    bit_rate: int | None
+    has_audio: bool
+    audio_codec: str | None
+    size_bytes: int
+
+
+class PollPayload(TypedDict):
+    """``TaskStatus.model_dump(mode="json")`` plus the clock checks made in the poll step."""
+
+    state: str
+    progress: float | None
+    outputs: list[OutputPayload]
+    error: ErrorPayload | None
+    raw_status: str | None
+    poll_after: float | None
+    deadline_exceeded: bool
+    queue_timeout: bool
+
+
+class AttemptSucceeded(TypedDict):
+    ok: Literal[True]
+    attempt: AttemptPayload
+    output: OutputPayload
+    media: MediaPayload
+
+
+class AttemptFailed(TypedDict):
+    ok: Literal[False]
+    attempt: AttemptPayload
+    error: ErrorPayload
+
+
+#: What ``attempt_workflow`` returns to the job: never an exception for a provider's failure.
+AttemptResult = AttemptSucceeded | AttemptFailed
