@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import small_request
 from vidgate.cli import app as cli
+from vidgate.db import make_engine
 from vidgate.engine import Engine
 from vidgate.server import create_app
 from vidgate.settings import Settings
@@ -67,6 +68,7 @@ def test_keys_create_json_reports_the_limits() -> None:
         "max_concurrent": None,
         "daily_videos": None,
         "deadline_seconds": 300.0,
+        "uncertain_submit": None,
     }
 
 
@@ -101,6 +103,7 @@ def test_tenants_set_show_list_and_none_clears() -> None:
         (["--deadline", "-3"], "deadline_seconds must be above 0"),
         (["--deadline", "nan"], "deadline_seconds must be above 0"),
         (["--rate-limit", "0/min"], "a rate limit counts 1 to"),
+        (["--uncertain-submit", "retry"], "uncertain_submit is one of fallback, fail"),
         ([], "say which limit to change"),
     ],
 )
@@ -110,6 +113,23 @@ def test_tenants_set_refuses_bad_values_with_exit_2(args: list[str], needle: str
     assert code == 2, stderr
     assert needle in stderr and "Traceback" not in stdout + stderr
     assert limits("acme")["daily_videos"] == 5
+
+
+def test_the_uncertain_submit_policy_is_the_tenants_own() -> None:
+    from vidgate.engine.store import JobStore
+
+    run("keys", "create", "--tenant", "acme")
+    code, stdout, stderr = run("tenants", "set", "acme", "--uncertain-submit", "fail")
+    assert code == 0, stderr
+    assert "fail" in stdout
+    assert limits("acme")["uncertain_submit"] == "fail"
+    # The engine reads the same column when it routes the tenant's jobs.
+    settings = Settings()
+    store = JobStore(make_engine(settings.resolved_database_url))
+    assert store.uncertain_submit_policy("acme") == "fail"
+    code, _, stderr = run("tenants", "set", "acme", "--uncertain-submit", "none")
+    assert code == 0, stderr
+    assert store.uncertain_submit_policy("acme") is None
 
 
 def test_an_unknown_tenant_is_named() -> None:
@@ -144,7 +164,12 @@ def test_admin_tenants_list_show_and_patch(api: tuple[TestClient, TenantBook]) -
     patched = client.patch(
         "/v1/admin/tenants/acme",
         headers=ops,
-        json={"rate_limit": "2/s", "max_concurrent": None, "deadline_seconds": 120},
+        json={
+            "rate_limit": "2/s",
+            "max_concurrent": None,
+            "deadline_seconds": 120,
+            "uncertain_submit": "fallback",
+        },
     )
     assert patched.status_code == 200, patched.text
     body = patched.json()
@@ -153,6 +178,7 @@ def test_admin_tenants_list_show_and_patch(api: tuple[TestClient, TenantBook]) -
     assert body["max_concurrent"] is None  # null cleared it
     assert body["daily_videos"] == 500  # not named: untouched
     assert body["deadline_seconds"] == 120
+    assert body["uncertain_submit"] == "fallback"
     assert client.get("/v1/admin/tenants/acme", headers=ops).json() == body
 
 
@@ -167,6 +193,7 @@ def test_admin_tenants_list_show_and_patch(api: tuple[TestClient, TenantBook]) -
         ({"rate_limit": 60}, "rate_limit must be text like '60/min'"),
         ({"rate_limit": "lots"}, "rate limits look like 60/min"),
         ({"webhook_secret": "mine"}, "unknown tenant fields ['webhook_secret']"),
+        ({"uncertain_submit": "resubmit"}, "uncertain_submit is one of fallback, fail"),
         (["max_concurrent"], "the body must be a JSON object"),
     ],
 )

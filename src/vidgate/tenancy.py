@@ -78,7 +78,13 @@ def format_rate(count: int, period: float) -> str:
 
 
 #: The limits a tenant has, by their public names (CLI flags, the admin API's fields).
-LIMIT_FIELDS = ("rate_limit", "max_concurrent", "daily_videos", "deadline_seconds")
+LIMIT_FIELDS = (
+    "rate_limit",
+    "max_concurrent",
+    "daily_videos",
+    "deadline_seconds",
+    "uncertain_submit",
+)
 _MAX_LIMIT = 1_000_000
 _MAX_DEADLINE = 24 * 3600.0
 
@@ -88,7 +94,8 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
     column values. ``None`` clears a limit; a name that is absent is left alone. Everything is
     checked, and nothing is returned, unless every value is valid: ``rate_limit`` is text like
     ``"60/min"``, ``max_concurrent`` and ``daily_videos`` whole numbers from 1, and
-    ``deadline_seconds`` a number of seconds above 0, up to a day."""
+    ``deadline_seconds`` a number of seconds above 0, up to a day, and ``uncertain_submit``
+    ``"fallback"`` or ``"fail"`` (``None``: follow ``VIDGATE_UNCERTAIN_SUBMIT``)."""
     unknown = sorted(set(values) - set(LIMIT_FIELDS))
     if unknown:
         raise InvalidRequest(f"unknown tenant fields {unknown}; known: {list(LIMIT_FIELDS)}")
@@ -100,6 +107,13 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise InvalidRequest("rate_limit must be text like '60/min', or null to clear it")
             changes["rate_limit"], changes["rate_period"] = parse_rate(value)
+        elif name == "uncertain_submit":
+            if value not in UNCERTAIN_SUBMIT_POLICIES:
+                raise InvalidRequest(
+                    f"uncertain_submit is one of {', '.join(UNCERTAIN_SUBMIT_POLICIES)}, "
+                    "or null to follow the gateway's default"
+                )
+            changes[name] = value
         elif name in ("max_concurrent", "daily_videos"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidRequest(f"{name} must be a whole number, or null to clear it")
@@ -122,6 +136,7 @@ _COLUMNS = {
     "max_concurrent": "max_concurrent",
     "daily_videos": "daily_videos",
     "deadline_seconds": "default_deadline",
+    "uncertain_submit": "uncertain_submit",
 }
 
 
@@ -135,6 +150,7 @@ class Tenant:
     max_concurrent: int | None
     daily_videos: int | None
     deadline_seconds: float | None
+    uncertain_submit: str | None
     webhook_url: str | None
     active_keys: int
     created_at: datetime
@@ -149,6 +165,7 @@ class Tenant:
             "max_concurrent": self.max_concurrent,
             "daily_videos": self.daily_videos,
             "deadline_seconds": self.deadline_seconds,
+            "uncertain_submit": self.uncertain_submit,
         }
 
     def describe(self) -> str:
@@ -159,6 +176,7 @@ class Tenant:
             f"{self.max_concurrent or 'unlimited'} at once",
             f"{self.daily_videos or 'unlimited'} videos a day",
             f"deadline {f'{self.deadline_seconds:g} s' if self.deadline_seconds else 'default'}",
+            f"uncertain submit {self.uncertain_submit or 'default'}",
         ]
         return ", ".join(parts)
 
@@ -311,6 +329,7 @@ class TenantBook:
                 max_concurrent=r["max_concurrent"],
                 daily_videos=r["daily_videos"],
                 deadline_seconds=r["default_deadline"],
+                uncertain_submit=r["uncertain_submit"],
                 webhook_url=r["webhook_url"],
                 active_keys=int(r["active_keys"]),
                 created_at=_aware(r["created_at"]) or _now(),

@@ -36,12 +36,22 @@ DeadlineOption = Annotated[
     typer.Option(help="Seconds a job may take when its request sets none; 'none' clears it."),
 ]
 
+UncertainOption = Annotated[
+    str | None,
+    typer.Option(
+        help="What a create that may have succeeded at a provider that cannot be asked leads "
+        "to: 'fallback' (another provider; the possible orphan is recorded) or 'fail'; "
+        "'none' follows VIDGATE_UNCERTAIN_SUBMIT."
+    ),
+]
+
 
 def limit_flags(
     rate_limit: str | None,
     max_concurrent: str | None,
     daily_videos: str | None,
     deadline: str | None,
+    uncertain_submit: str | None = None,
 ) -> dict[str, Any]:
     """The limit flags that were given, by their public names: 'none' → None (clear), numbers
     parsed. Validation of the values themselves is ``tenancy.limit_changes``'s."""
@@ -51,6 +61,7 @@ def limit_flags(
         ("max_concurrent", "--max-concurrent", max_concurrent, int),
         ("daily_videos", "--daily-videos", daily_videos, int),
         ("deadline_seconds", "--deadline", deadline, float),
+        ("uncertain_submit", "--uncertain-submit", uncertain_submit, str),
     ):
         if raw is None:
             continue

@@ -10,7 +10,14 @@ from rich.table import Table
 from ..exceptions import InvalidRequest
 from ..tenancy import Tenant
 from ._console import friendly, out, print_json
-from ._tenancy import ConcurrentOption, DailyOption, DeadlineOption, RateOption, limit_flags
+from ._tenancy import (
+    ConcurrentOption,
+    DailyOption,
+    DeadlineOption,
+    RateOption,
+    UncertainOption,
+    limit_flags,
+)
 from ._tenancy import book as _book
 
 app = typer.Typer(help="List tenants and show or change their limits.", no_args_is_help=True)
@@ -40,6 +47,7 @@ def _show(tenant: Tenant) -> None:
         "deadline",
         f"{tenant.deadline_seconds:g} s" if tenant.deadline_seconds else "none (the default)",
     )
+    grid.add_row("uncertain submit", tenant.uncertain_submit or "the gateway's default")
     grid.add_row("webhook url", tenant.webhook_url or "none")
     grid.add_row("active keys", str(tenant.active_keys))
     out.print(grid)
@@ -92,14 +100,15 @@ def set_limits(
     max_concurrent: ConcurrentOption = None,
     daily_videos: DailyOption = None,
     deadline: DeadlineOption = None,
+    uncertain_submit: UncertainOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Change the limits named; the others stay as they are. 'none' clears a limit."""
-    given = limit_flags(rate_limit, max_concurrent, daily_videos, deadline)
+    given = limit_flags(rate_limit, max_concurrent, daily_videos, deadline, uncertain_submit)
     if not given:
         raise InvalidRequest(
-            "say which limit to change: --rate-limit, --max-concurrent, --daily-videos "
-            "or --deadline (a value, or 'none' to clear it)"
+            "say which limit to change: --rate-limit, --max-concurrent, --daily-videos, "
+            "--deadline or --uncertain-submit (a value, or 'none' to clear it)"
         )
     updated = _book().set_limits(tenant, given)
     if json_output:

@@ -1,8 +1,9 @@
 """``/v1/admin/tenants``: list tenants, show one, change its limits (admin keys only).
 
 A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_limit`` (text like
-``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1) and
-``deadline_seconds`` (above 0, up to a day). Every field is validated before anything changes.
+``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1),
+``deadline_seconds`` (above 0, up to a day), and ``uncertain_submit`` (``fallback`` or ``fail``).
+Every field is validated before anything changes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _LIMITS_BODY: dict[str, Any] = {
                             "exclusiveMinimum": 0,
                             "maximum": 86400,
                         },
+                        "uncertain_submit": {"enum": ["fallback", "fail", None]},
                     },
                 }
             }
