@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from .. import requestlog
+from ._errors import error_for_status, request_id_of, transport_error
 
 __all__ = [
     "RecordingTransport",
@@ -21,20 +22,6 @@ __all__ = [
     "request_id_of",
     "same_origin",
 ]
-
-#: Response headers that carry a provider's request id, in the order we look for them.
-REQUEST_ID_HEADERS = (
-    "x-request-id",
-    "request-id",
-    "x-runway-request-id",
-    "x-fal-request-id",
-    "cf-ray",
-)
-
-
-def request_id_of(response: httpx.Response) -> str | None:
-    """The provider's id for this request, from whichever header it uses."""
-    return next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -102,8 +89,6 @@ async def download_to(
 ) -> None:
     """Stream ``url`` to ``dest`` in constant memory; ``dest`` appears only when complete.
     Errors map to the exception tree (a 5xx or a cut connection is retryable)."""
-    from ._errors import error_for_status, transport_error
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
     try:
