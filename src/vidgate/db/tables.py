@@ -177,3 +177,13 @@ webhook_deliveries = sa.Table(
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("delivered_at", _ts),
 )
+
+#: Secrets every process of one deployment must share (the Luma callback key, the signed-URL
+#: key), made once by whichever process needs one first; see ``db/secrets.py``.
+shared_secrets = sa.Table(
+    "shared_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+)

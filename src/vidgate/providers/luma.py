@@ -41,15 +41,16 @@ set, Luma is given ``<callback_url>/<token>``, where the token is self-verifying
 ``<reference>.<hex HMAC-SHA256(secret, "vidgate-luma-callback:" + reference)>`` (the reference
 percent-encoded). ``parse_webhook`` recomputes the HMAC from the reference inside the token, so
 it needs no lookup table; a missing, forged or tampered token raises ``ProviderAuthError``. The
-secret is ``VIDGATE_WEBHOOK_SECRET``; **if it is unset, a random secret is made once per
-process, and callbacks then verify only in the process that submitted the task.** The token
+secret is ``Settings.webhook_key()``: ``VIDGATE_WEBHOOK_SECRET``, else a random key made once
+and stored in the database, so a callback for a task any process submitted verifies in every
+process sharing that database (a gateway receives what a worker asked for). The token
 proves a delivery came from someone who was given the URL (Luma); the body's state is still
 only a hint, and the engine re-reads the generation with ``poll``.
 
 **Ambiguous creates.** Dream Machine has no client reference, so ``find_by_reference`` lists
 recent generations (newest first) and matches the request we sent (prompt, model, sizes,
 keyframes, and the callback URL, whose token names our reference; its MAC is not compared, so a
-restarted process with a new random secret still recognises its task) created at or after
+task is still recognised after the secret was rotated) created at or after
 ``since``. One match is ours; none, after reading past ``since``, proves absence (None); more
 than one that nothing tells apart, or a listing too long to read, raises ``SubmitUncertain``.
 The Agents API has no listing and no client reference, so a task there cannot be looked up:
@@ -76,7 +77,6 @@ import json
 import mimetypes
 import os
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,9 +118,6 @@ __all__ = ["LumaProvider", "callback_token", "verify_callback_token"]
 
 #: Sent on every create, so a simulator (or a log) can tie the task to our attempt.
 REFERENCE_HEADER = "X-Vidgate-Reference"
-#: Where the callback secret comes from; without it, one is made per process.
-WEBHOOK_SECRET_VARIABLE = "VIDGATE_WEBHOOK_SECRET"
-_PROCESS_SECRET = secrets.token_bytes(32)
 _TOKEN_CONTEXT = b"vidgate-luma-callback:"
 
 #: Agents presigns output URLs for one hour.
@@ -212,30 +209,27 @@ _BY_PREFIX = {api.prefix: api for api in (DREAM_MACHINE, AGENTS)}
 # -- callback tokens ---------------------------------------------------------------------------
 
 
-def _secret() -> bytes:
-    configured = os.environ.get(WEBHOOK_SECRET_VARIABLE)
-    return configured.encode() if configured else _PROCESS_SECRET
+def _mac(reference: str, key: bytes | None) -> str:
+    key = Settings().webhook_key() if key is None else key
+    return hmac.new(key, _TOKEN_CONTEXT + reference.encode(), hashlib.sha256).hexdigest()
 
 
-def _mac(reference: str) -> str:
-    return hmac.new(_secret(), _TOKEN_CONTEXT + reference.encode(), hashlib.sha256).hexdigest()
+def callback_token(reference: str, key: bytes | None = None) -> str:
+    """The unguessable, self-verifying last path segment of an attempt's callback URL, keyed
+    with ``key`` (default: the deployment's, ``Settings().webhook_key()``)."""
+    return f"{quote(reference, safe='')}.{_mac(reference, key)}"
 
 
-def callback_token(reference: str) -> str:
-    """The unguessable, self-verifying last path segment of an attempt's callback URL."""
-    return f"{quote(reference, safe='')}.{_mac(reference)}"
-
-
-def verify_callback_token(token: str | None) -> str:
+def verify_callback_token(token: str | None, key: bytes | None = None) -> str:
     """The reference a callback token was made for; ``ProviderAuthError`` if it is missing,
-    malformed or not signed with our secret."""
+    malformed or not signed with ``key`` (default: the deployment's)."""
     if not token:
         raise ProviderAuthError(
             "a Luma callback arrived without its URL token; refusing it", provider="luma"
         )
     quoted, dot, mac = token.rpartition(".")
     reference = unquote(quoted)
-    if not dot or not reference or not hmac.compare_digest(_mac(reference), mac):
+    if not dot or not reference or not hmac.compare_digest(_mac(reference, key), mac):
         raise ProviderAuthError(
             "a Luma callback arrived with a token that does not verify; refusing it",
             provider="luma",
@@ -547,10 +541,10 @@ class LumaProvider(Provider):
         create = str(wire.get("create", f"POST {api.create_path}")).split()[-1]
         return api, create, body
 
-    @staticmethod
-    def _callback_url(base: str, reference: str) -> str:
+    def _callback_url(self, base: str, reference: str) -> str:
         head, mark, query = base.partition("?")
-        return f"{head.rstrip('/')}/{callback_token(reference)}{mark}{query}"
+        token = callback_token(reference, self.settings.webhook_key())
+        return f"{head.rstrip('/')}/{token}{mark}{query}"
 
     # -- the lifecycle -----------------------------------------------------------------------
 
@@ -715,7 +709,7 @@ class LumaProvider(Provider):
         self, headers: Mapping[str, str], body: bytes, *, url_token: str | None = None
     ) -> WebhookEvent:
         """A Dream Machine callback: verify the URL token, then read the Generation in it."""
-        verify_callback_token(url_token)
+        verify_callback_token(url_token, self.settings.webhook_key())
         try:
             data = json.loads(body)
         except ValueError:
@@ -763,8 +757,8 @@ def _same_request(item: dict[str, Any], sent: dict[str, Any]) -> bool:
 
 def _callback_key(url: Any) -> str | None:
     """A callback URL without its token's MAC: the receiver and our reference. (The MAC is left
-    out because a process without ``VIDGATE_WEBHOOK_SECRET`` makes another one after a
-    restart, and a lookup must still recognise the task it created before.)"""
+    out because the secret may have been rotated since, and a lookup must still recognise the
+    task it created before.)"""
     if not isinstance(url, str):
         return None
     head, mark, query = url.partition("?")
