@@ -105,7 +105,12 @@ class Settings(BaseSettings):
         default=4.0, ge=0, description="seconds the simulated provider takes to 'generate'"
     )
     http_timeout: float = Field(default=60.0, gt=0, description="seconds per provider HTTP call")
-    log_level: str = Field(default="WARNING")
+    log_level: str = Field(default="WARNING", description="log level (DEBUG, INFO, WARNING…)")
+    allow_retired: str | None = Field(
+        default=None,
+        description="comma-separated providers or provider:model ids a request may still name "
+        "after their retirement",
+    )
     catalog_dir: Path | None = Field(
         default=None,
         description="a folder of extra catalogue TOML files; a file for an existing provider "
@@ -178,7 +183,9 @@ class Settings(BaseSettings):
     webhook_retry_base: float = Field(
         default=5.0, gt=0, description="first client-webhook retry delay, s (then doubling)"
     )
-    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="deliveries of one client webhook before it is failed"
+    )
 
     @property
     def resolved_executor_id(self) -> str:
