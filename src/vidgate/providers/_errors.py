@@ -107,10 +107,11 @@ def transport_error(provider: str, exc: httpx.HTTPError) -> ProviderUnavailable:
     )
 
 
-def scrub_secret(error: ProviderError, secret: str) -> ProviderError:
-    """Take ``secret`` out of the error's message, whatever a provider's answer echoed back
-    (belt and braces: no key ever reaches a log, an error or a response)."""
-    if secret and secret in error.message:
-        error.message = error.message.replace(secret, "***")
-        error.args = (error.message,)
+def scrub_secret(error: ProviderError, *secrets: str) -> ProviderError:
+    """Take every one of ``secrets`` out of the error's message, whatever a provider's answer
+    echoed back (belt and braces: no key ever reaches a log, an error or a response)."""
+    for secret in secrets:
+        if secret and secret in error.message:
+            error.message = error.message.replace(secret, "***")
+            error.args = (error.message,)
     return error
