@@ -15,7 +15,6 @@ The key defaults to ``$VIDGATE_API_KEY`` and the URL to ``$VIDGATE_URL``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import exceptions
 from .exceptions import JobTimeout, LimitExceeded, VidgateError
+from .settings import Settings
 
 __all__ = ["AsyncClient", "Client", "Estimate", "Video", "VideoError"]
 
@@ -106,6 +106,16 @@ def _raise_for(response: httpx.Response) -> None:
     raise exc
 
 
+def _gateway(base_url: str | None, api_key: str | None) -> tuple[str, dict[str, str]]:
+    """The gateway's URL and the key's header: the arguments, else ``VIDGATE_URL`` and
+    ``VIDGATE_API_KEY``."""
+    settings = Settings()
+    key = api_key or settings.api_key
+    if not key:
+        raise exceptions.ConfigurationError("pass api_key= or set VIDGATE_API_KEY")
+    return (base_url or settings.url).rstrip("/"), {"Authorization": f"Bearer {key}"}
+
+
 def _body(prompt: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in fields.items() if v is not None}
     if prompt is not None:
@@ -134,14 +144,10 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        key = api_key or os.environ.get("VIDGATE_API_KEY")
-        if not key:
-            raise exceptions.ConfigurationError("pass api_key= or set VIDGATE_API_KEY")
+        base_url, headers = _gateway(base_url, api_key)
         self._http = httpx.Client(
-            base_url=(base_url or os.environ.get("VIDGATE_URL", "http://127.0.0.1:8000")).rstrip(
-                "/"
-            ),
-            headers={"Authorization": f"Bearer {key}"},
+            base_url=base_url,
+            headers=headers,
             timeout=timeout,
             transport=transport,
         )
@@ -254,14 +260,10 @@ class AsyncClient:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        key = api_key or os.environ.get("VIDGATE_API_KEY")
-        if not key:
-            raise exceptions.ConfigurationError("pass api_key= or set VIDGATE_API_KEY")
+        base_url, headers = _gateway(base_url, api_key)
         self._http = httpx.AsyncClient(
-            base_url=(base_url or os.environ.get("VIDGATE_URL", "http://127.0.0.1:8000")).rstrip(
-                "/"
-            ),
-            headers={"Authorization": f"Bearer {key}"},
+            base_url=base_url,
+            headers=headers,
             timeout=timeout,
             transport=transport,
         )

@@ -18,7 +18,6 @@ The rules, in order:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,6 +30,7 @@ from .exceptions import (
     VidgateError,
 )
 from .providers.registry import provider_classes
+from .settings import Settings
 from .types import CostQuote, VideoRequest
 
 __all__ = ["Candidate", "RoutePlan", "plan_route", "plan_with_defaults"]
@@ -81,8 +81,8 @@ def plan_route(
     real_configured = configured - {SIMULATED}
 
     if request.model and ":" in request.model:
-        env = os.environ if environ is None else environ
-        allowed = {x.strip() for x in env.get("VIDGATE_ALLOW_RETIRED", "").split(",") if x.strip()}
+        raw = Settings().allow_retired if environ is None else environ.get("VIDGATE_ALLOW_RETIRED")
+        allowed = {x.strip() for x in (raw or "").split(",") if x.strip()}
         return _explicit_model(request, catalog, today, configured, allowed, environ)
 
     wanted = list(request.providers)

@@ -1,7 +1,9 @@
 """Settings: one documented place, read from ``VIDGATE_*`` environment variables.
 
 Provider API keys are not settings: each provider reads its own conventional variable
-(``RUNWAYML_API_SECRET``, ``REPLICATE_API_TOKEN``...), as listed in its catalogue file.
+(``RUNWAYML_API_SECRET``, ``REPLICATE_API_TOKEN``...), as listed in its catalogue file. The two
+webhook secrets that follow a provider's naming (``OPENAI_WEBHOOK_SECRET``,
+``REPLICATE_WEBHOOK_SECRET``) are settings under those names.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -26,7 +28,7 @@ def _default_home() -> Path:
 class Settings(BaseSettings):
     """Every knob vidgate has. Each field is the environment variable ``VIDGATE_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="VIDGATE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VIDGATE_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(
         default_factory=_default_home,
@@ -110,12 +112,65 @@ class Settings(BaseSettings):
         default=4.0, ge=0, description="seconds the simulated provider takes to 'generate'"
     )
     http_timeout: float = Field(default=60.0, gt=0, description="seconds per provider HTTP call")
-    log_level: str = Field(default="WARNING")
+    log_level: str = Field(default="WARNING", description="log level (DEBUG, INFO, WARNING…)")
+    allow_retired: str | None = Field(
+        default=None,
+        description="comma-separated providers or provider:model ids a request may still name "
+        "after their retirement",
+    )
+    catalog_dir: Path | None = Field(
+        default=None,
+        description="a folder of extra catalogue TOML files; a file for an existing provider "
+        "replaces it",
+    )
+    # -- where providers are (their simulator twins in tests and demos) --
+    simulator_url: str | None = Field(
+        default=None,
+        description="the provider simulator's address: every adapter without its own base URL "
+        "setting talks to its twin there",
+    )
+    runway_base_url: str | None = Field(default=None, description="Runway's API root")
+    luma_base_url: str | None = Field(default=None, description="Luma Dream Machine's API root")
+    luma_agents_base_url: str | None = Field(default=None, description="Luma Agents' API root")
+    openai_base_url: str | None = Field(default=None, description="OpenAI's API root (…/v1)")
+    replicate_base_url: str | None = Field(default=None, description="Replicate's API root")
+    fal_queue_url: str | None = Field(default=None, description="fal's queue API root")
+    fal_jwks_url: str | None = Field(default=None, description="fal's webhook-key JWKS URL")
+    gemini_base_url: str | None = Field(default=None, description="the Gemini API root")
+    vertex_base_url: str | None = Field(
+        default=None, description="the Vertex AI API root (default: the project's region)"
+    )
+    # -- provider webhooks --
+    webhook_secret: str | None = Field(
+        default=None,
+        description="the key of the tokens in Luma callback URLs; default: a random key made "
+        "once and stored in the database, so every process sharing it verifies every callback",
+    )
+    openai_webhook_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET"),
+        description="OPENAI_WEBHOOK_SECRET: the whsec_ secret of the OpenAI project's webhook",
+    )
+    replicate_webhook_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REPLICATE_WEBHOOK_SECRET"),
+        description="REPLICATE_WEBHOOK_SECRET: the account's whsec_ webhook secret; default: "
+        "fetched from Replicate once",
+    )
+    # -- vidgate simulator --
+    simulator_latency: float = Field(
+        default=3.0, ge=0, description="seconds a `vidgate simulator` task takes to generate"
+    )
+    # -- the client of a running gateway (vidgate.Client) --
+    api_key: str | None = Field(default=None, description="the gateway key vidgate.Client sends")
+    url: str = Field(
+        default="http://127.0.0.1:8000", description="the gateway vidgate.Client talks to"
+    )
     # -- the gateway (vidgate serve) --
     signing_secret: str | None = Field(
         default=None,
-        description="HMAC key for signed content URLs; default: a key file in $VIDGATE_HOME "
-        "(set it explicitly when several hosts serve the same content)",
+        description="HMAC key for signed content URLs; default: a random key made once and "
+        "stored in the database, so every process sharing it signs alike",
     )
     signed_url_ttl: float = Field(default=3600.0, gt=0, description="signed URL lifetime, s")
     content_redirect: bool = Field(
@@ -135,7 +190,9 @@ class Settings(BaseSettings):
     webhook_retry_base: float = Field(
         default=5.0, gt=0, description="first client-webhook retry delay, s (then doubling)"
     )
-    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="deliveries of one client webhook before it is failed"
+    )
 
     @property
     def resolved_executor_id(self) -> str:
@@ -164,23 +221,28 @@ class Settings(BaseSettings):
         return self.resolved_home / "work"
 
     def signing_key(self) -> bytes:
-        """The content-URL signing key: the setting, else a random key kept in $VIDGATE_HOME."""
+        """The content-URL signing key: ``VIDGATE_SIGNING_SECRET``, else the one stored in the
+        database (made by the first process that needs it; a key file an earlier version kept
+        in $VIDGATE_HOME seeds it, so URLs it signed stay valid)."""
         if self.signing_secret:
             return self.signing_secret.encode()
-        path = self.resolved_home / "signing.key"
-        if not path.exists():
-            self.ensure_dirs()
-            tmp = path.with_name(f".signing.key.{os.getpid()}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_hex(32))
-            try:
-                os.link(tmp, path)  # atomic, and the first process to get here wins
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink(missing_ok=True)
-        return path.read_text(encoding="ascii").strip().encode()
+        legacy = self.resolved_home / "signing.key"
+        initial = legacy.read_text(encoding="ascii").strip() if legacy.is_file() else None
+        return self._shared_secret("signed-urls", initial).encode()
+
+    def webhook_key(self) -> bytes:
+        """The key of provider callback URL tokens: ``VIDGATE_WEBHOOK_SECRET``, else the one
+        stored in the database, so a callback minted by any process verifies in every other."""
+        if self.webhook_secret:
+            return self.webhook_secret.encode()
+        return self._shared_secret("provider-callbacks").encode()
+
+    def _shared_secret(self, name: str, initial: str | None = None) -> str:
+        from .db.secrets import shared_secret
+
+        if self.resolved_database_url.startswith("sqlite"):
+            self.ensure_dirs()  # the database file's folder
+        return shared_secret(self.resolved_database_url, name, initial=initial)
 
     def ensure_dirs(self) -> None:
         for path in (self.resolved_home, self.resolved_storage_dir, self.work_dir):

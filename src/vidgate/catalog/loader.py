@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import difflib
-import os
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from ..exceptions import ConfigurationError, UnknownModel
+from ..settings import Settings
 from ..types import parse_ref
 from .schema import ModelProfile, ProviderProfile
 
-__all__ = ["DATA_DIR", "Catalog", "load_catalog", "load_provider_file"]
+__all__ = ["DATA_DIR", "Catalog", "add_profile_source", "load_catalog", "load_provider_file"]
 
 DATA_DIR = Path(__file__).with_name("data")
+
+#: Where profiles that are not catalogue files come from: the provider registry adds its
+#: plugins' profiles here when it is imported (providers stand above the catalogue, so the
+#: catalogue never imports them).
+_profile_sources: list[Callable[[], list[ProviderProfile]]] = []
+
+
+def add_profile_source(source: Callable[[], list[ProviderProfile]]) -> None:
+    """Have ``load_catalog()`` include the profiles ``source`` returns (before the files, so a
+    catalogue file for the same provider still replaces a plugin's profile)."""
+    if source not in _profile_sources:
+        _profile_sources.append(source)
+        _cached.cache_clear()
 
 
 def load_provider_file(path: Path) -> ProviderProfile:
@@ -83,18 +96,17 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 def _catalog_files() -> list[Path]:
     files = sorted(DATA_DIR.glob("*.toml"))
-    extra = os.environ.get("VIDGATE_CATALOG_DIR")
+    extra = Settings().catalog_dir
     if extra:
-        files += sorted(Path(extra).expanduser().glob("*.toml"))
+        files += sorted(extra.expanduser().glob("*.toml"))
     return files
 
 
 @lru_cache(maxsize=1)
 def _cached(files: tuple[Path, ...]) -> Catalog:
-    from ..providers.registry import plugin_profiles
-
+    plugins = [profile for source in _profile_sources for profile in source()]
     profiles = [load_provider_file(path) for path in files]
-    return Catalog([*plugin_profiles(), *profiles])
+    return Catalog([*plugins, *profiles])
 
 
 def load_catalog() -> Catalog:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..settings import Settings
 from ._console import err, fail, friendly
 
 
@@ -48,7 +48,7 @@ def simulator(
     from ..simulator.state import SimulatorConfig
 
     if latency is None:
-        latency = float(os.environ.get("VIDGATE_SIMULATOR_LATENCY", "3"))
+        latency = Settings().simulator_latency
     try:
         profile = FaultProfile(rates=json.loads(faults) if faults else {}, seed=seed)
     except (json.JSONDecodeError, UnknownFault, TypeError) as exc:

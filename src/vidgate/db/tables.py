@@ -185,3 +185,13 @@ webhook_deliveries = sa.Table(
     sa.Column("claimed_until", _ts),
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
+
+#: Secrets every process of one deployment must share (the Luma callback key, the signed-URL
+#: key), made once by whichever process needs one first; see ``db/secrets.py``.
+shared_secrets = sa.Table(
+    "shared_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+)

@@ -20,7 +20,6 @@ from ..exceptions import (
     ProviderUnavailable,
     RateLimited,
 )
-from ._http import request_id_of
 
 __all__ = [
     "error_for_status",
@@ -29,6 +28,21 @@ __all__ = [
     "scrub_secret",
     "transport_error",
 ]
+
+
+#: Response headers that carry a provider's request id, in the order we look for them.
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-runway-request-id",
+    "x-fal-request-id",
+    "cf-ray",
+)
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    """The provider's id for this request, from whichever header it uses."""
+    return next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -93,10 +107,11 @@ def transport_error(provider: str, exc: httpx.HTTPError) -> ProviderUnavailable:
     )
 
 
-def scrub_secret(error: ProviderError, secret: str) -> ProviderError:
-    """Take ``secret`` out of the error's message, whatever a provider's answer echoed back
-    (belt and braces: no key ever reaches a log, an error or a response)."""
-    if secret and secret in error.message:
-        error.message = error.message.replace(secret, "***")
-        error.args = (error.message,)
+def scrub_secret(error: ProviderError, *secrets: str) -> ProviderError:
+    """Take every one of ``secrets`` out of the error's message, whatever a provider's answer
+    echoed back (belt and braces: no key ever reaches a log, an error or a response)."""
+    for secret in secrets:
+        if secret and secret in error.message:
+            error.message = error.message.replace(secret, "***")
+            error.args = (error.message,)
     return error

@@ -158,11 +158,16 @@ class Provider(ABC):
     def setting_url(
         self, variable: str, default: str | None = None, *, simulator_path: str | None = None
     ) -> str:
-        """A base URL: the environment variable (e.g. ``VIDGATE_RUNWAY_BASE_URL``), else — when
+        """A base URL: the setting ``variable`` (e.g. ``VIDGATE_RUNWAY_BASE_URL``), else — when
         ``VIDGATE_SIMULATOR_URL`` is set — the simulator's address plus ``simulator_path`` (this
-        provider's prefix there, e.g. ``/runway``), else ``default``, else the catalogue's."""
-        simulator = os.environ.get("VIDGATE_SIMULATOR_URL")
-        value = os.environ.get(variable)
+        provider's prefix there, e.g. ``/runway``), else ``default``, else the catalogue's.
+        Read as the environment is now, so a re-pointed provider needs no restart."""
+        now = Settings()
+        simulator = now.simulator_url
+        field = variable.removeprefix("VIDGATE_").lower()
+        # A third-party provider's own variable is not a vidgate setting: read as it is.
+        known = field in Settings.model_fields
+        value = getattr(now, field) if known else os.environ.get(variable)
         if not value and simulator and simulator_path is not None:
             value = simulator.rstrip("/") + simulator_path
         value = value or default or self.profile().base_url

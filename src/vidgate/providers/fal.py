@@ -67,7 +67,6 @@ import contextlib
 import hashlib
 import json
 import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -93,7 +92,6 @@ from ._errors import (
     parse_retry_after,
     request_id_of,
     scrub_secret,
-    transport_error,
 )
 from ._fal_answers import CONTENT_POLICY as CONTENT_POLICY
 from ._fal_answers import TRANSIENT_ERROR_TYPES as TRANSIENT_ERROR_TYPES
@@ -108,10 +106,9 @@ from ._fal_request import app_of as app_of
 from ._fal_request import app_token as app_token
 from ._fal_request import build_input as build_input
 from ._fal_request import split_remote_id as split_remote_id
-from ._http import download_to, make_client
+from ._http import HttpProvider, check_webhook_time, download_to, gone_if_404, make_client
 from .base import (
     OutputRef,
-    Provider,
     Submission,
     SubmitResult,
     TaskState,
@@ -136,8 +133,6 @@ DEFAULT_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
 #: Where the JWKS is, relative to the simulator's address.
 SIMULATOR_JWKS_PATH = "/fal/.well-known/jwks.json"
 REFERENCE_HEADER = "X-Vidgate-Reference"
-#: Webhook deliveries older or newer than this (seconds) are refused as stale or replayed.
-WEBHOOK_TOLERANCE = 300.0
 
 #: Download answers that mean "this URL no longer works".
 _URL_REFUSED = frozenset({401, 403, 404, 410})
@@ -148,7 +143,7 @@ _STATUS_CODE = re.compile(r"status code:?\s*(\d{3})", re.IGNORECASE)
 # -- the provider --------------------------------------------------------------------------------
 
 
-class FalProvider(Provider):
+class FalProvider(HttpProvider):
     """fal's queue API over httpx: submit, poll, cancel, download, signed webhooks. No lookup
     by reference."""
 
@@ -161,8 +156,6 @@ class FalProvider(Provider):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._base: str | None = None
 
     # -- plumbing --------------------------------------------------------------------------
@@ -175,17 +168,10 @@ class FalProvider(Provider):
             JWKS_URL_VARIABLE, DEFAULT_JWKS_URL, simulator_path=SIMULATOR_JWKS_PATH
         )
 
-    def _http(self) -> httpx.AsyncClient:
-        """One client per event loop (its pooled connections belong to the loop). It carries no
-        key: the key is added per queue call, so a download never sends it."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            self._base = self.queue_url()
-            self._client = make_client(
-                self.name, base_url=self._base, timeout=self.settings.http_timeout
-            )
-            self._client_loop = loop
-        return self._client
+    def _new_client(self) -> httpx.AsyncClient:
+        """It carries no key: the key is added per queue call, so a download never sends it."""
+        self._base = self.queue_url()
+        return make_client(self.name, base_url=self._base, timeout=self.settings.http_timeout)
 
     async def _send(
         self,
@@ -198,15 +184,14 @@ class FalProvider(Provider):
     ) -> tuple[httpx.Response, str]:
         """One queue call with the key; the answer whatever its status, and the key used."""
         key = self.require_key()
-        sent = {"Authorization": f"Key {key}", **(headers or {})}
-        try:
-            response = await self._http().request(
-                method, path, json=body, params=params, headers=sent
-            )
-        except httpx.HTTPError as exc:
-            # ``from None``: the httpx error holds the request, and the request holds the key.
-            raise scrub_secret(transport_error(self.name, exc), key) from None
+        response = await self.authorized(
+            method, path, json=body, params=params, headers=headers, check=False
+        )
         return response, key
+
+    def _credentials(self) -> tuple[dict[str, str], list[str]]:
+        key = self.require_key()
+        return {"Authorization": f"Key {key}"}, [key]
 
     async def _call(
         self,
@@ -296,15 +281,11 @@ class FalProvider(Provider):
         try:
             response = await self._call("GET", path + "/status", params={"logs": "1"})
         except ProviderError as exc:
-            if exc.status_code == 404:
-                raise GenerationFailed(
-                    f"fal has no request {remote_id} (it expired, or never existed)",
-                    provider=self.name,
-                    status_code=404,
-                    provider_code="request_not_found",
-                    request_id=exc.request_id,
-                ) from None
-            raise
+            raise gone_if_404(
+                exc,
+                f"fal has no request {remote_id} (it expired, or never existed)",
+                "request_not_found",
+            ) from None
         data = _json(response)
         if not isinstance(data, dict):
             raise ProviderUnavailable(
@@ -419,13 +400,6 @@ class FalProvider(Provider):
             details={"remote_id": output.remote_id, "charged": True},
         )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            # RuntimeError: its event loop is gone, and the connections went with it.
-            with contextlib.suppress(RuntimeError):
-                await client.aclose()
-
     # -- webhooks --------------------------------------------------------------------------
 
     def _jwks(self, *, refresh: bool = False) -> tuple[Ed25519PublicKey, ...]:
@@ -466,18 +440,7 @@ class FalProvider(Provider):
                 "-Timestamp and -Signature headers (unsigned)",
                 provider=self.name,
             )
-        try:
-            sent_at = int(timestamp)
-        except ValueError:
-            raise ProviderAuthError(
-                "a fal webhook has a malformed X-Fal-Webhook-Timestamp", provider=self.name
-            ) from None
-        if abs(time.time() - sent_at) > WEBHOOK_TOLERANCE:
-            raise ProviderAuthError(
-                f"a fal webhook's timestamp is more than {WEBHOOK_TOLERANCE:g} s from now "
-                "(stale or replayed)",
-                provider=self.name,
-            )
+        check_webhook_time(self.name, timestamp, "X-Fal-Webhook-Timestamp")
         try:
             raw_signature = bytes.fromhex(signature.strip())
         except ValueError:

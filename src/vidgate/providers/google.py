@@ -61,10 +61,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import os
 import re
-import tempfile
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,8 +82,17 @@ from ..exceptions import (
     UnsupportedRequest,
 )
 from ..settings import Settings
-from ._errors import error_for_status, request_id_of, transport_error
-from ._http import fetch_user_image, make_client, origin_of
+from ._errors import error_for_status, request_id_of
+from ._http import (
+    HttpProvider,
+    atomic_file,
+    download_to,
+    fetch_user_image,
+    gone_if_404,
+    json_object,
+    make_client,
+    origin_of,
+)
 from ._veo_errors import GRPC_CODES as GRPC_CODES
 from ._veo_errors import _envelope, _rai_fields
 from ._veo_errors import google_error as google_error
@@ -94,7 +101,7 @@ from ._veo_errors import rai_rejection as rai_rejection
 from ._veo_request import _sniff_image
 from ._veo_request import build_predict as build_predict
 from ._veo_request import fill_template as fill_template
-from .base import OutputRef, Provider, Submission, SubmitResult, TaskState, TaskStatus
+from .base import OutputRef, Submission, SubmitResult, TaskState, TaskStatus
 
 __all__ = [
     "BASE_URL_VARIABLE",
@@ -143,7 +150,7 @@ def _redact(url: str) -> str:
 # -- the shared provider -----------------------------------------------------------------------
 
 
-class VeoProvider(Provider):
+class VeoProvider(HttpProvider):
     """Veo over httpx, either flavour. Subclasses say how to authenticate, where the API is,
     how to read an operation and where its videos are."""
 
@@ -153,8 +160,6 @@ class VeoProvider(Provider):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
         #: Origins of every API base URL this provider has called: the only ones trusted with
         #: a credential.
         self._trusted: set[tuple[str, str, int | None]] = set()
@@ -205,16 +210,12 @@ class VeoProvider(Provider):
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
-        """One client per event loop (its pooled connections belong to the loop). No default
-        headers: credentials are added per request for the API's origin, and the hook strips
-        them from any request (a redirect included) to any other origin."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            client = make_client(self.name, timeout=60.0)
-            client.event_hooks = {"request": [self._strip_foreign_credentials]}
-            self._client, self._client_loop = client, loop
-        return self._client
+    def _new_client(self) -> httpx.AsyncClient:
+        """No default headers: credentials are added per request for the API's origin, and the
+        hook strips them from any request (a redirect included) to any other origin."""
+        client = make_client(self.name, timeout=60.0)
+        client.event_hooks = {"request": [self._strip_foreign_credentials]}
+        return client
 
     async def _strip_foreign_credentials(self, request: httpx.Request) -> None:
         if not self.trusted(str(request.url)):
@@ -229,14 +230,6 @@ class VeoProvider(Provider):
                 found.append(value)
         return found
 
-    def scrub(self, error: ProviderError) -> ProviderError:
-        """Make sure no credential is in the message, whatever the answer echoed."""
-        for secret in self._secrets():
-            if secret in error.message:
-                error.message = error.message.replace(secret, "***")
-                error.args = (error.message,)
-        return error
-
     async def call(
         self,
         method: str,
@@ -246,17 +239,13 @@ class VeoProvider(Provider):
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """One API call with our credential; non-2xx answers raise, classified."""
-        sent = self.auth_headers()
-        sent.update(headers or {})
-        try:
-            response = await self._http().request(method, url, json=body, headers=sent)
-        except httpx.HTTPError as exc:
-            # ``from None``: the httpx error holds the request, and the request the credential.
-            raise self.scrub(transport_error(self.name, exc)) from None
-        if response.status_code >= 400:
-            error = google_error(self.name, response, credentials=self.credential_hint())
-            raise self.scrub(error)
-        return response
+        return await self.authorized(method, url, json=body, headers=headers)
+
+    def _credentials(self) -> tuple[dict[str, str], list[str]]:
+        return self.auth_headers(), self._secrets()
+
+    def _answer_error(self, response: httpx.Response) -> ProviderError:
+        return google_error(self.name, response, credentials=self.credential_hint())
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -428,23 +417,15 @@ class VeoProvider(Provider):
 
     async def _download_url(self, url: str, dest: Path) -> None:
         headers = self.auth_headers() if self.trusted(url) else {}
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    async with self._http().stream("GET", url, headers=headers) as response:
-                        if response.status_code >= 400:
-                            await response.aread()
-                            raise self.scrub(self._download_error(response, bool(headers)))
-                        async for chunk in response.aiter_bytes(1 << 20):
-                            out.write(chunk)
-                except httpx.HTTPError as exc:
-                    raise self.scrub(transport_error(self.name, exc)) from None
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        await download_to(
+            self._http(),
+            self.name,
+            url,
+            dest,
+            headers=headers,
+            error=lambda response: self._download_error(response, bool(headers)),
+            secrets=self._secrets(),
+        )
 
     def _download_error(self, response: httpx.Response, with_key: bool) -> ProviderError:
         """A refused download. Google's own answer (its JSON envelope) is classified as any
@@ -497,15 +478,8 @@ class VeoProvider(Provider):
 
         def write() -> None:
             data = base64.b64decode(encoded)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_file(dest) as out:
+                out.write(data)
 
         try:
             await asyncio.to_thread(write)
@@ -517,37 +491,15 @@ class VeoProvider(Provider):
             ) from None
 
     def json_of(self, response: httpx.Response, remote_id: str) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderUnavailable(
-                f"{self.name} answered a read of operation {remote_id} with a body that is not "
-                "a JSON object",
-                provider=self.name,
-                status_code=response.status_code,
-            )
-        return data
+        return json_object(self.name, response, f"a read of operation {remote_id}")
 
     def gone(self, exc: ProviderError, remote_id: str) -> ProviderError:
         """A 404 on an operation read: it no longer exists (or never did)."""
-        if exc.status_code == 404:
-            return GenerationFailed(
-                f"{self.name} has no operation {remote_id} (expired, or never existed)",
-                provider=self.name,
-                status_code=404,
-                provider_code="operation_not_found",
-                request_id=exc.request_id,
-            )
-        return exc
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            # RuntimeError: its event loop is gone, and the connections went with it.
-            with contextlib.suppress(RuntimeError):
-                await client.aclose()
+        return gone_if_404(
+            exc,
+            f"{self.name} has no operation {remote_id} (expired, or never existed)",
+            "operation_not_found",
+        )
 
 
 # -- the Gemini API ----------------------------------------------------------------------------

@@ -41,15 +41,16 @@ set, Luma is given ``<callback_url>/<token>``, where the token is self-verifying
 ``<reference>.<hex HMAC-SHA256(secret, "vidgate-luma-callback:" + reference)>`` (the reference
 percent-encoded). ``parse_webhook`` recomputes the HMAC from the reference inside the token, so
 it needs no lookup table; a missing, forged or tampered token raises ``ProviderAuthError``. The
-secret is ``VIDGATE_WEBHOOK_SECRET``; **if it is unset, a random secret is made once per
-process, and callbacks then verify only in the process that submitted the task.** The token
+secret is ``Settings.webhook_key()``: ``VIDGATE_WEBHOOK_SECRET``, else a random key made once
+and stored in the database, so a callback for a task any process submitted verifies in every
+process sharing that database (a gateway receives what a worker asked for). The token
 proves a delivery came from someone who was given the URL (Luma); the body's state is still
 only a hint, and the engine re-reads the generation with ``poll``.
 
 **Ambiguous creates.** Dream Machine has no client reference, so ``find_by_reference`` lists
 recent generations (newest first) and matches the request we sent (prompt, model, sizes,
 keyframes, and the callback URL, whose token names our reference; its MAC is not compared, so a
-restarted process with a new random secret still recognises its task) created at or after
+task is still recognised after the secret was rotated) created at or after
 ``since``. One match is ours; none, after reading past ``since``, proves absence (None); more
 than one that nothing tells apart, or a listing too long to read, raises ``SubmitUncertain``.
 The Agents API has no listing and no client reference, so a task there cannot be looked up:
@@ -67,16 +68,13 @@ for a fresh URL and the download retried once.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import mimetypes
 import os
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -102,11 +100,10 @@ from ..exceptions import (
 )
 from ..requestlog import redact_url
 from ..settings import Settings
-from ._errors import error_for_status, request_id_of, transport_error
-from ._http import download_to, make_client
+from ._errors import error_for_status, request_id_of
+from ._http import HttpProvider, download_to, gone_if_404, json_object, make_client, send
 from .base import (
     OutputRef,
-    Provider,
     Submission,
     SubmitResult,
     TaskState,
@@ -118,9 +115,6 @@ __all__ = ["LumaProvider", "callback_token", "verify_callback_token"]
 
 #: Sent on every create, so a simulator (or a log) can tie the task to our attempt.
 REFERENCE_HEADER = "X-Vidgate-Reference"
-#: Where the callback secret comes from; without it, one is made per process.
-WEBHOOK_SECRET_VARIABLE = "VIDGATE_WEBHOOK_SECRET"
-_PROCESS_SECRET = secrets.token_bytes(32)
 _TOKEN_CONTEXT = b"vidgate-luma-callback:"
 
 #: Agents presigns output URLs for one hour.
@@ -212,30 +206,27 @@ _BY_PREFIX = {api.prefix: api for api in (DREAM_MACHINE, AGENTS)}
 # -- callback tokens ---------------------------------------------------------------------------
 
 
-def _secret() -> bytes:
-    configured = os.environ.get(WEBHOOK_SECRET_VARIABLE)
-    return configured.encode() if configured else _PROCESS_SECRET
+def _mac(reference: str, key: bytes | None) -> str:
+    key = Settings().webhook_key() if key is None else key
+    return hmac.new(key, _TOKEN_CONTEXT + reference.encode(), hashlib.sha256).hexdigest()
 
 
-def _mac(reference: str) -> str:
-    return hmac.new(_secret(), _TOKEN_CONTEXT + reference.encode(), hashlib.sha256).hexdigest()
+def callback_token(reference: str, key: bytes | None = None) -> str:
+    """The unguessable, self-verifying last path segment of an attempt's callback URL, keyed
+    with ``key`` (default: the deployment's, ``Settings().webhook_key()``)."""
+    return f"{quote(reference, safe='')}.{_mac(reference, key)}"
 
 
-def callback_token(reference: str) -> str:
-    """The unguessable, self-verifying last path segment of an attempt's callback URL."""
-    return f"{quote(reference, safe='')}.{_mac(reference)}"
-
-
-def verify_callback_token(token: str | None) -> str:
+def verify_callback_token(token: str | None, key: bytes | None = None) -> str:
     """The reference a callback token was made for; ``ProviderAuthError`` if it is missing,
-    malformed or not signed with our secret."""
+    malformed or not signed with ``key`` (default: the deployment's)."""
     if not token:
         raise ProviderAuthError(
             "a Luma callback arrived without its URL token; refusing it", provider="luma"
         )
     quoted, dot, mac = token.rpartition(".")
     reference = unquote(quoted)
-    if not dot or not reference or not hmac.compare_digest(_mac(reference), mac):
+    if not dot or not reference or not hmac.compare_digest(_mac(reference, key), mac):
         raise ProviderAuthError(
             "a Luma callback arrived with a token that does not verify; refusing it",
             provider="luma",
@@ -330,18 +321,11 @@ def _failure(api: _Api, reason: str | None, code: str | None) -> ProviderError:
     )
 
 
-class LumaProvider(Provider):
+class LumaProvider(HttpProvider):
     """Luma AI: Dream Machine (ray-2, ray-flash-2) and Agents (ray-3.2)."""
 
     name: ClassVar[str] = "luma"
     supports_lookup: ClassVar[bool] = True
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        # Clients per event loop (the engine runs steps on DBOS's loop, callers on theirs, and
-        # an httpx client's connections belong to the loop that opened them), then per API
-        # ("dream-machine", "agents") or "download" (no key: output URLs are pre-signed).
-        self._clients: dict[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -366,48 +350,42 @@ class LumaProvider(Provider):
             )
         return api, gen_id
 
-    def _key(self, api: _Api) -> str:
+    def _keys(self, api: _Api) -> tuple[list[str], list[str]]:
+        """The variables ``api``'s key may be in, in order, and the keys set in them."""
         variables: list[str] = []
         if api is AGENTS:
             for model in self.profile().models:
                 if model.wire.get("api") == AGENTS.name:
                     variables += [v for v in model.wire.get("env_keys", []) if v not in variables]
         variables += [v for v in self.env_keys() if v not in variables]
-        for variable in variables:
-            value = os.environ.get(variable)
-            if value:
-                return value
-        raise MissingCredentials(self.name, variables)
+        return variables, [value for v in variables if (value := os.environ.get(v))]
 
-    def _loop_clients(self) -> dict[str, httpx.AsyncClient]:
-        loop = asyncio.get_running_loop()
-        for stale in [other for other in self._clients if other.is_closed()]:
-            del self._clients[stale]  # its connections died with their loop
-        return self._clients.setdefault(loop, {})
+    def _key(self, api: _Api) -> str:
+        variables, keys = self._keys(api)
+        if not keys:
+            raise MissingCredentials(self.name, variables)
+        return keys[0]
 
     def _client(self, api: _Api) -> httpx.AsyncClient:
-        clients = self._loop_clients()
-        client = clients.get(api.name)
-        if client is None:
+        """This loop's client for ``api`` ("dream-machine", "agents"), with its key."""
+
+        def make() -> httpx.AsyncClient:
             base_url = self.setting_url(
                 api.url_variable, api.default_url, simulator_path=api.simulator_path
             )
             key = self._key(api)
-            client = make_client(
+            return make_client(
                 self.name,
                 base_url=base_url,
                 headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
                 timeout=60.0,
             )
-            clients[api.name] = client
-        return client
+
+        return self.clients.get(make, api.name)
 
     def _download_client(self) -> httpx.AsyncClient:
-        clients = self._loop_clients()
-        client = clients.get("download")
-        if client is None:
-            client = clients["download"] = make_client(self.name, timeout=120.0)
-        return client
+        """This loop's client without a key: output URLs are pre-signed."""
+        return self.clients.get(lambda: make_client(self.name, timeout=120.0), "download")
 
     async def _call(
         self,
@@ -419,14 +397,17 @@ class LumaProvider(Provider):
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        client = self._client(api)
-        try:
-            response = await client.request(method, path, json=body, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from exc
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
+        return await send(
+            self._client(api),
+            self.name,
+            method,
+            path,
+            json=body,
+            params=params,
+            headers=headers,
+            secrets=self._keys(api)[1],
+            error=self._error,
+        )
 
     def _error(self, response: httpx.Response) -> ProviderError:
         message = _detail(response)
@@ -441,17 +422,7 @@ class LumaProvider(Provider):
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderUnavailable(
-                f"luma answered {response.status_code} with a body that is not a JSON object",
-                provider="luma",
-                status_code=response.status_code,
-            )
-        return data
+        return json_object("luma", response)
 
     # -- building the request ----------------------------------------------------------------
 
@@ -547,10 +518,10 @@ class LumaProvider(Provider):
         create = str(wire.get("create", f"POST {api.create_path}")).split()[-1]
         return api, create, body
 
-    @staticmethod
-    def _callback_url(base: str, reference: str) -> str:
+    def _callback_url(self, base: str, reference: str) -> str:
         head, mark, query = base.partition("?")
-        return f"{head.rstrip('/')}/{callback_token(reference)}{mark}{query}"
+        token = callback_token(reference, self.settings.webhook_key())
+        return f"{head.rstrip('/')}/{token}{mark}{query}"
 
     # -- the lifecycle -----------------------------------------------------------------------
 
@@ -576,14 +547,9 @@ class LumaProvider(Provider):
         try:
             response = await self._call(api, "GET", f"/generations/{gen_id}")
         except ProviderError as exc:
-            if exc.status_code == 404:
-                raise GenerationFailed(
-                    f"Luma has no generation {gen_id} (deleted, or never created)",
-                    provider=self.name,
-                    status_code=404,
-                    provider_code="not_found",
-                ) from exc
-            raise
+            raise gone_if_404(
+                exc, f"Luma has no generation {gen_id} (deleted, or never created)", "not_found"
+            ) from None
         return self._status(api, gen_id, self._json(response))
 
     def _status(self, api: _Api, gen_id: str, data: dict[str, Any]) -> TaskStatus:
@@ -715,7 +681,7 @@ class LumaProvider(Provider):
         self, headers: Mapping[str, str], body: bytes, *, url_token: str | None = None
     ) -> WebhookEvent:
         """A Dream Machine callback: verify the URL token, then read the Generation in it."""
-        verify_callback_token(url_token)
+        verify_callback_token(url_token, self.settings.webhook_key())
         try:
             data = json.loads(body)
         except ValueError:
@@ -729,20 +695,6 @@ class LumaProvider(Provider):
             remote_id=f"{DREAM_MACHINE.prefix}:{gen_id}",
             status=self._status(DREAM_MACHINE, gen_id, data),
         )
-
-    async def aclose(self) -> None:
-        """Close every loop's clients, on their own loop (which may be another thread's)."""
-        current = asyncio.get_running_loop()
-        every, self._clients = self._clients, {}
-        for loop, clients in every.items():
-            for client in clients.values():
-                if loop is current:
-                    await client.aclose()
-                elif loop.is_running() and not loop.is_closed():
-                    closing = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(asyncio.wrap_future(closing), 5)
-                # A closed loop already dropped its connections: nothing is left to close.
 
 
 def _same_request(item: dict[str, Any], sent: dict[str, Any]) -> bool:
@@ -763,8 +715,8 @@ def _same_request(item: dict[str, Any], sent: dict[str, Any]) -> bool:
 
 def _callback_key(url: Any) -> str | None:
     """A callback URL without its token's MAC: the receiver and our reference. (The MAC is left
-    out because a process without ``VIDGATE_WEBHOOK_SECRET`` makes another one after a
-    restart, and a lookup must still recognise the task it created before.)"""
+    out because the secret may have been rotated since, and a lookup must still recognise the
+    task it created before.)"""
     if not isinstance(url, str):
         return None
     head, mark, query = url.partition("?")

@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import io
@@ -47,7 +46,6 @@ import json
 import math
 import os
 import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -63,16 +61,23 @@ from ..exceptions import (
     InvalidRequest,
     ProviderAuthError,
     ProviderError,
-    ProviderUnavailable,
     SubmitUncertain,
     UnsupportedRequest,
 )
 from ..settings import Settings
-from ._errors import error_for_status, request_id_of, transport_error
-from ._http import download_to, fetch_user_image, make_client, same_origin
+from ._errors import error_for_status, request_id_of
+from ._http import (
+    HttpProvider,
+    check_webhook_time,
+    download_to,
+    fetch_user_image,
+    gone_if_404,
+    json_object,
+    make_client,
+    same_origin,
+)
 from .base import (
     OutputRef,
-    Provider,
     Submission,
     SubmitResult,
     TaskState,
@@ -86,8 +91,6 @@ BASE_URL_VARIABLE = "VIDGATE_OPENAI_BASE_URL"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 WEBHOOK_SECRET_VARIABLE = "OPENAI_WEBHOOK_SECRET"
 REFERENCE_HEADER = "X-Vidgate-Reference"
-#: Standard Webhooks' tolerance, also the openai SDK's ``verify_signature`` default.
-WEBHOOK_TOLERANCE = 300.0
 
 _STATES = {
     "queued": TaskState.QUEUED,
@@ -109,17 +112,11 @@ _MESSAGE_LIMIT = 500
 _CREDENTIAL_HEADERS = ("Authorization", "OpenAI-Organization", "OpenAI-Project")
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     """OpenAI's Videos API (Sora 2). See the module docstring for the wire behaviour."""
 
     name: ClassVar[str] = "openai"
     supports_lookup: ClassVar[bool] = True
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        # One client per event loop: the engine runs steps on DBOS's loop, callers on theirs,
-        # and an httpx client's connections belong to the loop that opened them.
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -128,17 +125,11 @@ class OpenAIProvider(Provider):
         points it at the simulator)."""
         return self.setting_url(BASE_URL_VARIABLE, DEFAULT_BASE_URL, simulator_path="/openai/v1")
 
-    def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        for stale in [other for other in self._clients if other.is_closed()]:
-            del self._clients[stale]  # its connections died with their loop
-        client = self._clients.get(loop)
-        if client is None:
-            # No default headers: the key is added per request for the API's own origin, and
-            # the hook strips it from any request (a redirect included) to another origin.
-            client = make_client(self.name, timeout=60.0)
-            client.event_hooks = {"request": [self._strip_foreign_credentials]}
-            self._clients[loop] = client
+    def _new_client(self) -> httpx.AsyncClient:
+        # No default headers: the key is added per request for the API's own origin, and the
+        # hook strips it from any request (a redirect included) to another origin.
+        client = make_client(self.name, timeout=60.0)
+        client.event_hooks = {"request": [self._strip_foreign_credentials]}
         return client
 
     async def _strip_foreign_credentials(self, request: httpx.Request) -> None:
@@ -146,7 +137,9 @@ class OpenAIProvider(Provider):
             for header in _CREDENTIAL_HEADERS:
                 request.headers.pop(header, None)
 
-    def _api_headers(self) -> dict[str, str]:
+    def _credentials(self) -> tuple[dict[str, str], list[str]]:
+        """The key and the organization / project headers; messages are scrubbed by
+        :meth:`_scrub` (which also masks what merely looks like a key)."""
         headers = {"Authorization": f"Bearer {self.require_key()}"}
         for variable, header in (
             ("OPENAI_ORG_ID", "OpenAI-Organization"),
@@ -154,7 +147,7 @@ class OpenAIProvider(Provider):
         ):
             if os.environ.get(variable):
                 headers[header] = os.environ[variable]
-        return headers
+        return headers, []
 
     def _scrub(self, text: str) -> str:
         """``text`` without the API key or anything that looks like one (OpenAI's 401 shows a
@@ -170,18 +163,9 @@ class OpenAIProvider(Provider):
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
         """One API call; a non-2xx answer raises the classified error."""
-        url = self.base_url() + path
-        try:
-            response = await self._http().request(
-                method, url, headers={**self._api_headers(), **(headers or {})}, **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(self.name, exc) from None
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
+        return await self.authorized(method, self.base_url() + path, headers=headers, **kwargs)
 
-    def _error(self, response: httpx.Response) -> ProviderError:
+    def _answer_error(self, response: httpx.Response) -> ProviderError:
         """Classify an error answer from OpenAI's envelope and its status code."""
         status = response.status_code
         envelope = _envelope(response)
@@ -268,7 +252,7 @@ class OpenAIProvider(Provider):
                 provider_code=exc.provider_code,
                 request_id=exc.request_id,
             ) from None
-        video = _json_object(self.name, response)
+        video = json_object(self.name, response)
         return SubmitResult(
             remote_id=_video_id(self.name, video.get("id")),
             state=_STATES.get(str(video.get("status")), TaskState.QUEUED),
@@ -305,16 +289,12 @@ class OpenAIProvider(Provider):
         try:
             response = await self._request("GET", f"/videos/{video_id}")
         except ProviderError as exc:
-            if exc.status_code == 404:
-                raise GenerationFailed(
-                    f"openai has no video {video_id} any more (deleted or expired)",
-                    provider=self.name,
-                    status_code=404,
-                    provider_code=exc.provider_code,
-                    request_id=exc.request_id,
-                ) from None
-            raise
-        return self._status(_json_object(self.name, response), response.headers)
+            raise gone_if_404(
+                exc,
+                f"openai has no video {video_id} any more (deleted or expired)",
+                exc.provider_code,
+            ) from None
+        return self._status(json_object(self.name, response), response.headers)
 
     def _status(self, video: Mapping[str, Any], headers: Mapping[str, str]) -> TaskStatus:
         raw = str(video.get("status"))
@@ -406,7 +386,7 @@ class OpenAIProvider(Provider):
         floor = math.floor(since)
         params: dict[str, str | int] = {"order": "desc", "limit": _LOOKUP_PAGE_SIZE}
         for _ in range(_LOOKUP_MAX_PAGES):
-            page = _json_object(self.name, await self._request("GET", "/videos", params=params))
+            page = json_object(self.name, await self._request("GET", "/videos", params=params))
             for video in page.get("data") or []:
                 if int(video.get("created_at") or 0) < floor:
                     return None  # newest first: everything after this is older
@@ -434,7 +414,7 @@ class OpenAIProvider(Provider):
         not worth retrying."""
         headers = {"Accept": "application/binary"}
         if same_origin(output.url, self.base_url()):
-            headers.update(self._api_headers())
+            headers.update(self._credentials()[0])
         try:
             await download_to(self._http(), self.name, output.url, dest, headers=headers)
         except ProviderError as exc:
@@ -481,7 +461,7 @@ class OpenAIProvider(Provider):
         the event type implies: ``video.completed`` → succeeded (with the content endpoint as
         output), ``video.failed`` → failed without a classified error. The engine treats a
         webhook as a wake-up call and polls the video to confirm and classify it."""
-        secret = os.environ.get(WEBHOOK_SECRET_VARIABLE)
+        secret = Settings().openai_webhook_secret  # as the environment is now
         if not secret:
             raise ProviderAuthError(
                 f"cannot verify an openai webhook: set {WEBHOOK_SECRET_VARIABLE} to the "
@@ -498,18 +478,7 @@ class OpenAIProvider(Provider):
                 "webhook-signature headers",
                 provider=self.name,
             )
-        try:
-            sent_at = int(timestamp)
-        except ValueError:
-            raise ProviderAuthError(
-                "an openai webhook has a malformed webhook-timestamp", provider=self.name
-            ) from None
-        if abs(time.time() - sent_at) > WEBHOOK_TOLERANCE:
-            raise ProviderAuthError(
-                f"an openai webhook's timestamp is more than {WEBHOOK_TOLERANCE:g} s from now "
-                "(stale or replayed)",
-                provider=self.name,
-            )
+        check_webhook_time(self.name, timestamp, "webhook-timestamp")
         expected = _webhook_signature(secret, message_id, timestamp, body)
         if not _any_signature_matches(signatures, expected):
             raise ProviderAuthError(
@@ -543,19 +512,6 @@ class OpenAIProvider(Provider):
             )
         return WebhookEvent(remote_id=video_id, status=status)
 
-    async def aclose(self) -> None:
-        """Close every loop's client: on its own loop, which may be another thread's."""
-        current = asyncio.get_running_loop()
-        clients, self._clients = self._clients, {}
-        for loop, client in clients.items():
-            if loop is current:
-                await client.aclose()
-            elif loop.is_running() and not loop.is_closed():
-                closing = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.wrap_future(closing), 5)
-            # A closed loop already dropped its connections: nothing is left to close.
-
 
 # -- helpers -----------------------------------------------------------------------------------
 
@@ -567,21 +523,6 @@ def _envelope(response: httpx.Response) -> dict[str, Any]:
         return {}
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-def _json_object(provider: str, response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ProviderUnavailable(
-            f"openai answered {response.status_code} with a body that is not a JSON object",
-            provider=provider,
-            status_code=response.status_code,
-            request_id=request_id_of(response),
-        )
-    return body
 
 
 def _video_id(provider: str, value: object) -> str:

@@ -13,6 +13,7 @@ import logging
 from functools import lru_cache
 from importlib.metadata import entry_points
 
+from ..catalog.loader import add_profile_source
 from ..catalog.schema import ProviderProfile
 from ..exceptions import ConfigurationError, UnknownModel
 from .base import Provider
@@ -67,3 +68,7 @@ def plugin_profiles() -> list[ProviderProfile]:
             except ConfigurationError as exc:
                 log.warning("provider %r has a broken catalogue: %s", cls.name, exc)
     return profiles
+
+
+# The catalogue includes every plugin's profile (it cannot import this module: it stands below).
+add_profile_source(plugin_profiles)

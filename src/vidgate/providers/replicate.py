@@ -67,9 +67,7 @@ import binascii
 import contextlib
 import json
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -98,9 +96,16 @@ from ._errors import (
     parse_retry_after,
     request_id_of,
     scrub_secret,
-    transport_error,
 )
-from ._http import download_to, make_client
+from ._http import (
+    HttpProvider,
+    atomic_file,
+    created,
+    download_to,
+    gone_if_404,
+    json_object,
+    make_client,
+)
 from ._replicate_inputs import DATA_URI_LIMIT, build_create
 from ._replicate_predictions import (
     _STATES,
@@ -112,7 +117,6 @@ from ._replicate_predictions import (
 )
 from .base import (
     OutputRef,
-    Provider,
     Submission,
     SubmitResult,
     TaskState,
@@ -159,7 +163,7 @@ def cancel_after(seconds: float | None) -> str | None:
 # -- the provider ------------------------------------------------------------------------------
 
 
-class ReplicateProvider(Provider):
+class ReplicateProvider(HttpProvider):
     """Replicate over httpx: submit, poll, cancel, download, lookup, signed webhooks."""
 
     name: ClassVar[str] = "replicate"
@@ -173,8 +177,6 @@ class ReplicateProvider(Provider):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._base: str | None = None
         self._secret: str | None = None
 
@@ -185,14 +187,9 @@ class ReplicateProvider(Provider):
             BASE_URL_VARIABLE, "https://api.replicate.com", simulator_path="/replicate"
         )
 
-    def _http(self) -> httpx.AsyncClient:
-        """One client per event loop (its pooled connections belong to the loop)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            self._base = self._base_url()
-            self._client = make_client(self.name, base_url=self._base, timeout=60.0)
-            self._client_loop = loop
-        return self._client
+    def _new_client(self) -> httpx.AsyncClient:
+        self._base = self._base_url()
+        return make_client(self.name, base_url=self._base, timeout=60.0)
 
     def _same_host(self, url: str) -> bool:
         """Whether ``url`` is on the API's host (so it may see the token)."""
@@ -209,26 +206,15 @@ class ReplicateProvider(Provider):
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        key = self.require_key()
-        client = self._http()
         if "://" in path and not self._same_host(path):
             raise ProviderError(
                 f"replicate pointed at another host ({urlsplit(path).netloc}); not following",
                 provider=self.name,
             )
-        sent = {"Authorization": f"Bearer {key}"}
-        sent.update(headers or {})
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        try:
-            response = await client.request(method, path, json=body, headers=sent, **extra)
-        except httpx.HTTPError as exc:
-            # ``from None``: the httpx error holds the request, and the request holds the key.
-            raise scrub_secret(transport_error(self.name, exc), key) from None
-        if response.status_code >= 400:
-            raise scrub_secret(self._http_error(response), key)
-        return response
+        return await self.authorized(method, path, json=body, headers=headers, **extra)
 
-    def _http_error(self, response: httpx.Response) -> ProviderError:
+    def _answer_error(self, response: httpx.Response) -> ProviderError:
         """Replicate's problem answer as a vidgate error: the status decides, the body refines."""
         try:
             payload = response.json()
@@ -278,17 +264,7 @@ class ReplicateProvider(Provider):
         return error_for_status(self.name, response, message)
 
     async def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderUnavailable(
-                f"replicate answered {what} with a body that is not a JSON object",
-                provider=self.name,
-                status_code=response.status_code,
-            )
-        return data
+        return json_object(self.name, response, what)
 
     # -- the job lifecycle -----------------------------------------------------------------
 
@@ -305,22 +281,12 @@ class ReplicateProvider(Provider):
         if submission.callback_url:
             body["webhook"] = submission.callback_url
             body["webhook_events_filter"] = list(WEBHOOK_EVENTS)
-            if not os.environ.get(WEBHOOK_SECRET_VARIABLE) and self._secret is None:
+            if not Settings().replicate_webhook_secret and self._secret is None:
                 # Ahead of the first delivery; parse_webhook fetches it again if this fails.
                 with contextlib.suppress(ProviderError):
                     await self.webhook_secret()
         response = await self._call("POST", path, body=body, headers=headers, timeout=timeout)
-        try:
-            data = response.json()
-            remote_id = str(data["id"])
-        except (ValueError, KeyError, TypeError):
-            raise SubmitUncertain(
-                f"replicate accepted the create (HTTP {response.status_code}) but its answer has "
-                f"no prediction id; not submitting again (reference {submission.reference})",
-                provider=self.name,
-                status_code=response.status_code,
-                request_id=request_id_of(response),
-            ) from None
+        remote_id, data = created(self.name, response, submission.reference, "prediction")
         state = _STATES.get(str(data.get("status")), TaskState.QUEUED)
         return SubmitResult(remote_id=remote_id, state=state)
 
@@ -328,15 +294,9 @@ class ReplicateProvider(Provider):
         try:
             response = await self._call("GET", f"/v1/predictions/{quote(remote_id, safe='')}")
         except ProviderError as exc:
-            if exc.status_code == 404:
-                raise GenerationFailed(
-                    f"replicate has no prediction {remote_id}",
-                    provider=self.name,
-                    status_code=404,
-                    provider_code="prediction_not_found",
-                    request_id=exc.request_id,
-                ) from None
-            raise
+            raise gone_if_404(
+                exc, f"replicate has no prediction {remote_id}", "prediction_not_found"
+            ) from None
         return await self._json(response, f"a read of prediction {remote_id}")
 
     async def poll(self, remote_id: str) -> TaskStatus:
@@ -452,7 +412,7 @@ class ReplicateProvider(Provider):
     async def webhook_secret(self) -> str:
         """The account's ``whsec_`` signing secret: ``REPLICATE_WEBHOOK_SECRET``, else fetched
         from ``GET /v1/webhooks/default/secret`` and kept."""
-        configured = os.environ.get(WEBHOOK_SECRET_VARIABLE)
+        configured = Settings().replicate_webhook_secret
         if configured:
             return configured
         if self._secret is None:
@@ -471,7 +431,7 @@ class ReplicateProvider(Provider):
     def _secret_now(self) -> str:
         """The secret for a webhook arriving now: configured, kept, or fetched (blocking, once
         per process, for a process that never submitted with a callback)."""
-        configured = os.environ.get(WEBHOOK_SECRET_VARIABLE)
+        configured = Settings().replicate_webhook_secret
         if configured:
             return configured
         if self._secret is not None:
@@ -485,7 +445,7 @@ class ReplicateProvider(Provider):
                 response = client.get(url, headers={"Authorization": f"Bearer {key}"})
             status = response.status_code
             if status >= 400:
-                raise scrub_secret(self._http_error(response), key)
+                raise scrub_secret(self._answer_error(response), key)
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise ProviderAuthError(
@@ -541,13 +501,6 @@ class ReplicateProvider(Provider):
             remote_id=str(prediction["id"]), status=status_of(prediction, self.name)
         )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            # RuntimeError: its event loop is gone, and the connections went with it.
-            with contextlib.suppress(RuntimeError):
-                await client.aclose()
-
 
 def _write_data_uri(uri: str, dest: Path) -> None:
     """A ``data:`` output, decoded to ``dest`` atomically."""
@@ -558,12 +511,5 @@ def _write_data_uri(uri: str, dest: Path) -> None:
         raise ProviderError(
             "replicate returned a malformed data: output", provider="replicate"
         ) from None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(dest) as out:
+        out.write(data)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,19 +52,12 @@ from ..exceptions import (
     ProviderRejectedRequest,
     ProviderUnavailable,
     RateLimited,
-    SubmitUncertain,
     UnsupportedRequest,
 )
 from ..settings import Settings
-from ._errors import (
-    error_for_status,
-    parse_retry_after,
-    request_id_of,
-    scrub_secret,
-    transport_error,
-)
-from ._http import download_to, make_client
-from .base import OutputRef, Provider, Submission, SubmitResult, TaskState, TaskStatus
+from ._errors import error_for_status, parse_retry_after, request_id_of
+from ._http import HttpProvider, created, download_to, gone_if_404, make_client
+from .base import OutputRef, Submission, SubmitResult, TaskState, TaskStatus
 
 __all__ = ["API_VERSION", "FAILURE_CODES", "RunwayProvider", "build_create", "failure_error"]
 
@@ -261,7 +253,7 @@ def _frames(submission: Submission) -> dict[str, Any]:
 # -- the provider ------------------------------------------------------------------------------
 
 
-class RunwayProvider(Provider):
+class RunwayProvider(HttpProvider):
     """Runway over httpx: submit, poll, cancel, download. No webhooks, no lookup by reference."""
 
     name: ClassVar[str] = "runway"
@@ -269,8 +261,6 @@ class RunwayProvider(Provider):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._poll_after: float | None = None
 
     def expected_size(self, model: ModelProfile, params: EffectiveParams) -> tuple[int, int]:
@@ -283,19 +273,14 @@ class RunwayProvider(Provider):
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
-        """One client per event loop (its pooled connections belong to the loop). The base URL
-        is settled here, once per client, with the polling hint that goes with it."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            base = self.setting_url(BASE_URL_VARIABLE, simulator_path="/runway")
-            official = (self.profile().base_url or "").rstrip("/")
-            # Runway's 5 s guidance when talking to Runway; the engine's own interval against
-            # the simulator or any other stand-in.
-            self._poll_after = POLL_INTERVAL if base == official else None
-            self._client = make_client(self.name, base_url=base, timeout=60.0)
-            self._client_loop = loop
-        return self._client
+    def _new_client(self) -> httpx.AsyncClient:
+        """The base URL is settled with each client, with the polling hint that goes with it."""
+        base = self.setting_url(BASE_URL_VARIABLE, simulator_path="/runway")
+        official = (self.profile().base_url or "").rstrip("/")
+        # Runway's 5 s guidance when talking to Runway; the engine's own interval against the
+        # simulator or any other stand-in.
+        self._poll_after = POLL_INTERVAL if base == official else None
+        return make_client(self.name, base_url=base, timeout=60.0)
 
     async def _call(
         self,
@@ -305,19 +290,13 @@ class RunwayProvider(Provider):
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        key = self.require_key()
-        sent = {"Authorization": f"Bearer {key}", "X-Runway-Version": API_VERSION}
-        sent.update(headers or {})
-        try:
-            response = await self._http().request(method, path, json=body, headers=sent)
-        except httpx.HTTPError as exc:
-            # ``from None``: the httpx error holds the request, and the request holds the key.
-            raise scrub_secret(transport_error(self.name, exc), key) from None
-        if response.status_code >= 400:
-            raise scrub_secret(self._http_error(response), key)
-        return response
+        return await self.authorized(method, path, json=body, headers=headers)
 
-    def _http_error(self, response: httpx.Response) -> ProviderError:
+    def _credentials(self) -> tuple[dict[str, str], list[str]]:
+        key = self.require_key()
+        return {"Authorization": f"Bearer {key}", "X-Runway-Version": API_VERSION}, [key]
+
+    def _answer_error(self, response: httpx.Response) -> ProviderError:
         """Runway's error answer as a vidgate error: the status decides, the body refines."""
         try:
             payload = response.json()
@@ -363,17 +342,7 @@ class RunwayProvider(Provider):
         response = await self._call(
             "POST", path, body=body, headers={REFERENCE_HEADER: submission.reference}
         )
-        try:
-            data = response.json()
-            remote_id = str(data["id"])
-        except (ValueError, KeyError, TypeError):
-            raise SubmitUncertain(
-                f"runway accepted the create (HTTP {response.status_code}) but its answer has "
-                f"no task id; not submitting again (reference {submission.reference})",
-                provider=self.name,
-                status_code=response.status_code,
-                request_id=request_id_of(response),
-            ) from None
+        remote_id, data = created(self.name, response, submission.reference)
         estimate = (data.get("estimatedCost") or {}).get("credits")
         return SubmitResult(
             remote_id=remote_id,
@@ -385,15 +354,11 @@ class RunwayProvider(Provider):
         try:
             response = await self._call("GET", f"/v1/tasks/{quote(remote_id, safe='')}")
         except ProviderError as exc:
-            if exc.status_code == 404:
-                raise GenerationFailed(
-                    f"runway has no task {remote_id} (it was deleted, or never existed)",
-                    provider=self.name,
-                    status_code=404,
-                    provider_code="task_not_found",
-                    request_id=exc.request_id,
-                ) from None
-            raise
+            raise gone_if_404(
+                exc,
+                f"runway has no task {remote_id} (it was deleted, or never existed)",
+                "task_not_found",
+            ) from None
         try:
             task: dict[str, Any] = response.json()
         except ValueError:
@@ -489,13 +454,6 @@ class RunwayProvider(Provider):
             status_code=exc.status_code,
             request_id=exc.request_id,
         )
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            # RuntimeError: its event loop is gone, and the connections went with it.
-            with contextlib.suppress(RuntimeError):
-                await client.aclose()
 
 
 def _describe_issue(issue: Any) -> str:

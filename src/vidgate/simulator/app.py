@@ -16,14 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from .faults import FaultProfile
-from .state import SimState, SimulatorConfig
+from .state import SimState, SimulatorConfig, sim_state
 
 __all__ = ["create_app", "sim_state"]
-
-
-def sim_state(request: Request) -> SimState:
-    state: SimState = request.app.state.sim
-    return state
 
 
 def create_app(config: SimulatorConfig | None = None) -> FastAPI:

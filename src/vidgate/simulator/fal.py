@@ -99,9 +99,8 @@ from ._fal_signing import _jwks
 from ._fal_signing import sign_webhook as sign_webhook
 from ._fal_signing import signing_key as signing_key
 from ._fal_signing import webhook_headers as webhook_headers
-from .app import sim_state
 from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults
-from .state import SimState, SimTask
+from .state import SimState, SimTask, sim_state
 
 __all__ = [
     "CANCEL_ERROR_TYPE",

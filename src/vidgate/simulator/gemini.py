@@ -74,9 +74,8 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from .app import sim_state
 from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
-from .state import RenderSpec, SimState, SimTask
+from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = [
     "GEMINI_MODELS",

@@ -70,9 +70,8 @@ from urllib.parse import urlsplit, urlunsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from .app import sim_state
 from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
-from .state import RenderSpec, SimState, SimTask, Timeline
+from .state import RenderSpec, SimState, SimTask, Timeline, sim_state
 
 __all__ = [
     "CREATE_FAULTS",

@@ -36,7 +36,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from .app import sim_state
 from .faults import UnknownFault
 from .luma import (
     REFERENCE_HEADER,
@@ -50,7 +49,7 @@ from .luma import (
     render_spec,
     timeline,
 )
-from .state import SimState, SimTask
+from .state import SimState, SimTask, sim_state
 
 __all__ = ["API_VERSION", "router"]
 

@@ -89,9 +89,8 @@ from ._openai_validation import SIZES as SIZES
 from ._openai_validation import SNAPSHOTS as SNAPSHOTS
 from ._openai_validation import Upload as Upload
 from ._openai_validation import _create_fields, _input_reference, _validated
-from .app import sim_state
 from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
-from .state import RenderSpec, SimState, SimTask
+from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = ["PROVIDER", "REFERENCE_HEADER", "router", "sign_webhook"]
 

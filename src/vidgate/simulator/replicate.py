@@ -104,9 +104,8 @@ from ._replicate_schemas import ParamKind as ParamKind
 from ._replicate_webhooks import EVENTS, _start_watching, webhook_secret
 from ._replicate_webhooks import WATCH_LIMIT as WATCH_LIMIT
 from ._replicate_webhooks import WEBHOOK_THROTTLE as WEBHOOK_THROTTLE
-from .app import sim_state
 from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
-from .state import SimState, SimTask
+from .state import SimState, SimTask, sim_state
 
 __all__ = [
     "MAX_WAIT",

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from starlette.requests import Request
 
 from ..media.geometry import dimensions_for
 from .faults import FaultProfile, Faults
 
-__all__ = ["RenderSpec", "SimState", "SimTask", "SimulatorConfig", "Timeline"]
+__all__ = ["RenderSpec", "SimState", "SimTask", "SimulatorConfig", "Timeline", "sim_state"]
 
 log = logging.getLogger("vidgate.simulator")
 
@@ -326,3 +327,9 @@ class SimState:
             "requests": dict(self.requests),
             "webhooks": self.webhooks,
         }
+
+
+def sim_state(request: Request) -> SimState:
+    """The simulator state of the app serving ``request`` (every twin's routes read it here)."""
+    state: SimState = request.app.state.sim
+    return state

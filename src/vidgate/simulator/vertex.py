@@ -36,7 +36,6 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .app import sim_state
 from .faults import Faults
 from .gemini import (
     Checked,
@@ -45,7 +44,7 @@ from .gemini import (
     VeoTwin,
     google_error,
 )
-from .state import SimState, SimTask
+from .state import SimState, SimTask, sim_state
 
 __all__ = ["VERTEX_MODELS", "VertexTwin", "router"]
 
