@@ -13,9 +13,9 @@ import pytest
 from vidgate.catalog import load_catalog, quote
 from vidgate.engine import Engine
 from vidgate.providers.simulated import SimulatedProvider, created
+from vidgate.server.tenancy import TenantBook
 from vidgate.settings import Settings
 from vidgate.simulator.server import RunningSimulator
-from vidgate.tenancy import TenantBook
 from vidgate.types import AttemptStatus, Job, JobStatus, VideoRequest
 
 KEY = "rw-test-secret-0123456789"

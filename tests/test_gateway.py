@@ -18,9 +18,9 @@ import pytest
 import uvicorn
 
 from vidgate.server import create_app
+from vidgate.server.tenancy import Limits, TenantBook
 from vidgate.settings import Settings
 from vidgate.simulator.server import free_port
-from vidgate.tenancy import Limits, TenantBook
 from vidgate.webhooks import verify
 
 SMALL = {"duration": 1, "resolution": "360p", "aspect_ratio": "16:9"}

@@ -17,9 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from vidgate.server import create_app
+from vidgate.server.tenancy import TenantBook
 from vidgate.settings import Settings
 from vidgate.simulator.server import free_port
-from vidgate.tenancy import TenantBook
 
 LIMIT = 256 * 1024
 CHUNK = 16 * 1024

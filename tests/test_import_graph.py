@@ -93,3 +93,53 @@ def test_the_catalogue_and_the_providers_import_nothing_above_them() -> None:
         or (name.startswith("vidgate.catalog") and target.startswith("vidgate.providers"))
     }
     assert upward == set()
+
+
+#: The layers, bottom up; a module may import its own layer and those below it.
+LAYERS = (
+    "vidgate.types",
+    "vidgate.catalog",
+    "vidgate.providers",
+    "vidgate.routing",
+    "vidgate.engine",
+    "vidgate.server",
+    "vidgate.cli",
+)
+
+
+def _layer(module: str) -> int | None:
+    for rank, layer in enumerate(LAYERS):
+        if module == layer or module.startswith(layer + "."):
+            return rank
+    return None
+
+
+def test_no_import_circle_anywhere_in_the_package() -> None:
+    assert _circles(_graph()) == []
+
+
+def test_no_import_runs_up_a_layer() -> None:
+    upward = set()
+    for name, targets in _graph().items():
+        here = _layer(name)
+        for target in targets:
+            there = _layer(target)
+            if here is not None and there is not None and there > here:
+                upward.add(f"{name} -> {target}")
+    assert upward == set()
+
+
+def test_the_engine_is_the_servers_only_door() -> None:
+    """Routes and commands use the engine's public methods: none reaches into its runtime
+    (store, storage, catalogue), and only the gateway's own books (tenancy) touch SQL."""
+    graph = _graph()
+    for name, path in _modules().items():
+        if not name.startswith(("vidgate.server", "vidgate.cli")):
+            continue
+        source = path.read_text(encoding="utf-8")
+        assert ".runtime" not in source, f"{name} reaches into the engine's runtime"
+        if name == "vidgate.server.tenancy":
+            continue
+        if name.startswith("vidgate.server"):
+            assert "sqlalchemy" not in source, f"{name} runs SQL of its own"
+            assert not {t for t in graph[name] if t.startswith("vidgate.db")}, name

@@ -174,8 +174,8 @@ def test_serve_shuts_down_gracefully_and_loses_no_job(
 ) -> None:
     import httpx
 
+    from vidgate.server.tenancy import TenantBook
     from vidgate.simulator.server import free_port
-    from vidgate.tenancy import TenantBook
 
     key = TenantBook(Engine(settings).runtime.store.engine).create_key("acme").secret
     port = free_port()

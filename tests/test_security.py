@@ -24,10 +24,10 @@ from vidgate import ssrf
 from vidgate.exceptions import InvalidRequest
 from vidgate.providers._http import fetch_user_image
 from vidgate.server import create_app
+from vidgate.server.tenancy import TenantBook
 from vidgate.settings import Settings
 from vidgate.simulator.server import free_port
 from vidgate.ssrf import GuardedTransport, check_url, forbidden
-from vidgate.tenancy import TenantBook
 
 SMALL = {"duration": 1, "resolution": "360p", "aspect_ratio": "16:9"}
 PUBLIC = "93.184.216.34"  # what a rebinding name answers at the check (never connected to)

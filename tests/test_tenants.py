@@ -18,8 +18,8 @@ from vidgate.cli import app as cli
 from vidgate.db import make_engine
 from vidgate.engine import Engine
 from vidgate.server import create_app
+from vidgate.server.tenancy import TenantBook
 from vidgate.settings import Settings
-from vidgate.tenancy import TenantBook
 
 os.environ["COLUMNS"] = "250"
 runner = CliRunner()

@@ -27,9 +27,9 @@ import uvicorn
 from vidgate._clock import utcnow
 from vidgate.db import make_engine, upgrade, webhook_deliveries
 from vidgate.engine import Engine
+from vidgate.server.tenancy import TenantBook
 from vidgate.settings import Settings
 from vidgate.simulator.server import free_port
-from vidgate.tenancy import TenantBook
 from vidgate.types import Phase, VideoRequest, new_id
 from vidgate.webhooks import WebhookDispatcher, verify
 

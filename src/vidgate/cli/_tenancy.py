@@ -8,8 +8,8 @@ import typer
 
 from ..db import make_engine, upgrade
 from ..exceptions import InvalidRequest
+from ..server.tenancy import TenantBook
 from ..settings import Settings
-from ..tenancy import TenantBook
 
 
 def book() -> TenantBook:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..exceptions import InvalidRequest
-from ..tenancy import Tenant
+from ..server.tenancy import Tenant
 from ._console import friendly, out, print_json
 from ._tenancy import (
     ConcurrentOption,

@@ -6,21 +6,24 @@ import asyncio
 import concurrent.futures
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from .. import requestlog
-from ..exceptions import InvalidRequest, VidgateError
+from ..catalog import Catalog
+from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route, plan_with_defaults
 from ..settings import Settings
 from ..types import (
+    Asset,
     AttemptStatus,
     Job,
     JobEvent,
@@ -30,6 +33,7 @@ from ..types import (
     new_id,
 )
 from ..webhooks import WebhookDispatcher
+from .figures import JobFigures, read_figures
 from .health import Health
 from .runtime import (
     JOB_QUEUE,
@@ -293,14 +297,97 @@ class Engine:
         self.runtime.store.get(job_id)
         self._client().send(attempt_id, event or {}, PROVIDER_EVENT)
 
+    async def delete(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """Cancel the job if it still runs, delete its stored files, and hide it from every
+        reader (its row stays, for the records)."""
+        job = self.get(job_id, tenant=tenant)
+        if not job.done:
+            job = await self.cancel(job_id, tenant=tenant)
+        for asset in (job.output, job.thumbnail):
+            if asset is not None:
+                await asyncio.to_thread(self.runtime.storage.delete, asset.key)
+        await asyncio.to_thread(self.runtime.store.mark_deleted, job_id)
+        return job
+
+    def stored_file(self, asset: Asset) -> Path | None:
+        """The local file behind a stored asset, or None when this host cannot read it."""
+        path = self.runtime.storage.local_path(asset.key)
+        return path if path is not None and path.is_file() else None
+
+    def receive_webhook(
+        self,
+        provider: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        url_token: str | None = None,
+    ) -> bool:
+        """Verify a provider's push (its adapter's ``parse_webhook``) and wake the attempt
+        waiting for it. True when an attempt was woken; False when the push was genuine but
+        about nothing we wait on (acknowledge it, or the provider keeps retrying). Raises
+        ``NotFound`` for a provider that is not installed and ``ProviderAuthError`` for a
+        forged, stale or unverifiable push. Blocking: verifying may fetch a key the first time."""
+        if provider not in provider_classes():
+            raise NotFound(f"no provider named {provider!r} is installed")
+        try:
+            event = self.runtime.provider(provider).parse_webhook(
+                headers, body, url_token=url_token
+            )
+        except ProviderAuthError:
+            raise
+        except ProviderError as exc:
+            log.info("ignored a %s webhook: %s", provider, exc.message)
+            return False
+        found = self.runtime.store.attempt_by_remote_id(provider, event.remote_id)
+        if found is None:
+            log.info("a %s webhook for unknown task %s was ignored", provider, event.remote_id)
+            return False
+        job_id, attempt_id = found
+        self.notify(job_id, attempt_id, event.status.model_dump(mode="json"))
+        return True
+
+    # -- what the gateway reads --------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """The model catalogue this engine routes with."""
+        return self.runtime.catalog
+
+    @property
+    def database(self) -> sa.Engine:
+        """The SQLAlchemy engine on vidgate's tables, where the gateway keeps its own books
+        (tenants and keys, client-webhook deliveries) in the same database as the jobs."""
+        return self.runtime.store.engine
+
+    def unready(self) -> str | None:
+        """None when the database answers; else why not (an error class name, no details)."""
+        try:
+            with self.database.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            return type(exc).__name__
+        return None
+
+    def figures(self) -> JobFigures:
+        """Job and attempt figures for ``/metrics``, read from the database now."""
+        return read_figures(self.database)
+
     def health(self) -> list[Health]:
         """Every installed provider's circuit breaker."""
         return [self.runtime.health.get(name) for name in provider_classes()]
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job:
-        return self.runtime.store.get(job_id)
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job (``JobNotFound`` if it does not exist, or belongs to another tenant)."""
+        return self.runtime.store.get(job_id, tenant=tenant)
+
+    def page(
+        self, *, tenant: str, after: str | None = None, limit: int = 20, order: str = "desc"
+    ) -> tuple[list[Job], bool]:
+        """A page of a tenant's jobs by creation time after the job ``after``, and whether
+        more follow."""
+        return self.runtime.store.page(tenant=tenant, after=after, limit=limit, order=order)
 
     def list_jobs(self, *, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
         return self.runtime.store.list_jobs(status=status, limit=limit)

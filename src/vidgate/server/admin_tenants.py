@@ -15,10 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ..exceptions import InvalidRequest
-from ..tenancy import Principal, Tenant
 from .auth import admin
 from .errors import errors
 from .gateway import Gateway, gateway
+from .tenancy import Principal, Tenant
 
 __all__ = ["router"]
 

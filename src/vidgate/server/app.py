@@ -20,14 +20,14 @@ from .. import __version__
 from ..engine import Engine
 from ..exceptions import LimitExceeded, MethodNotAllowed, NotFound, VidgateError
 from ..settings import Settings
-from ..tenancy import TenantBook
 from ..webhooks import WebhookDispatcher
-from . import admin_tenants
+from . import admin, admin_tenants, provider_webhooks
 from .errors import error_response, from_exception
 from .gateway import Gateway
+from .metrics import HttpMetrics
 from .middleware import GatewayMiddleware
-from .ops import HttpMetrics
 from .ops import router as ops_router
+from .tenancy import TenantBook
 from .videos import router as videos_router
 
 __all__ = ["create_app"]
@@ -36,13 +36,12 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None, *, worker: bool = True) -> FastAPI:
     settings = settings or Settings()
     engine = Engine(settings, worker=worker)
-    store_engine = engine.runtime.store.engine
     gw = Gateway(
         settings=settings,
         engine=engine,
-        tenants=TenantBook(store_engine),
+        tenants=TenantBook(engine.database),
         dispatcher=WebhookDispatcher(
-            store_engine,
+            engine.database,
             retry_base=settings.webhook_retry_base,
             max_attempts=settings.webhook_max_attempts,
             ssrf_allow=settings.ssrf_allow,
@@ -69,7 +68,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         lifespan=lifespan,
     )
     app.state.gateway = gw
-    app.state.metrics = HttpMetrics(store_engine)
+    app.state.metrics = HttpMetrics(engine)
 
     app.add_middleware(
         GatewayMiddleware, max_body_bytes=settings.max_body_bytes, metrics=app.state.metrics
@@ -108,7 +107,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.include_router(videos_router)
     app.include_router(ops_router)
+    app.include_router(admin.router)
     app.include_router(admin_tenants.router)
+    app.include_router(provider_webhooks.router)
     return app
 
 

@@ -7,8 +7,8 @@ import asyncio
 from fastapi import Depends, Request
 
 from ..exceptions import AuthenticationFailed, PermissionDenied
-from ..tenancy import Principal
 from .gateway import Gateway, gateway
+from .tenancy import Principal
 
 __all__ = ["admin", "principal"]
 

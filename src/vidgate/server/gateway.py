@@ -12,8 +12,8 @@ from fastapi import Request
 
 from ..engine import Engine
 from ..settings import Settings
-from ..tenancy import TenantBook
 from ..webhooks import WebhookDispatcher
+from .tenancy import TenantBook
 
 __all__ = ["Gateway", "gateway"]
 

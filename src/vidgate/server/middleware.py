@@ -23,7 +23,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import raw_error
-from .ops import HttpMetrics
+from .metrics import HttpMetrics
 
 __all__ = ["GatewayMiddleware", "access_log"]
 

@@ -28,13 +28,13 @@ from starlette.datastructures import UploadFile
 
 from ..catalog import violations
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
-from ..tenancy import Principal
 from ..types import Job
 from .auth import principal
 from .errors import errors
 from .gateway import Gateway, gateway
 from .inputs import guard_inputs, image_suffix, uploads_folder
 from .schemas import CREATE_BODY, parse_create, video_object
+from .tenancy import Principal
 
 __all__ = ["router"]
 
@@ -118,7 +118,7 @@ def _video(gw: Gateway, request: Request, job: Job) -> dict[str, Any]:
 
 
 async def _job(gw: Gateway, job_id: str, who: Principal) -> Job:
-    return await asyncio.to_thread(gw.engine.runtime.store.get, job_id, tenant=who.tenant)
+    return await asyncio.to_thread(gw.engine.get, job_id, tenant=who.tenant)
 
 
 @router.post(
@@ -133,7 +133,7 @@ async def create(
     fields, upload = await _read_body(request, gw, who.tenant)
     video_request = parse_create(
         fields,
-        gw.engine.runtime.catalog,
+        gw.engine.catalog,
         upload=upload,
         idempotency_key=request.headers.get("idempotency-key"),
     )
@@ -157,7 +157,7 @@ async def estimate(
     request: Request, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
     fields, _ = await _read_body(request, gw, who.tenant)
-    video_request = parse_create(fields, gw.engine.runtime.catalog)
+    video_request = parse_create(fields, gw.engine.catalog)
     video_request = await asyncio.to_thread(guard_inputs, video_request, gw.settings, who.tenant)
     # The same defaults as create: an unset duration may become a capable model's default.
     video_request, plan = await asyncio.to_thread(gw.engine.resolve, video_request)
@@ -196,7 +196,7 @@ async def list_videos(
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'")
     jobs, has_more = await asyncio.to_thread(
-        gw.engine.runtime.store.page, tenant=who.tenant, after=after, limit=limit, order=order
+        gw.engine.page, tenant=who.tenant, after=after, limit=limit, order=order
     )
     data = [_video(gw, request, job) for job in jobs]
     return {
@@ -226,14 +226,7 @@ async def retrieve(
 async def delete(
     video_id: str, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    job = await _job(gw, video_id, who)
-    if not job.done:
-        await gw.engine.cancel(job.id, tenant=who.tenant)
-    store = gw.engine.runtime.store
-    for asset in (job.output, job.thumbnail):
-        if asset is not None:
-            await asyncio.to_thread(gw.engine.runtime.storage.delete, asset.key)
-    await asyncio.to_thread(store.mark_deleted, job.id)
+    job = await gw.engine.delete(video_id, tenant=who.tenant)
     return {"id": job.id, "object": "video.deleted", "deleted": True}
 
 
@@ -261,8 +254,8 @@ def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
             "download it once the status is 'completed'",
             details={"job_id": job.id, "status": job.status.value},
         )
-    path = gw.engine.runtime.storage.local_path(asset.key)
-    if path is None or not path.is_file():
+    path = gw.engine.stored_file(asset)
+    if path is None:
         raise NotFound(f"the {variant} of video {job.id} is no longer stored")
     return path, f'"{asset.sha256}"', content_type
 
@@ -311,7 +304,7 @@ async def signed_file(
 ) -> Response:
     if not gw.check_signature(video_id, variant, expires, sig):
         raise PermissionDenied("the link is invalid or has expired")
-    job = await asyncio.to_thread(gw.engine.runtime.store.get, video_id)
+    job = await asyncio.to_thread(gw.engine.get, video_id)
     path, etag, content_type = _file(gw, job, variant)
     ttl = max(int(expires - time.time()), 0)
     return _serve(request, path, etag, content_type, f"public, max-age={ttl}, immutable")

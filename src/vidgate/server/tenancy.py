@@ -26,10 +26,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ._clock import as_utc as _aware
-from ._clock import utcnow as _now
-from .db import api_keys, jobs, rate_windows, tenants
-from .exceptions import (
+from .._clock import as_utc as _aware
+from .._clock import utcnow as _now
+from ..db import api_keys, jobs, rate_windows, tenants
+from ..exceptions import (
     AuthenticationFailed,
     ConcurrencyLimitReached,
     DailyQuotaExceeded,

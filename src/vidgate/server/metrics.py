@@ -1,0 +1,76 @@
+"""Prometheus metrics: this process's request counters and latencies, and the job figures the
+engine reads from the database at scrape time (true across every process sharing it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ..engine import Engine
+
+__all__ = ["HttpMetrics"]
+
+
+class HttpMetrics:
+    """Request counters and latencies, plus the engine's job figures."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "vidgate_http_requests_total",
+            "HTTP requests by route and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "vidgate_http_request_seconds",
+            "HTTP request latency by route.",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+        self.registry.register(_JobCollector(engine))
+
+
+class _JobCollector:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        by_status = GaugeMetricFamily(
+            "vidgate_jobs", "Jobs by status and provider.", labels=["status", "provider"]
+        )
+        spend = CounterMetricFamily(
+            "vidgate_spend_usd",
+            "Money spent on provider attempts, by provider.",
+            labels=["provider"],
+        )
+        generation = GaugeMetricFamily(
+            "vidgate_generation_seconds_avg",
+            "Mean time from submit to the end of successful attempts, by provider.",
+            labels=["provider"],
+        )
+        phases = GaugeMetricFamily(
+            "vidgate_phase_seconds_avg",
+            "Mean time jobs spent in each phase, by provider (the last 1000 finished jobs).",
+            labels=["provider", "phase"],
+        )
+        success = GaugeMetricFamily(
+            "vidgate_attempt_success_ratio",
+            "Share of finished attempts that succeeded, by provider.",
+            labels=["provider"],
+        )
+        figures = self.engine.figures()
+        for (status, provider), count in figures.jobs.items():
+            by_status.add_metric([status, provider], count)
+        for provider, one in figures.providers.items():
+            spend.add_metric([provider], one.spend_usd)
+            if one.mean_generation_seconds is not None:
+                generation.add_metric([provider], one.mean_generation_seconds)
+            if one.success_ratio is not None:
+                success.add_metric([provider], one.success_ratio)
+        for (provider, phase), seconds in figures.phase_seconds.items():
+            phases.add_metric([provider, phase], seconds)
+        yield from (by_status, spend, generation, success, phases)
