@@ -13,6 +13,7 @@ import pytest
 from vidgate.catalog import load_catalog, quote
 from vidgate.engine import Engine
 from vidgate.providers.simulated import SimulatedProvider, created
+from vidgate.server.schemas import video_object
 from vidgate.server.tenancy import TenantBook
 from vidgate.settings import Settings
 from vidgate.simulator.server import RunningSimulator
@@ -75,6 +76,12 @@ async def test_fallback_completes_elsewhere_and_records_the_possible_orphan(
     [orphan] = [m for m in history if "possible orphan" in m]
     assert first.reference in orphan and f"${quoted.usd:.2f}" in orphan
     assert "going on with another provider" in orphan
+    # the gateway's Video object carries it too
+    shown = video_object(job)["attempts"]
+    assert [(a["possible_orphan"], a["orphan_cost_usd"]) for a in shown] == [
+        (True, pytest.approx(quoted.usd)),
+        (False, None),
+    ]
 
 
 async def test_fail_policy_ends_the_job_with_submit_uncertain(

@@ -184,6 +184,11 @@ def _print_job(job: Job) -> None:
                 a.remote_id or "-",
                 a.status.value,
                 a.outcome.value if a.outcome else "-",
-                escape(a.error.message) if a.error else "",
+                escape(a.error.message if a.error else "")
+                + (
+                    f" [yellow](possible orphan, about ${a.orphan_cost_usd or 0:.2f})[/]"
+                    if a.possible_orphan
+                    else ""
+                ),
             )
         out.print(table)

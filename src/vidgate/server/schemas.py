@@ -306,6 +306,10 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
                 "outcome": a.outcome.value if a.outcome else None,
                 "error": a.error.model_dump(mode="json") if a.error else None,
                 "cost_usd": a.cost_usd,
+                # A create that may have succeeded where the provider cannot be asked: the job
+                # went on elsewhere, and this is what the task would cost if it ran.
+                "possible_orphan": a.possible_orphan,
+                "orphan_cost_usd": a.orphan_cost_usd,
             }
             for a in job.attempts
         ],
