@@ -43,6 +43,7 @@ CATALOG = load_catalog()
 def make_submission(
     model: str | ModelProfile,
     reference: str,
+    /,
     *,
     callback_url: str | None = None,
     **fields: Any,
