@@ -27,10 +27,11 @@ import uvicorn
 from vidgate.catalog import effective_params, load_catalog
 from vidgate.catalog.schema import ModelProfile
 from vidgate.engine import Engine
-from vidgate.exceptions import ProviderError
+from vidgate.exceptions import ProviderError, ProviderUnavailable
 from vidgate.media.probe import probe
 from vidgate.providers.base import OutputRef, Submission, TaskStatus
-from vidgate.types import Job, JobStatus, MediaInfo, VideoRequest
+from vidgate.simulator.server import RunningSimulator
+from vidgate.types import Attempt, Job, JobStatus, MediaInfo, VideoRequest
 
 T = TypeVar("T")
 
@@ -179,17 +180,39 @@ def mock_transport(
     monkeypatch.setattr(module, "make_client", mocked)
 
 
-def assert_create_refused(
-    exc: ProviderError,
+async def refused_create(
+    provider: Any,
+    sub: Submission,
     error: type[ProviderError],
     status: int,
     words: str,
+    *,
     secret: str,
-) -> None:
-    """A create fault: the exact class and status, the provider's words, and no secret."""
+    simulator: RunningSimulator,
+    name: str,
+) -> ProviderError:
+    """Submit a create the simulator refuses: the exact class and status, the provider's
+    words, no secret anywhere in the error, and nothing created (``creates[name]``)."""
+    with pytest.raises(error) as caught:
+        await provider.submit(sub)
+    exc = caught.value
     assert type(exc) is error and exc.status_code == status
     assert words in exc.message
     assert secret not in exc.message and secret not in repr(exc.to_dict())
+    assert simulator.state.creates[name] == 0, "nothing was created"
+    return exc
+
+
+async def refused_unreachable(provider: Any, sub: Submission, secret: str) -> None:
+    """A provider whose address answers nothing certainly got nothing (``not_sent``), and the
+    error carries no secret. Closes ``provider``."""
+    try:
+        with pytest.raises(ProviderUnavailable) as caught:
+            await provider.submit(sub)
+    finally:
+        await provider.aclose()
+    assert caught.value.details["not_sent"] is True
+    assert secret not in str(caught.value)
 
 
 # -- a loopback HTTP recorder ------------------------------------------------------------------
@@ -319,3 +342,23 @@ def completed_video(
     assert (info.width, info.height, info.video_codec) == (*size, codec)
     assert info.duration == pytest.approx(duration, abs=0.05)
     return info
+
+
+def creates_after_429(
+    engine: Engine, done: Job, simulator: RunningSimulator, name: str
+) -> list[Any]:
+    """A job whose first create met a 429: it completed with one create made on ``name``;
+    returns the status of each create the engine sent."""
+    assert done.status is JobStatus.COMPLETED, done.error
+    [attempt] = done.attempts
+    assert simulator.state.creates_by_reference[name] == {attempt.reference: 1}
+    return [c.status_code for c in engine.calls(done.id) if c.method == "POST"]
+
+
+def stopped_uncertain(done: Job) -> Attempt:
+    """A job whose one create was ambiguous, on a provider that cannot look tasks up: it
+    failed as ``submit_uncertain`` rather than create again. Returns its one attempt."""
+    assert done.status is JobStatus.FAILED
+    assert done.error is not None and done.error.code == "submit_uncertain"
+    [attempt] = done.attempts
+    return attempt

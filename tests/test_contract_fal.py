@@ -32,12 +32,14 @@ from tests.support import (
     CATALOG,
     Delivery,
     Recorder,
-    assert_create_refused,
     completed_video,
     make_submission,
     mock_transport,
     poll_until,
+    refused_create,
+    refused_unreachable,
     run_job,
+    stopped_uncertain,
     until,
     wait_until,
     write_png,
@@ -65,7 +67,7 @@ from vidgate.providers.fal import FalProvider, build_input, split_remote_id
 from vidgate.settings import Settings
 from vidgate.simulator.fal import signing_key, webhook_headers
 from vidgate.simulator.server import RunningSimulator, free_port
-from vidgate.types import AttemptStatus, JobStatus, VideoRequest
+from vidgate.types import AttemptStatus, VideoRequest
 
 KEY = "fal-key-id:fal-key-secret-0123456789"
 #: fal's images in these tests are blue (the other providers' are orange).
@@ -604,11 +606,16 @@ async def test_create_errors_map_to_the_exception_tree(
     status: int,
     words: str,
 ) -> None:
-    with pytest.raises(error) as caught:
-        await fal.submit(submission(f"[sim:{fault}] a fox"))
-    exc = caught.value
-    assert_create_refused(exc, error, status, words, KEY)
-    assert fal_env.state.creates["fal"] == 0, "nothing was created"
+    exc = await refused_create(
+        fal,
+        submission(f"[sim:{fault}] a fox"),
+        error,
+        status,
+        words,
+        secret=KEY,
+        simulator=fal_env,
+        name="fal",
+    )
     if fault.startswith("429"):
         assert exc.retry_after == (2.0 if "retry-after=" in fault else None)
     if fault == "500-create":
@@ -628,14 +635,7 @@ async def test_an_unreachable_fal_certainly_got_nothing(
 ) -> None:
     monkeypatch.setenv("VIDGATE_FAL_QUEUE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("FAL_KEY", KEY)
-    provider = FalProvider(settings)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await provider.submit(submission())
-    finally:
-        await provider.aclose()
-    assert caught.value.details["not_sent"] is True
-    assert KEY not in str(caught.value)
+    await refused_unreachable(FalProvider(settings), submission(), KEY)
 
 
 async def test_a_missing_key_names_the_variable(
@@ -1125,9 +1125,7 @@ async def test_an_ambiguous_create_stops_the_job_after_one_create(
         providers=("fal",),
     )
     done = await run_job(engine, request)
-    assert done.status is JobStatus.FAILED
-    assert done.error is not None and done.error.code == "submit_uncertain"
-    [attempt] = done.attempts
+    attempt = stopped_uncertain(done)
     assert fal_env.state.creates_by_reference["fal"] == {attempt.reference: 1}
 
 

@@ -28,12 +28,14 @@ from tests.support import (
     CATALOG,
     Delivery,
     Recorder,
-    assert_create_refused,
     completed_video,
+    creates_after_429,
     finished_outputs,
     make_submission,
     mock_transport,
     poll_until,
+    refused_create,
+    refused_unreachable,
     run_job,
     wait_until,
     write_png,
@@ -537,11 +539,16 @@ async def test_create_errors_map_to_the_exception_tree(
     status: int,
     words: str,
 ) -> None:
-    with pytest.raises(error) as caught:
-        await provider.submit(submission(f"[sim:{fault}] a fox"))
-    exc = caught.value
-    assert_create_refused(exc, error, status, words, KEY)
-    assert simulator.state.creates["replicate"] == 0, "nothing was created"
+    exc = await refused_create(
+        provider,
+        submission(f"[sim:{fault}] a fox"),
+        error,
+        status,
+        words,
+        secret=KEY,
+        simulator=simulator,
+        name="replicate",
+    )
     if fault.startswith("429"):
         # The header when there is one, else the "resets in ~Ns" of Replicate's detail.
         assert exc.retry_after == (2.0 if "retry-after=" in fault else 1.0)
@@ -668,14 +675,7 @@ async def test_an_unreachable_replicate_certainly_got_nothing(
 ) -> None:
     monkeypatch.setenv("VIDGATE_REPLICATE_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
-    provider = ReplicateProvider(settings)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await provider.submit(submission())
-    finally:
-        await provider.aclose()
-    assert caught.value.details["not_sent"] is True
-    assert KEY not in str(caught.value)
+    await refused_unreachable(ReplicateProvider(settings), submission(), KEY)
 
 
 async def test_a_missing_token_names_the_variable(
@@ -1022,10 +1022,7 @@ async def test_a_429_is_sent_again_after_retry_after_and_creates_once(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
     done = await run_job(engine, small_job("[sim:429,retry-after=0.2] a red fox"))
-    assert done.status is JobStatus.COMPLETED, done.error
-    [attempt] = done.attempts
-    assert simulator.state.creates_by_reference["replicate"] == {attempt.reference: 1}
-    creates = [c.status_code for c in engine.calls(done.id) if c.method == "POST"]
+    creates = creates_after_429(engine, done, simulator, "replicate")
     assert creates[0] == 429 and creates[1] in (201, 202)
 
 

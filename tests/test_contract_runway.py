@@ -19,13 +19,16 @@ import runwayml
 from tests.conftest import live_key
 from tests.support import (
     CATALOG,
-    assert_create_refused,
     completed_video,
+    creates_after_429,
     finished_outputs,
     make_submission,
     mock_transport,
     poll_until,
+    refused_create,
+    refused_unreachable,
     run_job,
+    stopped_uncertain,
     wait_until,
     write_png,
 )
@@ -362,11 +365,16 @@ async def test_create_errors_map_to_the_exception_tree(
     status: int,
     words: str,
 ) -> None:
-    with pytest.raises(error) as caught:
-        await runway.submit(submission(f"[sim:{fault}] a fox"))
-    exc = caught.value
-    assert_create_refused(exc, error, status, words, KEY)
-    assert simulator.state.creates["runway"] == 0, "nothing was created"
+    exc = await refused_create(
+        runway,
+        submission(f"[sim:{fault}] a fox"),
+        error,
+        status,
+        words,
+        secret=KEY,
+        simulator=simulator,
+        name="runway",
+    )
     if fault.startswith("429"):
         assert exc.retry_after == (2.0 if "retry-after=" in fault else None)
         assert exc.details["quota"] == "daily"
@@ -396,14 +404,7 @@ async def test_an_unreachable_runway_certainly_got_nothing(
 ) -> None:
     monkeypatch.setenv("VIDGATE_RUNWAY_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("RUNWAYML_API_SECRET", KEY)
-    provider = RunwayProvider(settings)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await provider.submit(submission())
-    finally:
-        await provider.aclose()
-    assert caught.value.details["not_sent"] is True
-    assert KEY not in str(caught.value)
+    await refused_unreachable(RunwayProvider(settings), submission(), KEY)
 
 
 async def test_a_missing_key_names_the_variable(
@@ -661,10 +662,7 @@ async def test_a_429_is_sent_again_after_retry_after_and_creates_once(
         prompt="[sim:429,retry-after=0.2] a red fox", duration=2, providers=("runway",)
     )
     done = await run_job(engine, request)
-    assert done.status is JobStatus.COMPLETED, done.error
-    [attempt] = done.attempts
-    assert simulator.state.creates_by_reference["runway"] == {attempt.reference: 1}
-    creates = [c.status_code for c in engine.calls(done.id) if c.method == "POST"]
+    creates = creates_after_429(engine, done, simulator, "runway")
     assert creates == [429, 200]
     history = [e.message for e in engine.events(done.id)]
     assert any("rate_limited" in m and "retry in 0.2 s" in m for m in history)
@@ -693,9 +691,7 @@ async def test_an_ambiguous_create_stops_the_job_after_one_create(
         prompt="[sim:500-after-create] a red fox", duration=2, providers=("runway",)
     )
     done = await run_job(engine, request)
-    assert done.status is JobStatus.FAILED
-    assert done.error is not None and done.error.code == "submit_uncertain"
-    [attempt] = done.attempts
+    attempt = stopped_uncertain(done)
     assert attempt.reference in done.error.message
     assert simulator.state.creates_by_reference["runway"] == {attempt.reference: 1}
     assert simulator.state.creates["runway"] == 1
