@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import Recorder, recording
+from vidgate import requestlog
 from vidgate.catalog import load_catalog
 from vidgate.settings import Settings
 from vidgate.types import VideoRequest
@@ -112,3 +115,30 @@ def simulator(tmp_path: Path) -> Iterator[object]:
     config = SimulatorConfig(latency=0.5, media_dir=tmp_path / "simulator-media")
     with simulator_in_thread(config) as running:
         yield running
+
+
+@pytest.fixture
+def calls() -> Iterator[list[requestlog.CallRecord]]:
+    """Every call the adapters make, as the request log records it."""
+    seen: list[requestlog.CallRecord] = []
+    requestlog.set_sink(seen.append)
+    yield seen
+    requestlog.set_sink(None)
+
+
+@pytest.fixture
+def recorders() -> Iterator[Callable[..., Recorder]]:
+    """Start loopback ``Recorder`` servers on demand (``recorders(routes={...})``); all are
+    stopped after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def make(recorder: Recorder | None = None, **fields: Any) -> Recorder:
+            return stack.enter_context(recording(recorder or Recorder(**fields)))
+
+        yield make
+
+
+@pytest.fixture
+def receiver(recorders: Callable[..., Recorder]) -> Recorder:
+    """A webhook receiver on a loopback port: records every delivery and answers 200."""
+    return recorders()

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
-import threading
 import time
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +24,27 @@ import fal_client
 import fal_client.client
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import vidgate.providers.fal as fal_module
 from tests.conftest import live_key, poll_live
+from tests.support import (
+    CATALOG,
+    Delivery,
+    Recorder,
+    completed_video,
+    make_submission,
+    mock_transport,
+    poll_until,
+    refused_create,
+    refused_unreachable,
+    run_job,
+    stopped_uncertain,
+    until,
+    wait_until,
+    write_png,
+)
 from vidgate import requestlog
-from vidgate.catalog import effective_params, load_catalog
 from vidgate.engine import Engine
 from vidgate.exceptions import (
     ContentRejected,
@@ -51,16 +62,16 @@ from vidgate.exceptions import (
     UnsupportedRequest,
 )
 from vidgate.media.probe import probe
-from vidgate.providers._http import make_client
 from vidgate.providers.base import OutputRef, Submission, TaskState, TaskStatus, WebhookEvent
 from vidgate.providers.fal import FalProvider, build_input, split_remote_id
 from vidgate.settings import Settings
 from vidgate.simulator.fal import signing_key, webhook_headers
 from vidgate.simulator.server import RunningSimulator, free_port
-from vidgate.types import AttemptStatus, JobStatus, VideoRequest
+from vidgate.types import AttemptStatus, VideoRequest
 
 KEY = "fal-key-id:fal-key-secret-0123456789"
-CATALOG = load_catalog()
+#: fal's images in these tests are blue (the other providers' are orange).
+BLUE = (40, 120, 200)
 SEEDANCE = "fal:fal-ai/bytedance/seedance/v1/pro/text-to-video"
 SEEDANCE_PATH = "/fal-ai/bytedance/seedance/v1/pro/text-to-video"
 
@@ -84,53 +95,7 @@ def submission(
     else:
         values.update(duration=profile.default_duration, resolution=profile.default_resolution)
     values.update(fields)
-    request = VideoRequest.model_validate(values)
-    built = Submission.build(request, profile, effective_params(profile, request), reference)
-    return built.model_copy(update={"callback_url": callback_url})
-
-
-def write_png(path: Path, width: int = 32, height: int = 18) -> Path:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(tag + data))
-        return struct.pack(">I", len(data)) + tag + data + crc
-
-    rows = b"".join(b"\x00" + bytes([40, 120, 200]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-    return path
-
-
-async def poll_until(
-    provider: FalProvider,
-    remote_id: str,
-    done: Callable[[TaskStatus], bool] = lambda s: s.state.terminal,
-    timeout: float = 20.0,
-) -> list[TaskStatus]:
-    """Every status seen until ``done`` holds (or fail after ``timeout`` seconds)."""
-    seen: list[TaskStatus] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await provider.poll(remote_id)
-        seen.append(status)
-        if done(status):
-            return seen
-        assert time.monotonic() < deadline, f"request {remote_id} never got there: {seen[-1]}"
-        await asyncio.sleep(0.05)
-
-
-def wait_sync(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+    return make_submission(profile, reference, callback_url=callback_url, **values)
 
 
 def api(simulator: RunningSimulator) -> str:
@@ -156,15 +121,6 @@ def fresh_jwks_cache() -> Iterator[None]:
     fal_module._jwks_cache.clear()
     yield
     fal_module._jwks_cache.clear()
-
-
-@pytest.fixture
-def calls() -> Iterator[list[requestlog.CallRecord]]:
-    """Every call the adapter makes, as the request log records it."""
-    seen: list[requestlog.CallRecord] = []
-    requestlog.set_sink(seen.append)
-    yield seen
-    requestlog.set_sink(None)
 
 
 @pytest.fixture
@@ -222,7 +178,7 @@ def test_inputs_come_from_the_catalogue_wire_table(tmp_path: Path) -> None:
     assert build_input(hailuo) == {"prompt": "a red fox in snow", "duration": "6"}
     # Kling image-to-video with first and last frames: a local file inline, a URL as it is;
     # no aspect ratio (the output follows the image).
-    image = write_png(tmp_path / "first.png")
+    image = write_png(tmp_path / "first.png", color=BLUE)
     i2v = submission(
         model="fal:fal-ai/kling-video/v2.5-turbo/pro/image-to-video",
         image=str(image),
@@ -360,7 +316,7 @@ async def test_each_endpoint_receives_exactly_its_own_input(
 async def test_image_to_video_follows_the_image(
     fal: FalProvider, fal_env: RunningSimulator, tmp_path: Path
 ) -> None:
-    image = write_png(tmp_path / "tall.png", 18, 32)
+    image = write_png(tmp_path / "tall.png", 18, 32, BLUE)
     created = await fal.submit(
         submission(
             model="fal:fal-ai/minimax/hailuo-02/pro/image-to-video",
@@ -441,12 +397,13 @@ async def test_the_queue_speaks_fals_status_codes_and_logs(fal_env: RunningSimul
         early = await client.get(created["response_url"])
         assert early.status_code == 400  # no result before it completes
         seen: list[tuple[int, dict[str, Any]]] = []
-        deadline = time.monotonic() + 10
-        while not seen or seen[-1][1]["status"] != "COMPLETED":
-            assert time.monotonic() < deadline
+
+        async def completed() -> bool:
             read = await client.get(created["status_url"], params={"logs": "1"})
             seen.append((read.status_code, read.json()))
-            await asyncio.sleep(0.05)
+            return bool(seen[-1][1]["status"] == "COMPLETED")
+
+        await until(completed, interval=0.05, what="the request completing")
         codes = {status["status"]: code for code, status in seen}
         assert codes == {"IN_QUEUE": 202, "IN_PROGRESS": 202, "COMPLETED": 200}
         queued = next(s for _, s in seen if s["status"] == "IN_QUEUE")
@@ -524,14 +481,11 @@ async def test_both_error_formats_on_the_wire(fal_env: RunningSimulator) -> None
         async def completed(body: dict[str, Any]) -> tuple[dict[str, Any], httpx.Response]:
             created = (await client.post(api(fal_env) + SEEDANCE_PATH, json=body)).json()
 
-            async def read() -> dict[str, Any]:
+            async def read() -> dict[str, Any] | None:
                 found: dict[str, Any] = (await client.get(created["status_url"])).json()
-                return found
+                return found if found["status"] == "COMPLETED" else None
 
-            deadline = time.monotonic() + 10
-            while (status := await read())["status"] != "COMPLETED":
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
+            status = await until(read, interval=0.05, what="the request completing")
             return status, await client.get(created["response_url"])
 
         status, result = await completed({"prompt": "[sim:fail=2] a fox", "duration": "2"})
@@ -652,13 +606,16 @@ async def test_create_errors_map_to_the_exception_tree(
     status: int,
     words: str,
 ) -> None:
-    with pytest.raises(error) as caught:
-        await fal.submit(submission(f"[sim:{fault}] a fox"))
-    exc = caught.value
-    assert type(exc) is error and exc.status_code == status
-    assert words in exc.message
-    assert KEY not in exc.message and KEY not in repr(exc.to_dict())
-    assert fal_env.state.creates["fal"] == 0, "nothing was created"
+    exc = await refused_create(
+        fal,
+        submission(f"[sim:{fault}] a fox"),
+        error,
+        status,
+        words,
+        secret=KEY,
+        simulator=fal_env,
+        name="fal",
+    )
     if fault.startswith("429"):
         assert exc.retry_after == (2.0 if "retry-after=" in fault else None)
     if fault == "500-create":
@@ -678,14 +635,7 @@ async def test_an_unreachable_fal_certainly_got_nothing(
 ) -> None:
     monkeypatch.setenv("VIDGATE_FAL_QUEUE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("FAL_KEY", KEY)
-    provider = FalProvider(settings)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await provider.submit(submission())
-    finally:
-        await provider.aclose()
-    assert caught.value.details["not_sent"] is True
-    assert KEY not in str(caught.value)
+    await refused_unreachable(FalProvider(settings), submission(), KEY)
 
 
 async def test_a_missing_key_names_the_variable(
@@ -723,12 +673,7 @@ async def test_against_fal_itself_it_uses_fals_host_and_urls(
         logs = [{"message": "Generating video 40%", "level": "INFO", "source": "USER"}]
         return httpx.Response(202, json={"status": "IN_PROGRESS", "logs": logs})
 
-    original = make_client
-
-    def mocked(provider: str, **kw: Any) -> httpx.AsyncClient:
-        return original(provider, transport=httpx.MockTransport(answer), **kw)
-
-    monkeypatch.setattr(fal_module, "make_client", mocked)
+    mock_transport(monkeypatch, fal_module, answer)
     monkeypatch.delenv("VIDGATE_FAL_QUEUE_URL", raising=False)
     monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
     monkeypatch.setenv("FAL_KEY", KEY)
@@ -765,12 +710,7 @@ async def test_reading_a_finished_result_fails_safely(
     def answer(request: httpx.Request) -> httpx.Response:
         return answers.pop(0)
 
-    original = make_client
-
-    def mocked(provider: str, **kw: Any) -> httpx.AsyncClient:
-        return original(provider, transport=httpx.MockTransport(answer), **kw)
-
-    monkeypatch.setattr(fal_module, "make_client", mocked)
+    mock_transport(monkeypatch, fal_module, answer)
     monkeypatch.setenv("VIDGATE_FAL_QUEUE_URL", "https://queue.example")
     monkeypatch.setenv("FAL_KEY", KEY)
     provider = FalProvider(settings)
@@ -873,7 +813,9 @@ def test_the_simulator_requires_a_key_and_knows_its_endpoints(fal_env: RunningSi
 
 
 @dataclass
-class Delivery:
+class Verified:
+    """A delivery, with what the adapter made of it."""
+
     token: str
     headers: dict[str, str]
     body: bytes
@@ -882,38 +824,28 @@ class Delivery:
 
 
 @dataclass
-class Receiver:
-    """A real loopback HTTP server that verifies each delivery with ``verify`` (the adapter's
-    ``parse_webhook``), answers 200 or 401 as the gateway does, and records what happened."""
+class Receiver(Recorder):
+    """The loopback recorder, verifying each delivery with ``verify`` (the adapter's
+    ``parse_webhook``) and answering 200 or 401 as the gateway does."""
 
-    verify: Callable[..., WebhookEvent]
-    url: str = ""
-    deliveries: list[Delivery] = field(default_factory=list)
+    verify: Callable[..., WebhookEvent] | None = None
+    deliveries: list[Verified] = field(default_factory=list)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        token = scope["path"].removeprefix("/webhooks/fal").strip("/")
-        delivery = Delivery(token, headers, body)
+    def answer(self, request: Delivery) -> tuple[int, dict[str, str], bytes]:
+        assert self.verify is not None
+        token = request.path.removeprefix("/webhooks/fal").strip("/")
+        delivery = Verified(token, request.headers, request.body)
         try:
-            delivery.event = await asyncio.to_thread(
-                self.verify, headers, body, url_token=token or None
-            )
+            delivery.event = self.verify(request.headers, request.body, url_token=token or None)
             status = 200
         except ProviderError as exc:
             delivery.rejected, status = exc, 401
         self.deliveries.append(delivery)
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        return status, {}, b""
 
-    def wait_for(self, count: int, timeout: float = 10) -> list[Delivery]:
-        return list(wait_sync(lambda: len(self.deliveries) >= count, timeout) and self.deliveries)
+    async def verified(self, count: int) -> list[Verified]:
+        await self.delivered(count)
+        return list(self.deliveries)
 
     def post(self, body: bytes, headers: dict[str, str], token: str = "fal-ai~bytedance") -> int:
         answer = httpx.post(f"{self.url}/webhooks/fal/{token}", content=body, headers=headers)
@@ -921,22 +853,10 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver(fal_env: RunningSimulator, settings: Settings) -> Iterator[Receiver]:
-    app = Receiver(FalProvider(settings).parse_webhook)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_sync(lambda: server.started or not thread.is_alive(), 10)
-    assert thread.is_alive(), "the receiver did not start"
-    app.url = f"http://127.0.0.1:{port}"
-    try:
-        yield app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def receiver(
+    fal_env: RunningSimulator, settings: Settings, recorders: Callable[..., Recorder]
+) -> Recorder:
+    return recorders(Receiver(verify=FalProvider(settings).parse_webhook))
 
 
 def signed(
@@ -954,14 +874,14 @@ def signed(
 
 
 async def test_a_genuine_webhook_is_accepted_and_names_the_request(
-    fal: FalProvider, fal_env: RunningSimulator, receiver: Receiver
+    fal: FalProvider, fal_env: RunningSimulator, receiver: Recorder
 ) -> None:
     created = await fal.submit(
         submission(reference="job_w-1", callback_url=receiver.url + "/webhooks/fal")
     )
     task = sim_task(fal_env, created.remote_id)
     assert task.extra["webhook"] == receiver.url + "/webhooks/fal/fal-ai~bytedance"
-    [delivery] = await asyncio.to_thread(receiver.wait_for, 1)
+    [delivery] = await receiver.verified(1)
     assert delivery.rejected is None and delivery.event is not None
     assert delivery.event.remote_id == created.remote_id
     status = delivery.event.status
@@ -976,12 +896,12 @@ async def test_a_genuine_webhook_is_accepted_and_names_the_request(
 
 
 async def test_a_failure_webhook_is_classified_like_a_poll(
-    fal: FalProvider, receiver: Receiver
+    fal: FalProvider, receiver: Recorder
 ) -> None:
     created = await fal.submit(
         submission("[sim:moderation] a fox", callback_url=receiver.url + "/webhooks/fal")
     )
-    [delivery] = await asyncio.to_thread(receiver.wait_for, 1)
+    [delivery] = await receiver.verified(1)
     assert delivery.event is not None and delivery.event.remote_id == created.remote_id
     assert json.loads(delivery.body)["error"] == "Invalid status code: 422"
     status = delivery.event.status
@@ -994,20 +914,23 @@ async def test_a_failure_webhook_is_classified_like_a_poll(
 
 
 async def test_a_forged_webhook_is_rejected(
-    fal: FalProvider, fal_env: RunningSimulator, receiver: Receiver
+    fal: FalProvider, fal_env: RunningSimulator, receiver: Recorder
 ) -> None:
     await fal.submit(
         submission("[sim:webhook-forged] a fox", callback_url=receiver.url + "/webhooks/fal")
     )
-    deliveries = await asyncio.to_thread(receiver.wait_for, 1)
+    deliveries = await receiver.verified(1)
     assert deliveries and all(d.event is None for d in deliveries)
     rejected = deliveries[0].rejected
     assert isinstance(rejected, ProviderAuthError) and "signature" in rejected.message
-    wait_sync(lambda: fal_env.state.webhooks and fal_env.state.webhooks[0]["status"] == 401)
+    wait_until(
+        lambda: fal_env.state.webhooks and fal_env.state.webhooks[0]["status"] == 401,
+        what="the simulator seeing the 401",
+    )
 
 
 def test_stale_unsigned_tampered_and_foreign_deliveries_are_rejected(
-    fal_env: RunningSimulator, receiver: Receiver
+    fal_env: RunningSimulator, receiver: Recorder
 ) -> None:
     payload = {
         "request_id": "req-1",
@@ -1180,21 +1103,16 @@ async def test_a_job_on_fal_completes_with_a_verified_output(
     request = VideoRequest(
         prompt="a red fox in snow", duration=2, resolution="480p", providers=("fal",)
     )
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
+    done = await run_job(engine, request)
+    completed_video(done, (854, 480), 2.0)
     assert (done.provider, done.model) == ("fal", "fal-ai/bytedance/seedance/v1/pro/text-to-video")
     [attempt] = done.attempts
     assert attempt.status is AttemptStatus.SUCCEEDED and attempt.remote_id is not None
     assert split_remote_id(attempt.remote_id)[1] in fal_env.state.tasks
     assert fal_env.state.creates_by_reference["fal"] == {attempt.reference: 1}
-    assert done.output is not None
-    info = probe(Path(done.output.uri), decode=True)
-    assert (info.width, info.height, info.video_codec) == (854, 480, "h264")
-    assert info.duration == pytest.approx(2.0, abs=0.05)
-    urls = [c.url for c in engine.calls(job.id)]
+    urls = [c.url for c in engine.calls(done.id)]
     assert urls[0] == api(fal_env) + SEEDANCE_PATH
-    assert all(KEY not in repr(c) for c in engine.calls(job.id))
+    assert all(KEY not in repr(c) for c in engine.calls(done.id))
 
 
 async def test_an_ambiguous_create_stops_the_job_after_one_create(
@@ -1206,11 +1124,8 @@ async def test_an_ambiguous_create_stops_the_job_after_one_create(
         resolution="480p",
         providers=("fal",),
     )
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.FAILED
-    assert done.error is not None and done.error.code == "submit_uncertain"
-    [attempt] = done.attempts
+    done = await run_job(engine, request)
+    attempt = stopped_uncertain(done)
     assert fal_env.state.creates_by_reference["fal"] == {attempt.reference: 1}
 
 

@@ -10,15 +10,9 @@ unmodified ``google-genai`` client. Requests are the cheapest Veo takes: 4 s at 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import struct
-import threading
-import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +24,23 @@ from google.genai import types as genai_types
 from typer.testing import CliRunner
 
 from tests.conftest import live_key
+from tests.support import (
+    CATALOG,
+    Recorder,
+    completed_video,
+    creates_after_429,
+    finished_outputs,
+    make_submission,
+    mock_transport,
+    poll_until,
+    refused_create,
+    refused_unreachable,
+    run_job,
+    stopped_uncertain,
+    wait_until,
+    write_png,
+)
 from vidgate import requestlog
-from vidgate.catalog import effective_params, load_catalog
 from vidgate.engine import Engine
 from vidgate.exceptions import (
     ConfigurationError,
@@ -49,7 +58,6 @@ from vidgate.exceptions import (
     UnsupportedRequest,
 )
 from vidgate.media.probe import probe
-from vidgate.providers._http import make_client
 from vidgate.providers.base import OutputRef, Submission, TaskState, TaskStatus
 from vidgate.providers.google import GoogleProvider, build_predict, google_error
 from vidgate.providers.vertex import VertexProvider
@@ -63,7 +71,8 @@ TOKEN = "ya29.test-token-0123456789abcdef"
 PROJECT = "vidgate-test"
 FAST = "google:veo-3.1-fast-generate-preview"
 VERTEX_FAST = "vertex:veo-3.1-fast-generate-001"
-CATALOG = load_catalog()
+#: What the recorders serve as a video.
+ZEROS = b"\x00" * 64
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -76,45 +85,8 @@ def submission(
     **fields: Any,
 ) -> Submission:
     """The cheapest request Veo takes unless ``fields`` say otherwise: 4 s at 720p, 16:9."""
-    profile = CATALOG.get(model)
     values: dict[str, Any] = {"prompt": prompt, "duration": 4, "resolution": "720p"}
-    values.update(fields)
-    request = VideoRequest.model_validate(values)
-    return Submission.build(request, profile, effective_params(profile, request), reference)
-
-
-def write_png(path: Path, width: int = 32, height: int = 18) -> Path:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(tag + data))
-        return struct.pack(">I", len(data)) + tag + data + crc
-
-    rows = b"".join(b"\x00" + bytes([200, 80, 40]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-    return path
-
-
-async def poll_until(
-    provider: GoogleProvider | VertexProvider,
-    remote_id: str,
-    done: Callable[[TaskStatus], bool] = lambda s: s.state.terminal,
-    timeout: float = 20.0,
-) -> list[TaskStatus]:
-    """Every status seen until ``done`` holds (or fail after ``timeout`` seconds)."""
-    seen: list[TaskStatus] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await provider.poll(remote_id)
-        seen.append(status)
-        if done(status):
-            return seen
-        assert time.monotonic() < deadline, f"operation {remote_id} never got there: {seen[-1]}"
-        await asyncio.sleep(0.05)
+    return make_submission(model, reference, **{**values, **fields})
 
 
 def gemini_api(simulator: RunningSimulator) -> str:
@@ -130,15 +102,6 @@ def body_of(simulator: RunningSimulator, remote_id: str) -> dict[str, Any]:
     task_id = remote_id.rsplit("/", 1)[-1]
     received: dict[str, Any] = simulator.state.tasks[task_id].extra["body"]
     return received
-
-
-@pytest.fixture
-def calls() -> Iterator[list[requestlog.CallRecord]]:
-    """Every call the adapters make, as the request log records it."""
-    seen: list[requestlog.CallRecord] = []
-    requestlog.set_sink(seen.append)
-    yield seen
-    requestlog.set_sink(None)
 
 
 @pytest.fixture
@@ -163,56 +126,6 @@ async def vertex(
     provider = VertexProvider(settings)
     yield provider
     await provider.aclose()
-
-
-class Recorder:
-    """A second loopback HTTP server that records every request's headers. It serves
-    ``/first.png`` (an image), ``/video.mp4`` (bytes), and ``/hop`` (a redirect to ``target``)."""
-
-    def __init__(self, png: bytes = b"", target: str | None = None) -> None:
-        self.seen: list[dict[str, str]] = []
-        self.png = png
-        self.target = target
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                recorder.seen.append({k.lower(): v for k, v in self.headers.items()})
-                if self.path.startswith("/hop") and recorder.target:
-                    self.send_response(302)
-                    self.send_header("Location", recorder.target)
-                    self.end_headers()
-                    return
-                body = recorder.png if self.path.endswith(".png") else b"\x00" * 64
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def recorders() -> Iterator[Callable[..., Recorder]]:
-    made: list[Recorder] = []
-
-    def make(**kw: Any) -> Recorder:
-        made.append(Recorder(**kw))
-        return made[-1]
-
-    yield make
-    for recorder in made:
-        recorder.close()
 
 
 # -- requests on the wire ----------------------------------------------------------------------
@@ -377,7 +290,7 @@ async def test_images_go_inline_from_files_and_fetched_urls(
     tmp_path: Path,
 ) -> None:
     png = write_png(tmp_path / "first.png")
-    server = recorders(png=png.read_bytes())
+    server = recorders(routes={"/first.png": (200, {}, png.read_bytes())})
     monkeypatch.setenv("VIDGATE_GEMINI_BASE_URL", gemini_api(simulator))
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
     # The recorder is on loopback: the SSRF guard refuses it unless an operator allows it.
@@ -385,7 +298,7 @@ async def test_images_go_inline_from_files_and_fetched_urls(
     with pytest.raises(InvalidRequest, match="non-public address"):
         await guarded.submit(submission(image=server.url + "/first.png"))
     await guarded.aclose()
-    assert server.seen == [] and simulator.state.creates["google"] == 0
+    assert server.requests == [] and simulator.state.creates["google"] == 0
 
     provider = GoogleProvider(Settings(ssrf_allow=["127.0.0.1"]))
     try:
@@ -398,8 +311,8 @@ async def test_images_go_inline_from_files_and_fetched_urls(
         expected = {"bytesBase64Encoded": f"<{encoded * 3 // 4} bytes>", "mimeType": "image/png"}
         assert instance["image"] == expected and instance["lastFrame"] == expected
         # The image server got a plain GET: never the API key.
-        [request] = server.seen
-        assert "x-goog-api-key" not in request
+        [request] = server.requests
+        assert "x-goog-api-key" not in request.headers
         final = (await poll_until(provider, created.remote_id))[-1]
         assert final.state is TaskState.SUCCEEDED
     finally:
@@ -562,12 +475,7 @@ async def test_against_google_itself_it_polls_every_10_seconds(
         seen.append(request)
         return httpx.Response(200, json={"name": "models/veo-3.1-generate-preview/operations/x1"})
 
-    original = make_client
-
-    def mocked(provider: str, **kw: Any) -> httpx.AsyncClient:
-        return original(provider, transport=httpx.MockTransport(answer), **kw)
-
-    monkeypatch.setattr(module, "make_client", mocked)
+    mock_transport(monkeypatch, module, answer)
     monkeypatch.delenv("VIDGATE_GEMINI_BASE_URL", raising=False)
     monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
     monkeypatch.setenv("GOOGLE_API_KEY", KEY)  # the second variable is read too
@@ -607,13 +515,16 @@ async def test_create_errors_map_to_the_exception_tree(
     status: int,
     words: str,
 ) -> None:
-    with pytest.raises(error) as caught:
-        await google.submit(submission(f"[sim:{fault}] a fox"))
-    exc = caught.value
-    assert type(exc) is error and exc.status_code == status
-    assert words in exc.message
-    assert KEY not in exc.message and KEY not in repr(exc.to_dict())
-    assert simulator.state.creates["google"] == 0, "nothing was created"
+    exc = await refused_create(
+        google,
+        submission(f"[sim:{fault}] a fox"),
+        error,
+        status,
+        words,
+        secret=KEY,
+        simulator=simulator,
+        name="google",
+    )
     if fault.startswith("429"):
         assert exc.retry_after == (2.0 if "retry-after=" in fault else None)
     if error is ContentRejected:
@@ -635,14 +546,7 @@ async def test_an_unreachable_google_certainly_got_nothing(
 ) -> None:
     monkeypatch.setenv("VIDGATE_GEMINI_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    provider = GoogleProvider(settings)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await provider.submit(submission())
-    finally:
-        await provider.aclose()
-    assert caught.value.details["not_sent"] is True
-    assert KEY not in str(caught.value)
+    await refused_unreachable(GoogleProvider(settings), submission(), KEY)
 
 
 async def test_a_missing_key_names_the_variables(
@@ -730,15 +634,6 @@ async def test_500_on_operation_reads_is_retryable(google: GoogleProvider) -> No
     assert (await poll_until(google, created.remote_id))[-1].state is TaskState.SUCCEEDED
 
 
-async def finished_output(
-    provider: GoogleProvider | VertexProvider, prompt: str, **kw: Any
-) -> OutputRef:
-    created = await provider.submit(submission(prompt, **kw))
-    final = (await poll_until(provider, created.remote_id))[-1]
-    assert final.state is TaskState.SUCCEEDED, final
-    return final.outputs[0]
-
-
 async def test_download_faults(google: GoogleProvider, tmp_path: Path) -> None:
     prompts = {
         "flaky": "[sim:500-download] a fox",
@@ -748,13 +643,7 @@ async def test_download_faults(google: GoogleProvider, tmp_path: Path) -> None:
         "short": "[sim:wrong-duration] a fox",
         "tall": "[sim:wrong-aspect] a fox",
     }
-    outputs = dict(
-        zip(
-            prompts,
-            await asyncio.gather(*(finished_output(google, p) for p in prompts.values())),
-            strict=True,
-        )
-    )
+    outputs = await finished_outputs(google, {n: submission(p) for n, p in prompts.items()})
 
     async def fetch(name: str, output: OutputRef | None = None) -> Path:
         dest = tmp_path / f"{name}.mp4"
@@ -794,15 +683,16 @@ async def test_the_key_goes_only_to_the_apis_origin(
     tmp_path: Path,
 ) -> None:
     # An output on another origin is fetched without the key.
-    elsewhere = recorders()
+    elsewhere = recorders(routes={"/video.mp4": (200, {}, ZEROS)})
     await google.download(OutputRef(url=elsewhere.url + "/video.mp4"), tmp_path / "a.mp4")
     assert (tmp_path / "a.mp4").read_bytes() == b"\x00" * 64
-    [request] = elsewhere.seen
-    assert "x-goog-api-key" not in request and KEY not in json.dumps(request)
+    [request] = elsewhere.requests
+    assert "x-goog-api-key" not in request.headers and KEY not in json.dumps(request.headers)
     # Our own origin (here a stand-in for Google) redirects to storage elsewhere: the key goes
     # to the API and is stripped from the redirected request.
-    storage = recorders()
-    api = recorders(target=storage.url + "/video.mp4")
+    storage = recorders(routes={"/video.mp4": (200, {}, ZEROS)})
+    hop = (302, {"location": storage.url + "/video.mp4"}, b"")
+    api = recorders(routes={"/hop/v1beta/files/abc:download": hop})
     monkeypatch.setenv("VIDGATE_GEMINI_BASE_URL", api.url)
     stand_in = GoogleProvider(settings)
     try:
@@ -812,10 +702,11 @@ async def test_the_key_goes_only_to_the_apis_origin(
         )
     finally:
         await stand_in.aclose()
-    [to_api] = api.seen
-    assert to_api["x-goog-api-key"] == KEY
-    [to_storage] = storage.seen
-    assert "x-goog-api-key" not in to_storage and KEY not in json.dumps(to_storage)
+    [to_api] = api.requests
+    assert to_api.headers["x-goog-api-key"] == KEY
+    [to_storage] = storage.requests
+    assert "x-goog-api-key" not in to_storage.headers
+    assert KEY not in json.dumps(to_storage.headers)
 
 
 # -- the simulator's gate and validation -------------------------------------------------------
@@ -1018,12 +909,7 @@ async def test_vertex_configuration(monkeypatch: pytest.MonkeyPatch, settings: S
         seen.append(request)
         return httpx.Response(200, json={"name": "projects/p/locations/global/x/operations/1"})
 
-    original = make_client
-
-    def mocked(provider: str, **kw: Any) -> httpx.AsyncClient:
-        return original(provider, transport=httpx.MockTransport(answer), **kw)
-
-    monkeypatch.setattr(module, "make_client", mocked)
+    mock_transport(monkeypatch, module, answer)
     monkeypatch.delenv("VIDGATE_VERTEX_BASE_URL", raising=False)
     monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
@@ -1090,11 +976,14 @@ def test_the_official_client_runs_a_video_end_to_end(
             number_of_videos=1,
         ),
     )
-    deadline = time.monotonic() + 20
-    while not operation.done:
-        assert time.monotonic() < deadline, "the operation never finished"
-        time.sleep(0.05)
-        operation = client.operations.get(operation)
+    if not operation.done:
+        started = operation
+        operation = wait_until(
+            lambda: (read := client.operations.get(started)).done and read,
+            20,
+            interval=0.05,
+            what="the operation finishing",
+        )
     assert operation.error is None and operation.response is not None
     [generated] = operation.response.generated_videos or []
     assert generated.video is not None and generated.video.uri
@@ -1168,38 +1057,29 @@ async def test_a_job_on_google_completes_with_a_verified_output(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
     request = VideoRequest(prompt="a red fox in snow", duration=4, providers=("google",))
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
+    done = await run_job(engine, request)
+    assert completed_video(done, (1280, 720), 4.0).has_audio
     assert (done.provider, done.model) == ("google", "veo-3.1-fast-generate-preview")
     [attempt] = done.attempts
     assert attempt.status is AttemptStatus.SUCCEEDED
     assert attempt.remote_id is not None and attempt.remote_id.startswith("models/")
     assert simulator.state.creates_by_reference["google"] == {attempt.reference: 1}
-    assert done.output is not None
-    info = probe(Path(done.output.uri), decode=True)
-    assert (info.width, info.height, info.video_codec) == (1280, 720, "h264")
-    assert info.duration == pytest.approx(4.0, abs=0.05) and info.has_audio
-    urls = [c.url for c in engine.calls(job.id)]
+    urls = [c.url for c in engine.calls(done.id)]
     assert urls[0] == gemini_api(simulator) + (
         "/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning"
     )
     assert gemini_api(simulator) + f"/v1beta/{attempt.remote_id}" in urls
-    assert all(KEY not in repr(c) for c in engine.calls(job.id))
+    assert all(KEY not in repr(c) for c in engine.calls(done.id))
 
 
 async def test_a_job_on_vertex_completes_with_a_verified_output(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
     request = VideoRequest(prompt="a red fox in snow", duration=4, providers=("vertex",))
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
-    assert done.provider == "vertex" and done.output is not None
-    info = probe(Path(done.output.uri), decode=True)
-    assert (info.width, info.height) == (1280, 720)
-    assert info.duration == pytest.approx(4.0, abs=0.05)
-    assert all(TOKEN not in repr(c) for c in engine.calls(job.id))
+    done = await run_job(engine, request)
+    completed_video(done, (1280, 720), 4.0)
+    assert done.provider == "vertex"
+    assert all(TOKEN not in repr(c) for c in engine.calls(done.id))
 
 
 async def test_a_429_is_sent_again_after_retry_delay_and_creates_once(
@@ -1208,14 +1088,10 @@ async def test_a_429_is_sent_again_after_retry_delay_and_creates_once(
     request = VideoRequest(
         prompt="[sim:429,retry-after=0.2] a red fox", duration=4, providers=("google",)
     )
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
-    [attempt] = done.attempts
-    assert simulator.state.creates_by_reference["google"] == {attempt.reference: 1}
-    creates = [c.status_code for c in engine.calls(job.id) if c.method == "POST"]
+    done = await run_job(engine, request)
+    creates = creates_after_429(engine, done, simulator, "google")
     assert creates == [429, 200]
-    history = [e.message for e in engine.events(job.id)]
+    history = [e.message for e in engine.events(done.id)]
     assert any("rate_limited" in m and "retry in 0.2 s" in m for m in history)
 
 
@@ -1225,11 +1101,8 @@ async def test_an_ambiguous_create_stops_the_job_after_one_create(
     request = VideoRequest(
         prompt="[sim:500-after-create] a red fox", duration=4, providers=("google",)
     )
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.FAILED
-    assert done.error is not None and done.error.code == "submit_uncertain"
-    [attempt] = done.attempts
+    done = await run_job(engine, request)
+    attempt = stopped_uncertain(done)
     assert attempt.reference in done.error.message
     assert simulator.state.creates["google"] == 1
 
@@ -1238,8 +1111,7 @@ async def test_an_rai_filtered_job_fails_as_content_rejected(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
     request = VideoRequest(prompt="[sim:moderation] a red fox", duration=4, model=FAST)
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+    done = await run_job(engine, request)
     assert done.status is JobStatus.FAILED
     assert done.error is not None and done.error.code == "content_rejected"
     assert done.cost_usd in (None, 0)  # RAI-filtered videos are not billed
@@ -1283,14 +1155,10 @@ async def _live_run(provider: GoogleProvider | VertexProvider, model: str, tmp_p
         created = await provider.submit(
             submission("a paper boat drifting on a calm pond", model=model)
         )
-        deadline = time.monotonic() + 900
-        while True:
-            status = await provider.poll(created.remote_id)
-            assert status.poll_after == 10.0  # the docs' polling loop
-            if status.state.terminal:
-                break
-            assert time.monotonic() < deadline, "Veo took more than 15 minutes"
-            await asyncio.sleep(status.poll_after)
+        # At Veo's own pace: the docs' polling loop reads every 10 s.
+        seen = await poll_until(provider, created.remote_id, timeout=900, interval=10.0)
+        assert all(s.poll_after == 10.0 for s in seen)
+        status = seen[-1]
         assert status.state is TaskState.SUCCEEDED, status.error
         dest = tmp_path / "live.mp4"
         await provider.download(status.outputs[0], dest)

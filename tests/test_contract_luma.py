@@ -8,20 +8,23 @@ back instead of waiting.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from tests.conftest import LIVE_ENV, live_key, poll_live
-from vidgate.catalog import effective_params, load_catalog
+from tests.support import (
+    Recorder,
+    completed_video,
+    make_submission,
+    poll_until,
+    run_job,
+    wait_until,
+)
 from vidgate.engine import Engine
 from vidgate.exceptions import (
     InsufficientCredits,
@@ -39,7 +42,7 @@ from vidgate.media.probe import probe
 from vidgate.providers.base import Submission, TaskState, TaskStatus
 from vidgate.providers.luma import LumaProvider, callback_token, verify_callback_token
 from vidgate.settings import Settings
-from vidgate.simulator.server import RunningSimulator, free_port
+from vidgate.simulator.server import RunningSimulator
 from vidgate.simulator.state import SimTask
 from vidgate.types import AttemptStatus, JobStatus, VideoRequest
 
@@ -76,10 +79,8 @@ def submission(
     callback_url: str | None = None,
     **fields: Any,
 ) -> Submission:
-    request = VideoRequest.model_validate({"prompt": prompt, **APIS[api], **fields})
-    model = load_catalog().get(request.model or "")
-    built = Submission.build(request, model, effective_params(model, request), reference)
-    return built.model_copy(update={"callback_url": callback_url})
+    values: dict[str, Any] = {"prompt": prompt, **APIS[api], **fields}
+    return make_submission(values["model"], reference, callback_url=callback_url, **values)
 
 
 def sim_task(simulator: RunningSimulator, remote_id: str) -> SimTask:
@@ -97,15 +98,7 @@ async def until_done(
     provider: LumaProvider, remote_id: str, timeout: float = 15
 ) -> list[TaskStatus]:
     """Every status read until the task ends (polling with a deadline)."""
-    seen: list[TaskStatus] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = await provider.poll(remote_id)
-        seen.append(status)
-        if status.state.terminal:
-            return seen
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{remote_id} did not finish: {seen[-1] if seen else None}")
+    return await poll_until(provider, remote_id, timeout=timeout)
 
 
 def creates(simulator: RunningSimulator, api: str = "dm") -> dict[str, int]:
@@ -531,75 +524,15 @@ async def test_agents_cannot_be_looked_up_so_an_ambiguous_create_stops_there(
 # -- callbacks ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Delivery:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def token(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-
-@dataclass
-class Receiver:
-    """A real loopback HTTP server that records what it receives (a tiny ASGI app)."""
-
-    url: str = ""
-    deliveries: list[Delivery] = field(default_factory=list)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.deliveries.append(Delivery(scope["path"], headers, body))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    async def wait_for(self, count: int, timeout: float = 10) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        while len(self.deliveries) < count:
-            assert time.monotonic() < deadline, f"only {len(self.deliveries)} deliveries"
-            await asyncio.sleep(0.02)
-        return self.deliveries
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    app = Receiver()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the receiver did not start"
-        time.sleep(0.01)
-    app.url = f"http://127.0.0.1:{port}"
-    try:
-        yield app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 async def test_callbacks_arrive_on_each_state_change_and_verify(
-    luma: LumaProvider, luma_env: RunningSimulator, receiver: Receiver
+    luma: LumaProvider, luma_env: RunningSimulator, receiver: Recorder
 ) -> None:
     sub = submission(reference="job_cb-1", callback_url=receiver.url + "/webhooks/luma")
     result = await luma.submit(sub)
     sent = sim_task(luma_env, result.remote_id).extra["request"]["callback_url"]
     assert sent == f"{receiver.url}/webhooks/luma/{callback_token('job_cb-1')}"
     assert sent.rsplit("/", 1)[-1].startswith("job_cb-1.")
-    deliveries = await receiver.wait_for(2)  # dreaming, then completed
+    deliveries = await receiver.delivered(2)  # dreaming, then completed
     events = [luma.parse_webhook(d.headers, d.body, url_token=d.token) for d in deliveries]
     assert {e.remote_id for e in events} == {result.remote_id}
     assert [e.status.raw_status for e in events] == ["dreaming", "completed"]
@@ -645,22 +578,19 @@ async def test_callback_tokens_are_keyed_by_the_configured_secret(
     "fault", ["webhook-drop", "webhook-duplicate", "webhook-late=0.3", "webhook-forged"]
 )
 async def test_webhook_faults(
-    luma: LumaProvider, luma_env: RunningSimulator, receiver: Receiver, fault: str
+    luma: LumaProvider, luma_env: RunningSimulator, receiver: Recorder, fault: str
 ) -> None:
     sub = submission(f"a fox [sim:{fault}]", callback_url=receiver.url + "/webhooks/luma")
     result = await luma.submit(sub)
     # Polling is the backstop whatever happens to the callbacks.
     assert (await until_done(luma, result.remote_id))[-1].state is TaskState.SUCCEEDED
     if fault == "webhook-drop":
-        deadline = time.monotonic() + 10
-        while len(luma_env.state.webhooks) < 2:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        wait_until(lambda: len(luma_env.state.webhooks) >= 2, what="both callbacks dropped")
         assert {w["status"] for w in luma_env.state.webhooks} == {"dropped"}
-        assert receiver.deliveries == []
+        assert receiver.requests == []
         return
     count = 4 if fault == "webhook-duplicate" else 2
-    deliveries = await receiver.wait_for(count)
+    deliveries = await receiver.delivered(count)
     if fault == "webhook-forged":
         for delivery in deliveries:
             with pytest.raises(ProviderAuthError):
@@ -689,19 +619,14 @@ def engine_request(prompt: str, api: str = "dm") -> VideoRequest:
 async def test_a_job_completes_on_luma_with_a_verified_output(
     engine: Engine, luma_env: RunningSimulator
 ) -> None:
-    job = await engine.submit(engine_request("a red fox in snow"))
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
+    done = await run_job(engine, engine_request("a red fox in snow"))
+    completed_video(done, (540, 540), 5.0)
     assert (done.provider, done.model) == ("luma", "ray-2")
     [attempt] = done.attempts
     assert attempt.status is AttemptStatus.SUCCEEDED
     assert attempt.remote_id is not None and attempt.remote_id.startswith("dm:")
-    assert done.output is not None and done.output.uri
-    info = probe(Path(done.output.uri), decode=True)
-    assert (info.width, info.height, info.video_codec) == (540, 540, "h264")
-    assert info.duration == pytest.approx(5.0, abs=0.05)
     assert creates(luma_env) == {attempt.reference: 1}
-    urls = [c.url for c in engine.calls(job.id)]
+    urls = [c.url for c in engine.calls(done.id)]
     assert any(u.endswith("/generations/video") for u in urls)
     assert all("sig=" not in u for u in urls)  # signed URLs are logged without their query
 
@@ -709,27 +634,30 @@ async def test_a_job_completes_on_luma_with_a_verified_output(
 async def test_an_ambiguous_create_is_reconciled_by_lookup_with_one_create(
     engine: Engine, luma_env: RunningSimulator
 ) -> None:
-    job = await engine.submit(engine_request("a red fox [sim:500-after-create]"))
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+    done = await run_job(engine, engine_request("a red fox [sim:500-after-create]"))
     assert done.status is JobStatus.COMPLETED, done.error
     [attempt] = done.attempts
     assert creates(luma_env) == {attempt.reference: 1}  # found, not sent again
     assert luma_env.state.creates["luma"] == 1
-    methods = [(c.method, c.url.rsplit("/", 1)[-1]) for c in engine.calls(job.id)]
+    methods = [(c.method, c.url.rsplit("/", 1)[-1]) for c in engine.calls(done.id)]
     assert ("GET", "generations") in methods  # the listing that found it
 
 
 async def test_an_ambiguous_agents_create_stops_the_job_rather_than_pay_twice(
     engine: Engine, luma_env: RunningSimulator
 ) -> None:
-    job = await engine.submit(engine_request("a red fox [sim:500-after-create]", "agents"))
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+    done = await run_job(engine, engine_request("a red fox [sim:500-after-create]", "agents"))
     assert done.status is JobStatus.FAILED
     assert done.error is not None and done.error.code == "submit_uncertain"
     assert luma_env.state.creates["luma-agents"] == 1
 
 
 # -- the official SDKs against the twins -------------------------------------------------------
+
+
+def ended(generation: Any) -> Any:
+    """The generation if it has ended (for ``wait_until``), else None."""
+    return generation if generation.state in ("completed", "failed") else None
 
 
 def test_lumaai_sdk_runs_against_the_dream_machine_twin(
@@ -742,12 +670,7 @@ def test_lumaai_sdk_runs_against_the_dream_machine_twin(
         model="ray-2", prompt="a teddy bear", resolution="540p", duration="5s", aspect_ratio="1:1"
     )
     assert created.state == "queued" and created.id
-    deadline = time.monotonic() + 15
-    generation = client.generations.get(created.id)
-    while generation.state not in ("completed", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-        generation = client.generations.get(created.id)
+    generation = wait_until(lambda: ended(client.generations.get(created.id)), 15, interval=0.05)
     assert generation.state == "completed" and generation.assets and generation.assets.video
     (tmp_path / "sdk.mp4").write_bytes(httpx.get(generation.assets.video).content)
     info = probe(tmp_path / "sdk.mp4")
@@ -798,12 +721,7 @@ def test_luma_agents_sdk_runs_against_the_agents_twin(
         video={"resolution": "360p", "duration": "5s"},
     )
     assert created.state == "queued" and created.type == "video"
-    deadline = time.monotonic() + 15
-    generation = client.generations.get(created.id)
-    while generation.state not in ("completed", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-        generation = client.generations.get(created.id)
+    generation = wait_until(lambda: ended(client.generations.get(created.id)), 15, interval=0.05)
     assert generation.state == "completed" and generation.output
     (tmp_path / "sdk.mp4").write_bytes(httpx.get(generation.output[0].url).content)
     assert probe(tmp_path / "sdk.mp4").width == 640

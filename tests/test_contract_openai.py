@@ -12,25 +12,30 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import io
 import json
 import secrets
-import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from tests.conftest import live_key
-from vidgate.catalog import effective_params, load_catalog
+from tests.support import (
+    CATALOG,
+    Delivery,
+    Recorder,
+    make_submission,
+    poll_until,
+    recording,
+    wait_until,
+)
+from tests.support import png_bytes as png
 from vidgate.engine import Engine
 from vidgate.engine.retry import definitely_not_created
 from vidgate.exceptions import (
@@ -54,7 +59,7 @@ from vidgate.providers.base import OutputRef, Submission, TaskState, TaskStatus
 from vidgate.providers.openai import OpenAIProvider
 from vidgate.settings import Settings
 from vidgate.simulator import openai as openai_sim
-from vidgate.simulator.server import RunningSimulator, free_port, simulator_in_thread
+from vidgate.simulator.server import RunningSimulator, simulator_in_thread
 from vidgate.simulator.state import SimulatorConfig
 from vidgate.types import AttemptStatus, JobStatus, VideoRequest
 
@@ -92,8 +97,10 @@ def submission(
     model: str = "sora-2",
     reference: str | None = None,
 ) -> Submission:
-    profile = load_catalog().get(f"openai:{model}")
-    request = VideoRequest(
+    profile = CATALOG.get(f"openai:{model}")
+    return make_submission(
+        profile,
+        reference or f"att_{secrets.token_hex(5)}-1",
         prompt=prompt,
         duration=4,
         resolution="720p",
@@ -101,100 +108,24 @@ def submission(
         image=image,
         model=profile.ref,
     )
-    return Submission.build(
-        request,
-        profile,
-        effective_params(profile, request),
-        reference or f"att_{secrets.token_hex(5)}-1",
-    )
 
 
 async def poll_until_done(
     provider: OpenAIProvider, remote_id: str, timeout: float = 15.0, interval: float = 0.05
 ) -> list[TaskStatus]:
     """Every status seen until the video ends (polling with a deadline)."""
-    deadline = time.monotonic() + timeout
-    seen: list[TaskStatus] = []
-    while True:
-        status = await provider.poll(remote_id)
-        seen.append(status)
-        if status.state.terminal:
-            return seen
-        assert time.monotonic() < deadline, f"still {status.state} after {timeout} s"
-        await asyncio.sleep(interval)
+    return await poll_until(provider, remote_id, timeout=timeout, interval=interval)
 
 
 async def poll_for(provider: OpenAIProvider, remote_id: str, seconds: float) -> list[TaskStatus]:
-    """Every status seen while polling for ``seconds``."""
+    """Every status seen while polling for ``seconds`` (letting that time pass is the point:
+    what a slow video looks like past the usual latency)."""
     until = time.monotonic() + seconds
     seen = []
     while time.monotonic() < until:
         seen.append(await provider.poll(remote_id))
         await asyncio.sleep(0.05)
     return seen
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-def png(width: int, height: int, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, format="PNG")
-    return out.getvalue()
-
-
-@dataclass
-class Recorder:
-    """A loopback HTTP server that records every request and answers from ``routes``."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.requests.append(
-            {"method": scope["method"], "path": scope["path"], "headers": headers, "body": body}
-        )
-        status, extra, payload = self.routes.get(scope["path"], (200, {}, b"ok"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(k.encode(), v.encode()) for k, v in extra.items()],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-
-
-@contextmanager
-def serving(recorder: Recorder) -> Iterator[Recorder]:
-    """Serve ``recorder`` on a free loopback port with uvicorn in a thread."""
-    port = free_port()
-    recorder.url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started)
-    try:
-        yield recorder
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def sdk(sim: RunningSimulator) -> Any:
@@ -216,7 +147,7 @@ def sora_deprecated() -> Iterator[None]:
 
 
 def test_catalogue_sizes_and_durations_are_ones_the_api_accepts() -> None:
-    provider = load_catalog().provider("openai")
+    provider = CATALOG.provider("openai")
     for model in provider.models:
         assert model.wire["format"]["duration"] == "str"
         assert {f"{d:g}" for d in model.durations or []} <= set(openai_sim.SECONDS)
@@ -300,7 +231,7 @@ async def test_image_to_video_sends_the_image_resized_to_the_exact_size(
 async def test_an_image_url_is_fetched_only_from_public_hosts(
     provider: OpenAIProvider, api: RunningSimulator
 ) -> None:
-    with serving(Recorder()) as images:
+    with recording(Recorder()) as images:
         images.routes["/boat.png"] = (200, {"content-type": "image/png"}, png(100, 100))
         images.routes["/old.png"] = (301, {"location": "/boat.png"}, b"")
         url = f"{images.url}/old.png"
@@ -318,8 +249,8 @@ async def test_an_image_url_is_fetched_only_from_public_hosts(
         finally:
             await allowed.aclose()
     assert api.state.tasks[created.remote_id].extra["input_reference"]["kind"] == "file"
-    assert [r["path"] for r in images.requests] == ["/old.png", "/boat.png"]
-    assert all("authorization" not in r["headers"] for r in images.requests)
+    assert [r.path for r in images.requests] == ["/old.png", "/boat.png"]
+    assert all("authorization" not in r.headers for r in images.requests)
 
 
 # -- failures and moderation --------------------------------------------------------------------
@@ -557,7 +488,7 @@ async def test_the_key_never_leaves_the_configured_origin(
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_ORG_ID", "org-test")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_test")
-    with serving(Recorder()) as api, serving(Recorder()) as elsewhere:
+    with recording(Recorder()) as api, recording(Recorder()) as elsewhere:
         monkeypatch.setenv("VIDGATE_OPENAI_BASE_URL", api.url + "/v1")
         elsewhere.routes["/file.mp4"] = (200, {"content-type": "video/mp4"}, b"elsewhere")
         api.routes["/v1/videos/video_1/content"] = (200, {}, b"from the api")
@@ -584,22 +515,22 @@ async def test_the_key_never_leaves_the_configured_origin(
     assert (tmp_path / "c").read_bytes() == b"elsewhere"
     assert len(elsewhere.requests) == 2
     for seen in elsewhere.requests:
-        assert "authorization" not in seen["headers"]
-        assert "openai-organization" not in seen["headers"]
-        assert KEY not in json.dumps(seen["headers"])
+        assert "authorization" not in seen.headers
+        assert "openai-organization" not in seen.headers
+        assert KEY not in json.dumps(seen.headers)
     for seen in api.requests:
-        assert seen["headers"]["authorization"] == f"Bearer {KEY}"
-        assert seen["headers"]["openai-organization"] == "org-test"
-        assert seen["headers"]["openai-project"] == "proj_test"
+        assert seen.headers["authorization"] == f"Bearer {KEY}"
+        assert seen.headers["openai-organization"] == "org-test"
+        assert seen.headers["openai-project"] == "proj_test"
 
 
 # -- webhooks -------------------------------------------------------------------------------------
 
 
-def resign(delivery: dict[str, Any], timestamp: int) -> dict[str, str]:
+def resign(delivery: Delivery, timestamp: int) -> dict[str, str]:
     """A delivery's headers, correctly signed again at another time (as a replay would be)."""
-    headers = dict(delivery["headers"])
-    signed = f"{headers['webhook-id']}.{timestamp}.".encode() + delivery["body"]
+    headers = dict(delivery.headers)
+    signed = f"{headers['webhook-id']}.{timestamp}.".encode() + delivery.body
     key = base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
     digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     headers.update({"webhook-timestamp": str(timestamp), "webhook-signature": f"v1,{digest}"})
@@ -626,7 +557,7 @@ async def test_webhooks_are_signed_delivered_and_verified(
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    with serving(Recorder()) as hooks:
+    with recording(Recorder()) as hooks:
         config = SimulatorConfig(
             latency=0.3,
             media_dir=tmp_path / "media",
@@ -644,11 +575,12 @@ async def test_webhooks_are_signed_delivered_and_verified(
                     await adapter.submit(submission("[sim:webhook-duplicate] a boat"))
                 ).remote_id
                 dropped = (await adapter.submit(submission("[sim:webhook-drop] a boat"))).remote_id
-                wait_for(
+                wait_until(
                     lambda: (
                         len(sim.state.webhooks) == 5
                         and all(r["status"] is not None for r in sim.state.webhooks)
-                    )
+                    ),
+                    what="five deliveries settled",
                 )
                 records = list(sim.state.webhooks)
             finally:
@@ -661,54 +593,52 @@ async def test_webhooks_are_signed_delivered_and_verified(
         "200",
         "dropped",
     ]
-    by_video: dict[str, list[dict[str, Any]]] = {}
+    by_video: dict[str, list[Delivery]] = {}
     for delivery in hooks.requests:
-        assert delivery["path"] == "/hooks/openai"
-        by_video.setdefault(json.loads(delivery["body"])["data"]["id"], []).append(delivery)
+        assert delivery.path == "/hooks/openai"
+        by_video.setdefault(json.loads(delivery.body)["data"]["id"], []).append(delivery)
     assert dropped not in by_video and len(by_video[twice]) == 2
-    assert (
-        by_video[twice][0]["headers"]["webhook-id"] == by_video[twice][1]["headers"]["webhook-id"]
-    )
+    assert by_video[twice][0].headers["webhook-id"] == by_video[twice][1].headers["webhook-id"]
 
     # Genuine deliveries verify, with the official SDK's verifier too.
     client = openai.OpenAI(api_key="k", webhook_secret=WEBHOOK_SECRET)
     [completed] = by_video[ok]
-    client.webhooks.verify_signature(completed["body"], completed["headers"])
-    event = json.loads(completed["body"])
+    client.webhooks.verify_signature(completed.body, completed.headers)
+    event = json.loads(completed.body)
     assert event["type"] == "video.completed" and event["object"] == "event"
     assert event["data"] == {"id": ok}, "the payload names only the video"
-    parsed = adapter.parse_webhook(completed["headers"], completed["body"])
+    parsed = adapter.parse_webhook(completed.headers, completed.body)
     assert parsed.remote_id == ok and parsed.status.state is TaskState.SUCCEEDED
     assert parsed.status.outputs[0].url.endswith(f"/videos/{ok}/content")
     [failure] = by_video[failed]
-    parsed = adapter.parse_webhook(failure["headers"], failure["body"])
+    parsed = adapter.parse_webhook(failure.headers, failure.body)
     assert parsed.remote_id == failed and parsed.status.state is TaskState.FAILED
     assert parsed.status.raw_status == "video.failed"
 
     # Forged, stale, early, unsigned and unverifiable deliveries are refused.
     [fake] = by_video[forged]
     with pytest.raises(openai.InvalidWebhookSignatureError):
-        client.webhooks.verify_signature(fake["body"], fake["headers"])
+        client.webhooks.verify_signature(fake.body, fake.headers)
     with pytest.raises(ProviderAuthError, match="does not match"):
-        adapter.parse_webhook(fake["headers"], fake["body"])
+        adapter.parse_webhook(fake.headers, fake.body)
     now = int(time.time())
     with pytest.raises(ProviderAuthError, match="300 s"):
-        adapter.parse_webhook(resign(completed, now - 301), completed["body"])
+        adapter.parse_webhook(resign(completed, now - 301), completed.body)
     with pytest.raises(ProviderAuthError, match="300 s"):
-        adapter.parse_webhook(resign(completed, now + 301), completed["body"])
-    assert adapter.parse_webhook(resign(completed, now - 200), completed["body"]).remote_id == ok
-    tampered = completed["body"].replace(ok.encode(), failed.encode())
+        adapter.parse_webhook(resign(completed, now + 301), completed.body)
+    assert adapter.parse_webhook(resign(completed, now - 200), completed.body).remote_id == ok
+    tampered = completed.body.replace(ok.encode(), failed.encode())
     with pytest.raises(ProviderAuthError, match="does not match"):
-        adapter.parse_webhook(completed["headers"], tampered)
-    unsigned = {k: v for k, v in completed["headers"].items() if k != "webhook-signature"}
+        adapter.parse_webhook(completed.headers, tampered)
+    unsigned = {k: v for k, v in completed.headers.items() if k != "webhook-signature"}
     with pytest.raises(ProviderAuthError, match="without"):
-        adapter.parse_webhook(unsigned, completed["body"])
+        adapter.parse_webhook(unsigned, completed.body)
     monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", "whsec_" + base64.b64encode(b"x" * 32).decode())
     with pytest.raises(ProviderAuthError, match="does not match"):
-        adapter.parse_webhook(completed["headers"], completed["body"])
+        adapter.parse_webhook(completed.headers, completed.body)
     monkeypatch.delenv("OPENAI_WEBHOOK_SECRET")
     with pytest.raises(ProviderAuthError, match="OPENAI_WEBHOOK_SECRET"):
-        adapter.parse_webhook(completed["headers"], completed["body"])
+        adapter.parse_webhook(completed.headers, completed.body)
 
 
 # -- end to end through the engine ---------------------------------------------------------------
@@ -783,13 +713,14 @@ def test_the_official_sdk_runs_the_whole_videos_api(api: RunningSimulator, tmp_p
             video.object == "video" and video.status == "queued" and video.id.startswith("video_")
         )
         assert api.state.tasks[video.id].extra["encoding"] == "multipart"
-        deadline = time.monotonic() + 15
         progress = []
-        while video.status not in ("completed", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-            video = client.videos.retrieve(video.id)
-            progress.append(video.progress)
+
+        def ended() -> Any:
+            read = client.videos.retrieve(video.id)
+            progress.append(read.progress)
+            return read if read.status in ("completed", "failed") else None
+
+        video = wait_until(ended, 15, interval=0.05, what="the video ending")
         assert video.status == "completed" and video.completed_at is not None
         assert video.expires_at is not None and video.expires_at > video.completed_at
         assert progress == sorted(progress) and progress[-1] == 100

@@ -13,24 +13,34 @@ import asyncio
 import base64
 import json
 import os
-import struct
-import threading
 import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import replicate
-import uvicorn
 from typer.testing import CliRunner
 
 from tests.conftest import live_key, poll_live
+from tests.support import (
+    CATALOG,
+    Delivery,
+    Recorder,
+    completed_video,
+    creates_after_429,
+    finished_outputs,
+    make_submission,
+    mock_transport,
+    poll_until,
+    refused_create,
+    refused_unreachable,
+    run_job,
+    wait_until,
+    write_png,
+)
 from vidgate import requestlog
-from vidgate.catalog import effective_params, load_catalog
 from vidgate.catalog.schema import ModelProfile
 from vidgate.engine import Engine
 from vidgate.exceptions import (
@@ -49,7 +59,7 @@ from vidgate.exceptions import (
 )
 from vidgate.media.probe import probe
 from vidgate.providers import replicate as adapter
-from vidgate.providers.base import OutputRef, Submission, TaskState, TaskStatus
+from vidgate.providers.base import OutputRef, Submission, TaskState
 from vidgate.providers.replicate import ReplicateProvider, build_create, cancel_after, status_of
 from vidgate.settings import Settings
 from vidgate.simulator import replicate as twin
@@ -58,7 +68,6 @@ from vidgate.types import AttemptStatus, JobStatus, Mode, VideoRequest
 from vidgate.webhooks import sign
 
 KEY = "r8_test-token-0123456789abcdef"
-CATALOG = load_catalog()
 SEEDANCE = "replicate:bytedance/seedance-1-pro"
 REPLICATE_MODELS = CATALOG.provider("replicate").models
 IMAGE = "https://cdn.example/first.png"
@@ -84,49 +93,7 @@ def submission(
     else:
         values.update(resolution=profile.default_resolution)
     values.update(fields)
-    request = VideoRequest.model_validate(values)
-    return Submission.build(request, profile, effective_params(profile, request), reference)
-
-
-def write_png(path: Path, width: int = 32, height: int = 18) -> Path:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(tag + data))
-        return struct.pack(">I", len(data)) + tag + data + crc
-
-    rows = b"".join(b"\x00" + bytes([200, 80, 40]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-    return path
-
-
-async def poll_until(
-    provider: ReplicateProvider,
-    remote_id: str,
-    done: Callable[[TaskStatus], bool] = lambda s: s.state.terminal,
-    timeout: float = 20.0,
-) -> list[TaskStatus]:
-    """Every status seen until ``done`` holds (or fail after ``timeout`` seconds)."""
-    seen: list[TaskStatus] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await provider.poll(remote_id)
-        seen.append(status)
-        if done(status):
-            return seen
-        assert time.monotonic() < deadline, f"prediction {remote_id} never got there: {seen[-1]}"
-        await asyncio.sleep(0.05)
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    return make_submission(profile, reference, **values)
 
 
 def api(simulator: RunningSimulator) -> str:
@@ -141,15 +108,6 @@ def received(simulator: RunningSimulator, remote_id: str) -> dict[str, Any]:
     """The input the simulator received for a prediction."""
     values: dict[str, Any] = simulator.state.tasks[remote_id].extra["input"]
     return values
-
-
-@pytest.fixture
-def calls() -> Iterator[list[requestlog.CallRecord]]:
-    """Every call the adapter makes, as the request log records it."""
-    seen: list[requestlog.CallRecord] = []
-    requestlog.set_sink(seen.append)
-    yield seen
-    requestlog.set_sink(None)
 
 
 @pytest.fixture
@@ -470,8 +428,9 @@ def test_the_official_client_cannot_read_an_aborted_prediction(
     url = api(simulator) + "/v1/models/bytedance/seedance-1-pro/predictions"
     body = {"input": {"prompt": "[sim:slow,throttled] x", "duration": 2}}
     created = httpx.post(url, json=body, headers=auth(**{"Cancel-After": "1s"})).json()
-    wait_for(
-        lambda: httpx.get(created["urls"]["get"], headers=auth()).json()["status"] == "aborted"
+    wait_until(
+        lambda: httpx.get(created["urls"]["get"], headers=auth()).json()["status"] == "aborted",
+        what="the prediction aborting",
     )
     with pytest.raises(pydantic.v1.ValidationError, match="status"):
         client.predictions.get(created["id"])
@@ -580,13 +539,16 @@ async def test_create_errors_map_to_the_exception_tree(
     status: int,
     words: str,
 ) -> None:
-    with pytest.raises(error) as caught:
-        await provider.submit(submission(f"[sim:{fault}] a fox"))
-    exc = caught.value
-    assert type(exc) is error and exc.status_code == status
-    assert words in exc.message
-    assert KEY not in exc.message and KEY not in repr(exc.to_dict())
-    assert simulator.state.creates["replicate"] == 0, "nothing was created"
+    exc = await refused_create(
+        provider,
+        submission(f"[sim:{fault}] a fox"),
+        error,
+        status,
+        words,
+        secret=KEY,
+        simulator=simulator,
+        name="replicate",
+    )
     if fault.startswith("429"):
         # The header when there is one, else the "resets in ~Ns" of Replicate's detail.
         assert exc.retry_after == (2.0 if "retry-after=" in fault else 1.0)
@@ -713,14 +675,7 @@ async def test_an_unreachable_replicate_certainly_got_nothing(
 ) -> None:
     monkeypatch.setenv("VIDGATE_REPLICATE_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
-    provider = ReplicateProvider(settings)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await provider.submit(submission())
-    finally:
-        await provider.aclose()
-    assert caught.value.details["not_sent"] is True
-    assert KEY not in str(caught.value)
+    await refused_unreachable(ReplicateProvider(settings), submission(), KEY)
 
 
 async def test_a_missing_token_names_the_variable(
@@ -745,12 +700,7 @@ async def test_against_replicate_itself_it_sends_the_token_to_api_replicate_com(
             200, json={"id": "p1", "status": "processing", "logs": " 30%|███       | 3/10"}
         )
 
-    original = adapter.make_client
-
-    def mocked(provider: str, **kw: Any) -> httpx.AsyncClient:
-        return original(provider, transport=httpx.MockTransport(answer), **kw)
-
-    monkeypatch.setattr(adapter, "make_client", mocked)
+    mock_transport(monkeypatch, adapter, answer)
     monkeypatch.delenv("VIDGATE_REPLICATE_BASE_URL", raising=False)
     monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
     monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
@@ -854,13 +804,6 @@ async def test_data_is_removed_an_hour_after_completion(
     assert caught.value.provider_code == "output_deleted"
 
 
-async def finished_output(provider: ReplicateProvider, prompt: str) -> OutputRef:
-    created = await provider.submit(submission(prompt))
-    final = (await poll_until(provider, created.remote_id))[-1]
-    assert final.state is TaskState.SUCCEEDED, final
-    return final.outputs[0]
-
-
 async def test_download_faults(provider: ReplicateProvider, tmp_path: Path) -> None:
     prompts = {
         "flaky": "[sim:500-download] a fox",
@@ -870,13 +813,7 @@ async def test_download_faults(provider: ReplicateProvider, tmp_path: Path) -> N
         "short": "[sim:wrong-duration] a fox",
         "tall": "[sim:wrong-aspect] a fox",
     }
-    outputs = dict(
-        zip(
-            prompts,
-            await asyncio.gather(*(finished_output(provider, p) for p in prompts.values())),
-            strict=True,
-        )
-    )
+    outputs = await finished_outputs(provider, {n: submission(p) for n, p in prompts.items()})
 
     async def fetch(name: str) -> Path:
         dest = tmp_path / f"{name}.mp4"
@@ -920,65 +857,14 @@ async def test_data_uri_outputs_and_who_sees_the_token(
 # -- webhooks ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Receiver:
-    """A loopback HTTP server that records every delivery and answers 200."""
-
-    url: str = ""
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.deliveries.append({"path": scope["path"], "headers": headers, "body": body})
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    def to(self, path: str) -> list[dict[str, Any]]:
-        return [d for d in self.deliveries if d["path"] == path]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver on a free loopback port (uvicorn in a thread)."""
-    recorder = Receiver()
-    port = free_port()
-    recorder.url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started)
-    try:
-        yield recorder
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-async def delivered(receiver: Receiver, path: str, count: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(receiver.to(path)) < count:
-        assert time.monotonic() < deadline, f"{len(receiver.to(path))} deliveries to {path}"
-        await asyncio.sleep(0.05)
-
-
-def statuses(deliveries: list[dict[str, Any]]) -> list[str]:
-    return [json.loads(d["body"])["status"] for d in deliveries]
+def statuses(deliveries: list[Delivery]) -> list[str]:
+    return [json.loads(d.body)["status"] for d in deliveries]
 
 
 async def test_webhooks_are_verified_and_forged_stale_or_unsigned_ones_rejected(
     provider: ReplicateProvider,
     simulator: RunningSimulator,
-    receiver: Receiver,
+    receiver: Recorder,
     settings: Settings,
 ) -> None:
     sub = submission().model_copy(update={"callback_url": receiver.url + "/hooks/a"})
@@ -986,20 +872,18 @@ async def test_webhooks_are_verified_and_forged_stale_or_unsigned_ones_rejected(
     task = simulator.state.tasks[created.remote_id]
     assert task.extra["webhook"] == receiver.url + "/hooks/a"
     assert task.extra["webhook_events"] == ["start", "completed"]
-    await delivered(receiver, "/hooks/a", 2)
+    await receiver.delivered(2, path="/hooks/a")
     start, completed = receiver.to("/hooks/a")
     assert statuses([start, completed]) == ["starting", "succeeded"]
     # Genuine: verified with the secret the adapter fetched from /v1/webhooks/default/secret.
-    event = provider.parse_webhook(completed["headers"], completed["body"])
+    event = provider.parse_webhook(completed.headers, completed.body)
     assert event.remote_id == created.remote_id
     assert event.status.state is TaskState.SUCCEEDED and event.status.outputs
-    assert provider.parse_webhook(start["headers"], start["body"]).status.state is TaskState.QUEUED
-    assert start["headers"]["webhook-id"] != completed["headers"]["webhook-id"]
+    assert provider.parse_webhook(start.headers, start.body).status.state is TaskState.QUEUED
+    assert start.headers["webhook-id"] != completed.headers["webhook-id"]
     # A fresh process that never submitted fetches the secret when the first webhook arrives.
     fresh = ReplicateProvider(settings)
-    assert (
-        fresh.parse_webhook(completed["headers"], completed["body"]).remote_id == created.remote_id
-    )
+    assert fresh.parse_webhook(completed.headers, completed.body).remote_id == created.remote_id
     secret = twin.webhook_secret(simulator.state)
     assert provider._secret == secret
     # Stale or from the future (more than 300 s), re-signed correctly: rejected.
@@ -1008,33 +892,33 @@ async def test_webhooks_are_verified_and_forged_stale_or_unsigned_ones_rejected(
         old = {
             "webhook-id": "msg_replayed",
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(secret, "msg_replayed", stamp, completed["body"]),
+            "webhook-signature": sign(secret, "msg_replayed", stamp, completed.body),
         }
         with pytest.raises(ProviderAuthError, match="tolerance"):
-            provider.parse_webhook(old, completed["body"])
+            provider.parse_webhook(old, completed.body)
     # Unsigned, or the body changed after signing: rejected.
     bare = {"content-type": "application/json"}
     with pytest.raises(ProviderAuthError, match="missing"):
-        provider.parse_webhook(bare, completed["body"])
-    tampered = completed["body"].replace(b"succeeded", b"failed!!!")
+        provider.parse_webhook(bare, completed.body)
+    tampered = completed.body.replace(b"succeeded", b"failed!!!")
     with pytest.raises(ProviderAuthError, match="does not match"):
-        provider.parse_webhook(completed["headers"], tampered)
+        provider.parse_webhook(completed.headers, tampered)
     # Forged by the simulator (webhook-forged): the signature does not verify.
     forged_sub = submission("[sim:webhook-forged] a fox").model_copy(
         update={"callback_url": receiver.url + "/hooks/forged"}
     )
     await provider.submit(forged_sub)
-    await delivered(receiver, "/hooks/forged", 2)
+    await receiver.delivered(2, path="/hooks/forged")
     for forged in receiver.to("/hooks/forged"):
         with pytest.raises(ProviderAuthError, match="does not match"):
-            provider.parse_webhook(forged["headers"], forged["body"])
+            provider.parse_webhook(forged.headers, forged.body)
     # The official client's own check agrees with ours.
     client = replicate.Client(api_token="r8_x", base_url=api(simulator))
     official = client.webhooks.default.secret()
     assert official.key == secret
     client.webhooks.validate(
-        headers=completed["headers"],
-        body=completed["body"].decode(),
+        headers=completed.headers,
+        body=completed.body.decode(),
         secret=official,
         tolerance=300,
     )
@@ -1043,27 +927,27 @@ async def test_webhooks_are_verified_and_forged_stale_or_unsigned_ones_rejected(
 async def test_a_configured_secret_wins_and_a_wrong_one_rejects(
     provider: ReplicateProvider,
     simulator: RunningSimulator,
-    receiver: Receiver,
+    receiver: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET", twin.webhook_secret(simulator.state))
     sub = submission().model_copy(update={"callback_url": receiver.url + "/hooks/b"})
     await provider.submit(sub)
-    await delivered(receiver, "/hooks/b", 2)
+    await receiver.delivered(2, path="/hooks/b")
     hook = receiver.to("/hooks/b")[-1]
-    assert provider.parse_webhook(hook["headers"], hook["body"]).status.state is TaskState.SUCCEEDED
+    assert provider.parse_webhook(hook.headers, hook.body).status.state is TaskState.SUCCEEDED
     assert provider._secret is None  # never fetched
     other = "whsec_" + base64.b64encode(os.urandom(32)).decode()
     monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET", other)
     with pytest.raises(ProviderAuthError, match="does not match"):
-        provider.parse_webhook(hook["headers"], hook["body"])
+        provider.parse_webhook(hook.headers, hook.body)
     monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET", "whsec_not base64!")
     with pytest.raises(ProviderAuthError, match="not a whsec_"):
-        provider.parse_webhook(hook["headers"], hook["body"])
+        provider.parse_webhook(hook.headers, hook.body)
 
 
 def test_the_twin_sends_every_event_without_a_filter_and_duplicates_keep_their_id(
-    simulator: RunningSimulator, receiver: Receiver
+    simulator: RunningSimulator, receiver: Recorder
 ) -> None:
     url = api(simulator) + "/v1/models/bytedance/seedance-1-pro/predictions"
     body = {
@@ -1071,11 +955,11 @@ def test_the_twin_sends_every_event_without_a_filter_and_duplicates_keep_their_i
         "webhook": receiver.url + "/all",
     }
     httpx.post(url, json=body, headers=auth()).raise_for_status()
-    wait_for(lambda: "succeeded" in statuses(receiver.to("/all")))
+    wait_until(lambda: "succeeded" in statuses(receiver.to("/all")), what="the last event")
     seen = statuses(receiver.to("/all"))
     assert seen[0] == "starting" and seen[-1] == "succeeded"
     assert "processing" in seen  # logs and output events
-    bodies = [json.loads(d["body"]) for d in receiver.to("/all")]
+    bodies = [json.loads(d.body) for d in receiver.to("/all")]
     assert any(b["status"] == "processing" and b["output"] for b in bodies)  # the output event
     # logs events are throttled to one per 500 ms
     logs_events = [b for b in bodies if b["status"] == "processing" and not b["output"]]
@@ -1084,9 +968,8 @@ def test_the_twin_sends_every_event_without_a_filter_and_duplicates_keep_their_i
     body["webhook_events_filter"] = ["completed"]
     body["input"]["prompt"] = "[sim:webhook-duplicate] x"
     httpx.post(url, json=body, headers=auth()).raise_for_status()
-    wait_for(lambda: len(receiver.to("/dup")) == 2)
-    first, second = receiver.to("/dup")
-    assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"]
+    first, second = receiver.wait_for(2, path="/dup")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert statuses([first, second]) == ["succeeded", "succeeded"]
 
 
@@ -1110,33 +993,27 @@ def small_job(prompt: str = "a red fox in snow") -> VideoRequest:
 async def test_a_job_on_replicate_completes_with_a_verified_output(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
-    job = await engine.submit(small_job())
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
+    done = await run_job(engine, small_job())
+    completed_video(done, (854, 480), 2.0)
     assert (done.provider, done.model) == ("replicate", "bytedance/seedance-1-pro")
     [attempt] = done.attempts
     assert attempt.status is AttemptStatus.SUCCEEDED and attempt.remote_id in simulator.state.tasks
     assert simulator.state.creates_by_reference["replicate"] == {attempt.reference: 1}
-    assert done.output is not None
-    info = probe(Path(done.output.uri), decode=True)
-    assert (info.width, info.height, info.video_codec) == (854, 480, "h264")
-    assert info.duration == pytest.approx(2.0, abs=0.05)
-    urls = [c.url for c in engine.calls(job.id)]
+    urls = [c.url for c in engine.calls(done.id)]
     assert urls[0] == api(simulator) + "/v1/models/bytedance/seedance-1-pro/predictions"
     assert api(simulator) + f"/v1/predictions/{attempt.remote_id}" in urls
-    assert all(KEY not in repr(c) for c in engine.calls(job.id))
+    assert all(KEY not in repr(c) for c in engine.calls(done.id))
 
 
 async def test_an_ambiguous_create_is_reconciled_by_lookup_with_one_create(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
-    job = await engine.submit(small_job("[sim:500-after-create] a red fox"))
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+    done = await run_job(engine, small_job("[sim:500-after-create] a red fox"))
     assert done.status is JobStatus.COMPLETED, done.error
     [attempt] = done.attempts
     assert simulator.state.creates_by_reference["replicate"] == {attempt.reference: 1}
     assert simulator.state.creates["replicate"] == 1
-    methods = [(c.method, c.status_code) for c in engine.calls(job.id)]
+    methods = [(c.method, c.status_code) for c in engine.calls(done.id)]
     assert methods[0] == ("POST", 500) and ("GET", 200) in methods
     assert not [m for m in methods[1:] if m[0] == "POST"], "never created again"
 
@@ -1144,12 +1021,8 @@ async def test_an_ambiguous_create_is_reconciled_by_lookup_with_one_create(
 async def test_a_429_is_sent_again_after_retry_after_and_creates_once(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
-    job = await engine.submit(small_job("[sim:429,retry-after=0.2] a red fox"))
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
-    [attempt] = done.attempts
-    assert simulator.state.creates_by_reference["replicate"] == {attempt.reference: 1}
-    creates = [c.status_code for c in engine.calls(job.id) if c.method == "POST"]
+    done = await run_job(engine, small_job("[sim:429,retry-after=0.2] a red fox"))
+    creates = creates_after_429(engine, done, simulator, "replicate")
     assert creates[0] == 429 and creates[1] in (201, 202)
 
 

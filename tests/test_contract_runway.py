@@ -8,11 +8,7 @@ end to end, and the unmodified ``runwayml`` SDK. Requests are the cheapest the c
 
 from __future__ import annotations
 
-import asyncio
-import struct
-import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +17,22 @@ import pytest
 import runwayml
 
 from tests.conftest import live_key
+from tests.support import (
+    CATALOG,
+    completed_video,
+    creates_after_429,
+    finished_outputs,
+    make_submission,
+    mock_transport,
+    poll_until,
+    refused_create,
+    refused_unreachable,
+    run_job,
+    stopped_uncertain,
+    wait_until,
+    write_png,
+)
 from vidgate import requestlog
-from vidgate.catalog import effective_params, load_catalog
 from vidgate.engine import Engine
 from vidgate.exceptions import (
     ContentRejected,
@@ -37,7 +47,7 @@ from vidgate.exceptions import (
     UnsupportedRequest,
 )
 from vidgate.media.probe import probe
-from vidgate.providers.base import OutputRef, Submission, TaskState, TaskStatus
+from vidgate.providers.base import OutputRef, Submission, TaskState
 from vidgate.providers.runway import API_VERSION, RunwayProvider, build_create
 from vidgate.settings import Settings
 from vidgate.simulator import FaultProfile
@@ -45,7 +55,6 @@ from vidgate.simulator.server import RunningSimulator, free_port
 from vidgate.types import AttemptStatus, JobStatus, VideoRequest
 
 KEY = "rw-test-secret-0123456789"
-CATALOG = load_catalog()
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -58,58 +67,16 @@ def submission(
     **fields: Any,
 ) -> Submission:
     """The cheapest request the model takes unless ``fields`` say otherwise (gen4.5: 2 s)."""
-    profile = CATALOG.get(model)
-    values: dict[str, Any] = {
-        "prompt": prompt,
-        "duration": 2 if model == "runway:gen4.5" else profile.default_duration,
-    }
-    values.update(fields)
-    request = VideoRequest.model_validate(values)
-    return Submission.build(request, profile, effective_params(profile, request), reference)
-
-
-def write_png(path: Path, width: int = 32, height: int = 18) -> Path:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(tag + data))
-        return struct.pack(">I", len(data)) + tag + data + crc
-
-    rows = b"".join(b"\x00" + bytes([200, 80, 40]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-    return path
-
-
-async def poll_until(
-    provider: RunwayProvider,
-    remote_id: str,
-    done: Callable[[TaskStatus], bool] = lambda s: s.state.terminal,
-    timeout: float = 20.0,
-) -> list[TaskStatus]:
-    """Every status seen until ``done`` holds (or fail after ``timeout`` seconds)."""
-    seen: list[TaskStatus] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await provider.poll(remote_id)
-        seen.append(status)
-        if done(status):
-            return seen
-        assert time.monotonic() < deadline, f"task {remote_id} never got there: {seen[-1]}"
-        await asyncio.sleep(0.05)
+    duration = 2 if model == "runway:gen4.5" else CATALOG.get(model).default_duration
+    return make_submission(model, reference, **{"prompt": prompt, "duration": duration, **fields})
 
 
 def sdk_wait(client: runwayml.RunwayML, task_id: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
+    def ended() -> Any:
         task = client.tasks.retrieve(task_id)
-        if task.status in ("SUCCEEDED", "FAILED", "CANCELLED"):
-            return task
-        assert time.monotonic() < deadline, f"task {task_id} stuck in {task.status}"
-        time.sleep(0.05)
+        return task if task.status in ("SUCCEEDED", "FAILED", "CANCELLED") else None
+
+    return wait_until(ended, timeout, interval=0.05, what=f"task {task_id} ending")
 
 
 def api(simulator: RunningSimulator) -> str:
@@ -118,15 +85,6 @@ def api(simulator: RunningSimulator) -> str:
 
 def headers(**extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEY}", "X-Runway-Version": API_VERSION, **extra}
-
-
-@pytest.fixture
-def calls() -> Iterator[list[requestlog.CallRecord]]:
-    """Every call the adapter makes, as the request log records it."""
-    seen: list[requestlog.CallRecord] = []
-    requestlog.set_sink(seen.append)
-    yield seen
-    requestlog.set_sink(None)
 
 
 @pytest.fixture
@@ -371,12 +329,7 @@ async def test_against_runway_itself_it_polls_no_faster_than_runway_asks(
         task = {"id": "t-1", "status": "RUNNING", "createdAt": "2026-05-01T12:00:00.000Z"}
         return httpx.Response(200, json={**task, "progress": 0.25})
 
-    original = module.make_client
-
-    def mocked(provider: str, **kw: Any) -> httpx.AsyncClient:
-        return original(provider, transport=httpx.MockTransport(answer), **kw)
-
-    monkeypatch.setattr(module, "make_client", mocked)
+    mock_transport(monkeypatch, module, answer)
     monkeypatch.delenv("VIDGATE_RUNWAY_BASE_URL", raising=False)
     monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
     monkeypatch.setenv("RUNWAYML_API_SECRET", KEY)
@@ -412,13 +365,16 @@ async def test_create_errors_map_to_the_exception_tree(
     status: int,
     words: str,
 ) -> None:
-    with pytest.raises(error) as caught:
-        await runway.submit(submission(f"[sim:{fault}] a fox"))
-    exc = caught.value
-    assert type(exc) is error and exc.status_code == status
-    assert words in exc.message
-    assert KEY not in exc.message and KEY not in repr(exc.to_dict())
-    assert simulator.state.creates["runway"] == 0, "nothing was created"
+    exc = await refused_create(
+        runway,
+        submission(f"[sim:{fault}] a fox"),
+        error,
+        status,
+        words,
+        secret=KEY,
+        simulator=simulator,
+        name="runway",
+    )
     if fault.startswith("429"):
         assert exc.retry_after == (2.0 if "retry-after=" in fault else None)
         assert exc.details["quota"] == "daily"
@@ -448,14 +404,7 @@ async def test_an_unreachable_runway_certainly_got_nothing(
 ) -> None:
     monkeypatch.setenv("VIDGATE_RUNWAY_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("RUNWAYML_API_SECRET", KEY)
-    provider = RunwayProvider(settings)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await provider.submit(submission())
-    finally:
-        await provider.aclose()
-    assert caught.value.details["not_sent"] is True
-    assert KEY not in str(caught.value)
+    await refused_unreachable(RunwayProvider(settings), submission(), KEY)
 
 
 async def test_a_missing_key_names_the_variable(
@@ -490,13 +439,6 @@ async def test_success_without_output_is_a_failed_generation(runway: RunwayProvi
     assert final.error["details"]["provider_code"] == "missing_output"
 
 
-async def finished_output(runway: RunwayProvider, prompt: str) -> OutputRef:
-    created = await runway.submit(submission(prompt))
-    final = (await poll_until(runway, created.remote_id))[-1]
-    assert final.state is TaskState.SUCCEEDED, final
-    return final.outputs[0]
-
-
 async def test_download_faults(
     runway: RunwayProvider, simulator: RunningSimulator, tmp_path: Path
 ) -> None:
@@ -509,13 +451,7 @@ async def test_download_faults(
         "short": "[sim:wrong-duration] a fox",
         "tall": "[sim:wrong-aspect] a fox",
     }
-    outputs = dict(
-        zip(
-            prompts,
-            await asyncio.gather(*(finished_output(runway, p) for p in prompts.values())),
-            strict=True,
-        )
-    )
+    outputs = await finished_outputs(runway, {n: submission(p) for n, p in prompts.items()})
 
     async def fetch(name: str, output: OutputRef | None = None) -> Path:
         dest = tmp_path / f"{name}.mp4"
@@ -707,21 +643,16 @@ async def test_a_job_on_runway_completes_with_a_verified_output(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
     request = VideoRequest(prompt="a red fox in snow", duration=2, providers=("runway",))
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
+    done = await run_job(engine, request)
+    completed_video(done, (1280, 720), 2.0)
     assert (done.provider, done.model) == ("runway", "gen4.5")
     [attempt] = done.attempts
     assert attempt.status is AttemptStatus.SUCCEEDED and attempt.remote_id in simulator.state.tasks
     assert simulator.state.creates_by_reference["runway"] == {attempt.reference: 1}
-    assert done.output is not None
-    info = probe(Path(done.output.uri), decode=True)
-    assert (info.width, info.height, info.video_codec) == (1280, 720, "h264")
-    assert info.duration == pytest.approx(2.0, abs=0.05)
-    urls = [c.url for c in engine.calls(job.id)]
+    urls = [c.url for c in engine.calls(done.id)]
     assert urls[0] == api(simulator) + "/v1/text_to_video"
     assert api(simulator) + f"/v1/tasks/{attempt.remote_id}" in urls
-    assert all(KEY not in repr(c) for c in engine.calls(job.id))
+    assert all(KEY not in repr(c) for c in engine.calls(done.id))
 
 
 async def test_a_429_is_sent_again_after_retry_after_and_creates_once(
@@ -730,14 +661,10 @@ async def test_a_429_is_sent_again_after_retry_after_and_creates_once(
     request = VideoRequest(
         prompt="[sim:429,retry-after=0.2] a red fox", duration=2, providers=("runway",)
     )
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.COMPLETED, done.error
-    [attempt] = done.attempts
-    assert simulator.state.creates_by_reference["runway"] == {attempt.reference: 1}
-    creates = [c.status_code for c in engine.calls(job.id) if c.method == "POST"]
+    done = await run_job(engine, request)
+    creates = creates_after_429(engine, done, simulator, "runway")
     assert creates == [429, 200]
-    history = [e.message for e in engine.events(job.id)]
+    history = [e.message for e in engine.events(done.id)]
     assert any("rate_limited" in m and "retry in 0.2 s" in m for m in history)
 
 
@@ -748,8 +675,7 @@ async def test_a_square_image_to_video_job_passes_validation(
     request = VideoRequest(
         prompt="a red fox", duration=2, image=str(image), aspect_ratio="1:1", providers=("runway",)
     )
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+    done = await run_job(engine, request)
     assert body_of(simulator, done.attempts[0].remote_id or "")["ratio"] == "960:960"
     if done.status is not JobStatus.COMPLETED:
         error = done.error
@@ -764,11 +690,8 @@ async def test_an_ambiguous_create_stops_the_job_after_one_create(
     request = VideoRequest(
         prompt="[sim:500-after-create] a red fox", duration=2, providers=("runway",)
     )
-    job = await engine.submit(request)
-    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
-    assert done.status is JobStatus.FAILED
-    assert done.error is not None and done.error.code == "submit_uncertain"
-    [attempt] = done.attempts
+    done = await run_job(engine, request)
+    attempt = stopped_uncertain(done)
     assert attempt.reference in done.error.message
     assert simulator.state.creates_by_reference["runway"] == {attempt.reference: 1}
     assert simulator.state.creates["runway"] == 1
@@ -788,14 +711,10 @@ async def test_live_runway_generates_a_clip(
     provider = RunwayProvider(settings)
     try:
         created = await provider.submit(submission("a paper boat drifting on a calm pond"))
-        deadline = time.monotonic() + 600
-        while True:
-            status = await provider.poll(created.remote_id)
-            assert status.poll_after == 5.0  # Runway's polling guidance
-            if status.state.terminal:
-                break
-            assert time.monotonic() < deadline, "Runway took more than 10 minutes"
-            await asyncio.sleep(status.poll_after)
+        # At Runway's own pace: the interval its status reads ask for.
+        seen = await poll_until(provider, created.remote_id, timeout=600, interval=5.0)
+        assert all(s.poll_after == 5.0 for s in seen)  # Runway's polling guidance
+        status = seen[-1]
         assert status.state is TaskState.SUCCEEDED, status.error
         dest = tmp_path / "live.mp4"
         await provider.download(status.outputs[0], dest)

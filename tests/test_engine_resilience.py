@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import small_request
+from tests.support import poll_until
 from vidgate.engine import Engine
 from vidgate.engine.health import CircuitState
 from vidgate.providers.base import TaskState
@@ -230,8 +231,9 @@ async def test_a_webhook_wakes_the_job_before_the_next_poll(settings: Settings) 
                 break
         attempt = engine.get(job.id).attempts[0]
         provider = SimulatedProvider(settings)
-        while (await provider.poll(attempt.remote_id or "")).state is not TaskState.SUCCEEDED:
-            await asyncio.sleep(0.05)
+        await poll_until(
+            provider, attempt.remote_id or "", lambda s: s.state is TaskState.SUCCEEDED
+        )
         engine.notify(job.id, attempt.id, {"status": "succeeded"})
         done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=20)
     assert done.status is JobStatus.COMPLETED

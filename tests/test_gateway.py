@@ -17,6 +17,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.support import wait_until
 from vidgate.server import create_app
 from vidgate.server.tenancy import Limits, TenantBook
 from vidgate.settings import Settings
@@ -47,10 +48,8 @@ def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
+    wait_until(lambda: server.started or not thread.is_alive(), 30, what="the server starting")
+    assert server.started, "server did not start"
     return server, thread
 
 
@@ -78,13 +77,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def wait_done(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        video = client.get(f"/v1/videos/{job_id}").json()
-        if video["status"] in ("completed", "failed", "canceled"):
-            return video  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError(f"{job_id} did not finish")
+    def ended() -> dict[str, Any] | None:
+        video: dict[str, Any] = client.get(f"/v1/videos/{job_id}").json()
+        return video if video["status"] in ("completed", "failed", "canceled") else None
+
+    return wait_until(ended, timeout, interval=0.05, what=f"{job_id} finishing")
 
 
 def test_the_official_openai_sdk_runs_a_job(gateway: Server, tmp_path: Path) -> None:
@@ -95,12 +92,14 @@ def test_the_official_openai_sdk_runs_a_job(gateway: Server, tmp_path: Path) -> 
         warnings.simplefilter("ignore", DeprecationWarning)  # the SDK marks Sora deprecated
         created = sdk.videos.create(prompt="a paper boat", seconds="4", size="640x360")
         assert created.status == "queued" and created.id.startswith("job_")
-        video = created
-        deadline = time.monotonic() + 60
-        while video.status not in ("completed", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-            video = sdk.videos.retrieve(created.id)
+        video = wait_until(
+            lambda: (
+                (read := sdk.videos.retrieve(created.id)).status in ("completed", "failed") and read
+            ),
+            60,
+            interval=0.05,
+            what="the video ending",
+        )
         assert video.status == "completed" and video.progress == 100
         body = sdk.videos.download_content(video.id, variant="video").read()
         thumb = sdk.videos.download_content(video.id, variant="thumbnail").read()
@@ -297,13 +296,16 @@ def test_client_webhooks_are_signed_retried_and_redeliverable(gateway: Server) -
                 json={"prompt": "a wren", "webhook_url": f"http://127.0.0.1:{port}/hook", **SMALL},
             ).json()
             wait_done(http, job["id"])
-        deadline = time.monotonic() + 30
-        events: list[str] = []
-        while time.monotonic() < deadline:
-            events = [json.loads(b)["type"] for h, b in receiver.deliveries[1:]]
-            if "video.completed" in events:
-                break
-            time.sleep(0.05)
+        events: list[str] = wait_until(
+            lambda: (
+                (got := [json.loads(b)["type"] for h, b in receiver.deliveries[1:]])
+                and "video.completed" in got
+                and got
+            ),
+            30,
+            interval=0.05,
+            what="video.completed delivered",
+        )
         # The first delivery failed and was retried, so it arrives later: order is not promised
         # under retries (each payload carries its timestamp).
         assert sorted(events) == ["video.completed", "video.in_progress", "video.queued"]
@@ -317,8 +319,7 @@ def test_client_webhooks_are_signed_retried_and_redeliverable(gateway: Server) -
             assert queued["attempts"] == 2 and queued["status"] == "delivered"
             before = len(receiver.deliveries)
             assert ops.post(f"/v1/admin/webhooks/{queued['id']}/redeliver").status_code == 200
-            while len(receiver.deliveries) == before and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: len(receiver.deliveries) > before, 30, what="the redelivery")
             assert receiver.deliveries[-1][0]["webhook-id"] == queued["id"]
         with gateway.client(key) as http:
             assert http.get("/v1/admin/webhooks").status_code == 403
@@ -481,11 +482,12 @@ def test_a_tenant_default_webhook_and_prompt_limits(gateway: Server) -> None:
             job = http.post("/v1/videos", json={"prompt": "a finch", **SMALL}).json()
             wait_done(http, job["id"])
             too_long = http.post("/v1/videos", json={"prompt": "x" * 10_001, **SMALL})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-            json.loads(b)["type"] == "video.completed" for _, b in receiver.deliveries
-        ):
-            time.sleep(0.05)
+        wait_until(
+            lambda: any(json.loads(b)["type"] == "video.completed" for _, b in receiver.deliveries),
+            30,
+            interval=0.05,
+            what="video.completed delivered",
+        )
         assert receiver.deliveries and all(
             json.loads(b)["data"]["id"] == job["id"] for _, b in receiver.deliveries
         )

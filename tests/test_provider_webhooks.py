@@ -10,6 +10,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.support import wait_until
 from vidgate.server import create_app
 from vidgate.settings import Settings
 from vidgate.simulator.server import free_port, simulator_in_thread
@@ -39,8 +40,7 @@ def test_openai_webhook_wakes_the_job(tmp_path: Path, monkeypatch: pytest.Monkey
         server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        while not server.started:
-            time.sleep(0.02)
+        wait_until(lambda: server.started, 30, what="the gateway starting")
         try:
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
@@ -50,11 +50,16 @@ def test_openai_webhook_wakes_the_job(tmp_path: Path, monkeypatch: pytest.Monkey
                 ).json()
                 assert job["status"] == "queued", job
                 began = time.monotonic()
-                while time.monotonic() - began < 60:
-                    video = http.get(f"/v1/videos/{job['id']}").json()
-                    if video["status"] in ("completed", "failed"):
-                        break
-                    time.sleep(0.1)
+                video = wait_until(
+                    lambda: (
+                        (got := http.get(f"/v1/videos/{job['id']}").json())["status"]
+                        in ("completed", "failed")
+                        and got
+                    ),
+                    60,
+                    interval=0.1,
+                    what="the job ending",
+                )
             assert video["status"] == "completed", video["error"]
             assert time.monotonic() - began < 30, "finished by the webhook, not the 120 s poll"
             deliveries = [w for w in sim.state.webhooks if w["kind"] != "callback"]

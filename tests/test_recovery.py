@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.support import wait_until
 from vidgate.engine import Engine
 from vidgate.providers.simulated import created
 from vidgate.settings import Settings
@@ -58,13 +58,12 @@ def enqueue_jobs(settings: Settings) -> list[str]:
 
 def wait_until_done(settings: Settings, ids: list[str], timeout: float = 90) -> None:
     store = Engine(settings).runtime.store
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(store.get(i).done for i in ids):
-            return
-        time.sleep(0.1)
-    states = {i: (store.get(i).status.value, store.get(i).phase.value) for i in ids}
-    raise AssertionError(f"jobs did not finish in {timeout} s: {states}")
+    wait_until(
+        lambda: all(store.get(i).done for i in ids),
+        timeout,
+        interval=0.1,
+        what=(f"jobs {ids} finishing"),
+    )
 
 
 def assert_exactly_once(settings: Settings, ids: list[str]) -> None:
@@ -125,10 +124,12 @@ def test_kill_9_mid_generation(env: dict[str, str], settings: Settings) -> None:
     ]
     victim = worker(env, "w-victim")
     store = engine.runtime.store
-    deadline = time.monotonic() + 60
-    while not all(store.get(i).phase is Phase.GENERATING for i in ids):
-        assert time.monotonic() < deadline, "jobs never reached the provider"
-        time.sleep(0.05)
+    wait_until(
+        lambda: all(store.get(i).phase is Phase.GENERATING for i in ids),
+        60,
+        interval=0.05,
+        what="the jobs reaching the provider",
+    )
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
     heir = worker(env, "w-heir")
@@ -187,14 +188,15 @@ def test_serve_shuts_down_gracefully_and_loses_no_job(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            assert time.monotonic() < deadline, "vidgate serve did not start"
+
+        def healthy() -> bool:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    return proc
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
             except httpx.HTTPError:
-                time.sleep(0.1)
+                return False
+
+        wait_until(healthy, 30, interval=0.1, what="vidgate serve starting")
+        return proc
 
     first = serve()
     headers = {"Authorization": f"Bearer {key}"}
@@ -204,10 +206,12 @@ def test_serve_shuts_down_gracefully_and_loses_no_job(
         headers=headers,
     ).json()
     store = Engine(settings).runtime.store
-    deadline = time.monotonic() + 60
-    while store.get(job["id"]).phase is not Phase.GENERATING:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: store.get(job["id"]).phase is Phase.GENERATING,
+        60,
+        interval=0.05,
+        what="the job reaching the provider",
+    )
     first.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why.
     assert first.wait(timeout=30) in (0, -signal.SIGTERM)
