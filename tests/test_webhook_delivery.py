@@ -12,18 +12,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
+from tests.support import Recorder, wait_until
 from vidgate._clock import utcnow
 from vidgate.db import make_engine, upgrade, webhook_deliveries
 from vidgate.engine import Engine
@@ -134,42 +132,6 @@ def test_a_stopping_dispatcher_gives_its_claims_back(db: sa.Engine) -> None:
 # -- real processes --------------------------------------------------------------------------
 
 
-@dataclass
-class Receiver:
-    """A loopback webhook receiver that counts deliveries by webhook-id."""
-
-    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.deliveries.append(({k.decode(): v.decode() for k, v in scope["headers"]}, body))
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, int]]:
-    app = Receiver()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "receiver did not start"
-        time.sleep(0.02)
-    yield app, port
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 def _start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "vidgate", *args],
@@ -188,7 +150,7 @@ def _stop(process: subprocess.Popen[bytes]) -> str:
 
 @pytest.mark.slow
 def test_api_only_gateway_and_two_workers_deliver_every_event_once(
-    monkeypatch: pytest.MonkeyPatch, receiver: tuple[Receiver, int]
+    monkeypatch: pytest.MonkeyPatch, receiver: Recorder
 ) -> None:
     for key, value in {
         "VIDGATE_SIMULATED_LATENCY": "0.3",
@@ -202,7 +164,6 @@ def test_api_only_gateway_and_two_workers_deliver_every_event_once(
     book = TenantBook(make_engine(settings.resolved_database_url))
     api_key = book.create_key("hooks").secret
     secret = book.tenant("hooks")["webhook_secret"]
-    hooks, hook_port = receiver
     port = free_port()
     processes = [
         _start(env, "serve", "--no-worker", "--port", str(port)),
@@ -212,16 +173,15 @@ def test_api_only_gateway_and_two_workers_deliver_every_event_once(
     jobs = 12
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
+
+        def answering() -> bool:
             assert all(p.poll() is None for p in processes), "a process exited early"
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
+                return httpx.get(f"{base}/healthz").status_code == 200
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.1)
+                return False
+
+        wait_until(answering, 60, interval=0.1, what="the gateway to answer")
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api_key}"}) as http:
             ids = [
                 http.post(
@@ -230,30 +190,25 @@ def test_api_only_gateway_and_two_workers_deliver_every_event_once(
                         "prompt": f"a kite {i}",
                         "duration": 1,
                         "resolution": "360p",
-                        "webhook_url": f"http://127.0.0.1:{hook_port}/hook",
+                        "webhook_url": f"{receiver.url}/hook",
                     },
                 ).json()["id"]
                 for i in range(jobs)
             ]
         expected = {(job_id, e) for job_id in ids for e in ("queued", "in_progress", "completed")}
-        deadline = time.monotonic() + 120
-        while True:
-            seen = {
-                (body["data"]["id"], body["data"]["status"])
-                for body in (json.loads(b) for _, b in list(hooks.deliveries))
-            }
-            if seen >= expected:
-                break
-            assert time.monotonic() < deadline, f"{len(expected - seen)} events never came"
-            time.sleep(0.1)
+        arrived = receiver.wait_for(len(expected), path="/hook", timeout=120)
+        assert {
+            (json.loads(d.body)["data"]["id"], json.loads(d.body)["data"]["status"])
+            for d in arrived
+        } == expected
     finally:
         errors = [_stop(p) for p in processes]
     # uvicorn re-raises the SIGTERM it handled gracefully, so serve ends with -15.
     assert [p.returncode for p in processes] in ([0, 0, 0], [-15, 0, 0]), errors
-    times = Counter(headers["webhook-id"] for headers, _ in hooks.deliveries)
+    times = Counter(d.headers["webhook-id"] for d in receiver.requests)
     assert len(times) == 3 * jobs and set(times.values()) == {1}, "each event exactly once"
-    for headers, body in hooks.deliveries:
-        verify(secret, headers, body)
+    for d in receiver.requests:
+        verify(secret, d.headers, d.body)
     log = WebhookDispatcher(book.engine).deliveries(tenant="hooks")
     assert {d["status"] for d in log} == {"delivered"} and {d["attempts"] for d in log} == {1}
 
@@ -291,18 +246,33 @@ def test_a_worker_logs_each_job_and_a_cancel_is_one_line_not_a_traceback(
             VideoRequest(prompt="[simulate:fail] a vole", model="simulated:synth-1", **small)
         ).id
         hung = engine.enqueue(VideoRequest(prompt="[simulate:hang] a mole", **small)).id
-        deadline = time.monotonic() + 90
-        while not (
-            store.get(done).done
-            and store.get(failed).done
-            and store.get(hung).phase is Phase.GENERATING
-        ):
-            assert process.poll() is None and time.monotonic() < deadline, stderr_path.read_text()
-            time.sleep(0.1)
+
+        def alive(check: Callable[[], bool]) -> Callable[[], bool]:
+            def probe() -> bool:
+                assert process.poll() is None, stderr_path.read_text()
+                return check()
+
+            return probe
+
+        wait_until(
+            alive(
+                lambda: (
+                    store.get(done).done
+                    and store.get(failed).done
+                    and store.get(hung).phase is Phase.GENERATING
+                )
+            ),
+            90,
+            interval=0.1,
+            what="two jobs to end and one to hang",
+        )
         asyncio.run(engine.cancel(hung))
-        while f"job {hung} was canceled" not in stderr_path.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, stderr_path.read_text()
-            time.sleep(0.1)
+        wait_until(
+            alive(lambda: f"job {hung} was canceled" in stderr_path.read_text()),
+            90,
+            interval=0.1,
+            what="the worker to log the cancel",
+        )
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import sqlalchemy as sa
 import typer
 
+from .._logging import CurrentStderr
 from ..engine import Engine
 from ..settings import Settings
 from ._console import err, friendly
@@ -46,24 +46,12 @@ def redacted_database_url(settings: Settings) -> str:
     return sa.make_url(settings.resolved_database_url).render_as_string(hide_password=True)
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a record is emitted (tests swap it)."""
-
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: TextIO) -> None:
-        pass
-
-
 def log_to_stderr(settings: Settings) -> None:
     """vidgate's own log lines (a job started / ended, a cancel, webhook failures, takeovers) on
     stderr, at INFO (or DEBUG with ``VIDGATE_LOG_LEVEL=DEBUG``). Once per process."""
     logger = logging.getLogger("vidgate")
-    if not any(isinstance(h, _Stderr) for h in logger.handlers):
-        handler = _Stderr()
+    if not any(isinstance(h, CurrentStderr) for h in logger.handlers):
+        handler = CurrentStderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False

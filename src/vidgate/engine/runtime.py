@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from dbos import DBOS
 from dbos._error import DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelledError
 
 from .. import requestlog
+from .._logging import CurrentStderr
 from ..catalog import Catalog, load_catalog
 from ..db import make_engine, upgrade
 from ..providers.base import Provider
@@ -135,18 +134,6 @@ def dbos_config(settings: Settings) -> dict[str, object]:
     }
 
 
-class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when it was built."""
-
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: TextIO) -> None:
-        pass
-
-
 #: An attempt's workflow id: ``<job id>-<n>``.
 _ATTEMPT_ID = re.compile(r".+-\d+")
 #: DBOS's warnings when a run hands its workflow over (a cancel, or another executor took it):
@@ -184,7 +171,7 @@ def _route_dbos_logs(level: str) -> None:
     if not any(isinstance(f, _QuietCancel) for f in dbos_logger.filters):
         dbos_logger.addFilter(_QuietCancel())
     if not dbos_logger.handlers:
-        handler = _CurrentStderr()
+        handler = CurrentStderr()
         handler.setFormatter(logging.Formatter("%(asctime)s dbos %(levelname)s: %(message)s"))
         dbos_logger.addHandler(handler)
         dbos_logger.propagate = False
