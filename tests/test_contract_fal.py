@@ -1,51 +1,37 @@
-"""fal: the adapter, its simulator twin and the official client, held to one wire contract.
+"""fal: the adapter against its simulator twin, held to one wire contract.
 
-The simulator runs on a real loopback port (0.5 s generations). Each test talks HTTP to it:
-vidgate's ``FalProvider`` (pointed there with ``VIDGATE_FAL_QUEUE_URL`` and
-``VIDGATE_FAL_JWKS_URL``), a loopback webhook receiver verifying signed deliveries, the job
-engine and the CLI end to end, and the unmodified ``fal-client`` (its queue URL prefix, a module
-constant built from ``FAL_QUEUE_RUN_HOST`` at import, pointed at the simulator). Renders are the
-cheapest the catalogue offers (Seedance, 2 s at 480p); other endpoints are only submitted, to
-check the input each one receives. The ``live`` test at the end calls the real API and skips
-without a key.
+The simulator runs on a real loopback port (0.5 s generations). vidgate's ``FalProvider`` (pointed
+there with ``VIDGATE_FAL_QUEUE_URL`` and ``VIDGATE_FAL_JWKS_URL``) creates, polls, cancels and
+downloads against it: the input each endpoint receives (from the catalogue's wire table),
+status paths, create faults, status and output faults, and the simulator's own gate. Renders are
+the cheapest the catalogue offers (Seedance, 2 s at 480p); other endpoints are only submitted, to
+check the input each one receives. Webhooks are in ``test_contract_fal_webhooks.py``; the
+official client, engine, CLI and live test in ``test_contract_fal_e2e.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fal_client
-import fal_client.client
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import vidgate.providers.fal as fal_module
-from tests.conftest import live_key, poll_live
+from tests import support_fal
 from tests.support import (
     CATALOG,
-    Delivery,
-    Recorder,
-    completed_video,
-    make_submission,
     mock_transport,
     poll_until,
     refused_create,
     refused_unreachable,
-    run_job,
-    stopped_uncertain,
     until,
-    wait_until,
     write_png,
 )
+from tests.support_fal import KEY, SEEDANCE, SEEDANCE_PATH, api, sim_task, submission
 from vidgate import requestlog
-from vidgate.engine import Engine
 from vidgate.exceptions import (
     ContentRejected,
     GenerationFailed,
@@ -62,80 +48,30 @@ from vidgate.exceptions import (
     UnsupportedRequest,
 )
 from vidgate.media.probe import probe
-from vidgate.providers.base import OutputRef, Submission, TaskState, TaskStatus, WebhookEvent
+from vidgate.providers.base import OutputRef, TaskState, TaskStatus
 from vidgate.providers.fal import FalProvider, build_input, split_remote_id
 from vidgate.settings import Settings
-from vidgate.simulator.fal import signing_key, webhook_headers
 from vidgate.simulator.server import RunningSimulator, free_port
-from vidgate.types import AttemptStatus, VideoRequest
 
-KEY = "fal-key-id:fal-key-secret-0123456789"
+#: The fixtures this file shares with the other fal contract files (pytest finds a
+#: fixture by its name in the test's module).
+fresh_jwks_cache = support_fal.fresh_jwks_cache
+fal_env = support_fal.fal_env
+fal = support_fal.fal
+
+
 #: fal's images in these tests are blue (the other providers' are orange).
 BLUE = (40, 120, 200)
-SEEDANCE = "fal:fal-ai/bytedance/seedance/v1/pro/text-to-video"
-SEEDANCE_PATH = "/fal-ai/bytedance/seedance/v1/pro/text-to-video"
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def submission(
-    prompt: str = "a red fox in snow",
-    model: str = SEEDANCE,
-    reference: str = "ref-1",
-    callback_url: str | None = None,
-    **fields: Any,
-) -> Submission:
-    """The cheapest request the model takes unless ``fields`` say otherwise (Seedance: 2 s at
-    480p)."""
-    profile = CATALOG.get(model)
-    values: dict[str, Any] = {"prompt": prompt}
-    if model == SEEDANCE:
-        values.update(duration=2, resolution="480p")
-    else:
-        values.update(duration=profile.default_duration, resolution=profile.default_resolution)
-    values.update(fields)
-    return make_submission(profile, reference, callback_url=callback_url, **values)
-
-
-def api(simulator: RunningSimulator) -> str:
-    return simulator.url + "/fal"
 
 
 def headers(**extra: str) -> dict[str, str]:
     return {"Authorization": f"Key {KEY}", **extra}
 
 
-def sim_task(simulator: RunningSimulator, remote_id: str) -> Any:
-    return simulator.state.tasks[split_remote_id(remote_id)[1]]
-
-
 def received(simulator: RunningSimulator, remote_id: str) -> dict[str, Any]:
     """The input the simulator received for a request (data URIs shortened)."""
     found: dict[str, Any] = sim_task(simulator, remote_id).extra["input"]
     return found
-
-
-@pytest.fixture(autouse=True)
-def fresh_jwks_cache() -> Iterator[None]:
-    fal_module._jwks_cache.clear()
-    yield
-    fal_module._jwks_cache.clear()
-
-
-@pytest.fixture
-def fal_env(simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> RunningSimulator:
-    monkeypatch.setenv("VIDGATE_FAL_QUEUE_URL", api(simulator))
-    monkeypatch.setenv("VIDGATE_FAL_JWKS_URL", api(simulator) + "/.well-known/jwks.json")
-    monkeypatch.setenv("FAL_KEY", KEY)
-    return simulator
-
-
-@pytest.fixture
-async def fal(fal_env: RunningSimulator, settings: Settings) -> AsyncIterator[FalProvider]:
-    provider = FalProvider(settings)
-    yield provider
-    await provider.aclose()
 
 
 async def finished(provider: FalProvider, prompt: str, **fields: Any) -> TaskStatus:
@@ -807,372 +743,3 @@ def test_the_simulator_requires_a_key_and_knows_its_endpoints(fal_env: RunningSi
     jwks = httpx.get(api(fal_env) + "/.well-known/jwks.json").json()["keys"]
     assert [(k["kty"], k["crv"]) for k in jwks] == [("OKP", "Ed25519")] * 2
     assert jwks[0]["x"].endswith("=") and not jwks[1]["x"].endswith("=")
-
-
-# -- webhooks ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Verified:
-    """A delivery, with what the adapter made of it."""
-
-    token: str
-    headers: dict[str, str]
-    body: bytes
-    event: WebhookEvent | None = None
-    rejected: ProviderError | None = None
-
-
-@dataclass
-class Receiver(Recorder):
-    """The loopback recorder, verifying each delivery with ``verify`` (the adapter's
-    ``parse_webhook``) and answering 200 or 401 as the gateway does."""
-
-    verify: Callable[..., WebhookEvent] | None = None
-    deliveries: list[Verified] = field(default_factory=list)
-
-    def answer(self, request: Delivery) -> tuple[int, dict[str, str], bytes]:
-        assert self.verify is not None
-        token = request.path.removeprefix("/webhooks/fal").strip("/")
-        delivery = Verified(token, request.headers, request.body)
-        try:
-            delivery.event = self.verify(request.headers, request.body, url_token=token or None)
-            status = 200
-        except ProviderError as exc:
-            delivery.rejected, status = exc, 401
-        self.deliveries.append(delivery)
-        return status, {}, b""
-
-    async def verified(self, count: int) -> list[Verified]:
-        await self.delivered(count)
-        return list(self.deliveries)
-
-    def post(self, body: bytes, headers: dict[str, str], token: str = "fal-ai~bytedance") -> int:
-        answer = httpx.post(f"{self.url}/webhooks/fal/{token}", content=body, headers=headers)
-        return answer.status_code
-
-
-@pytest.fixture
-def receiver(
-    fal_env: RunningSimulator, settings: Settings, recorders: Callable[..., Recorder]
-) -> Recorder:
-    return recorders(Receiver(verify=FalProvider(settings).parse_webhook))
-
-
-def signed(
-    simulator: RunningSimulator,
-    payload: dict[str, Any],
-    *,
-    at: float | None = None,
-    key: Ed25519PrivateKey | None = None,
-) -> tuple[bytes, dict[str, str]]:
-    """A delivery signed as fal signs it (by default with the simulator's own key)."""
-    body = json.dumps(payload).encode()
-    stamp = int(time.time() if at is None else at)
-    key = key or signing_key(simulator.app_state)
-    return body, webhook_headers(key, payload["request_id"], "user-1", stamp, body)
-
-
-async def test_a_genuine_webhook_is_accepted_and_names_the_request(
-    fal: FalProvider, fal_env: RunningSimulator, receiver: Recorder
-) -> None:
-    created = await fal.submit(
-        submission(reference="job_w-1", callback_url=receiver.url + "/webhooks/fal")
-    )
-    task = sim_task(fal_env, created.remote_id)
-    assert task.extra["webhook"] == receiver.url + "/webhooks/fal/fal-ai~bytedance"
-    [delivery] = await receiver.verified(1)
-    assert delivery.rejected is None and delivery.event is not None
-    assert delivery.event.remote_id == created.remote_id
-    status = delivery.event.status
-    assert status.state is TaskState.SUCCEEDED
-    assert status.outputs[0].url.startswith(fal_env.url + "/_simulator/files/")
-    payload = json.loads(delivery.body)
-    assert payload["status"] == "OK" and payload["request_id"] == task.id
-    assert delivery.headers["x-fal-webhook-request-id"] == task.id
-    assert len(bytes.fromhex(delivery.headers["x-fal-webhook-signature"])) == 64
-    # What the webhook says agrees with a poll.
-    assert (await fal.poll(created.remote_id)).state is TaskState.SUCCEEDED
-
-
-async def test_a_failure_webhook_is_classified_like_a_poll(
-    fal: FalProvider, receiver: Recorder
-) -> None:
-    created = await fal.submit(
-        submission("[sim:moderation] a fox", callback_url=receiver.url + "/webhooks/fal")
-    )
-    [delivery] = await receiver.verified(1)
-    assert delivery.event is not None and delivery.event.remote_id == created.remote_id
-    assert json.loads(delivery.body)["error"] == "Invalid status code: 422"
-    status = delivery.event.status
-    assert status.state is TaskState.FAILED and status.error is not None
-    polled = (await fal.poll(created.remote_id)).error
-    assert polled is not None
-    assert status.error["code"] == polled["code"] == ContentRejected.code
-    assert status.error["details"]["stage"] == "input"
-    assert status.error["details"]["status_code"] == 422
-
-
-async def test_a_forged_webhook_is_rejected(
-    fal: FalProvider, fal_env: RunningSimulator, receiver: Recorder
-) -> None:
-    await fal.submit(
-        submission("[sim:webhook-forged] a fox", callback_url=receiver.url + "/webhooks/fal")
-    )
-    deliveries = await receiver.verified(1)
-    assert deliveries and all(d.event is None for d in deliveries)
-    rejected = deliveries[0].rejected
-    assert isinstance(rejected, ProviderAuthError) and "signature" in rejected.message
-    wait_until(
-        lambda: fal_env.state.webhooks and fal_env.state.webhooks[0]["status"] == 401,
-        what="the simulator seeing the 401",
-    )
-
-
-def test_stale_unsigned_tampered_and_foreign_deliveries_are_rejected(
-    fal_env: RunningSimulator, receiver: Recorder
-) -> None:
-    payload = {
-        "request_id": "req-1",
-        "gateway_request_id": "req-1",
-        "status": "OK",
-        "payload": {"video": {"url": "https://v3.fal.media/files/x/output.mp4"}},
-    }
-    # The simulator's key, signed now: accepted (so what follows fails for its own reason).
-    body, good = signed(fal_env, payload)
-    assert receiver.post(body, good) == 200
-    event = receiver.deliveries[-1].event
-    assert event is not None and event.remote_id == "fal-ai/bytedance|req-1"
-    # Within the tolerance on the other side of now, too.
-    assert receiver.post(*signed(fal_env, payload, at=time.time() + 200)) == 200
-    # Stale: more than 300 s old.
-    assert receiver.post(*signed(fal_env, payload, at=time.time() - 301)) == 401
-    assert "stale" in str(receiver.deliveries[-1].rejected)
-    # Unsigned.
-    assert receiver.post(body, {"content-type": "application/json"}) == 401
-    assert "unsigned" in str(receiver.deliveries[-1].rejected)
-    # Genuine headers, altered body.
-    assert receiver.post(body.replace(b"output.mp4", b"evil.mp4"), good) == 401
-    # Signed by a key that is not in fal's JWKS.
-    assert receiver.post(*signed(fal_env, payload, key=Ed25519PrivateKey.generate())) == 401
-    assert "signature" in str(receiver.deliveries[-1].rejected)
-    # Genuine, but delivered without the app token the adapter adds to its callback URL.
-    assert receiver.post(body, good, token="") == 401
-    assert "app token" in str(receiver.deliveries[-1].rejected)
-
-
-def test_jwks_keys_are_cached_and_read_again_for_a_new_key(
-    fal_env: RunningSimulator, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> None:
-    fetched: list[str] = []
-    real_get = httpx.get
-
-    def counting_get(url: str, **kw: Any) -> httpx.Response:
-        fetched.append(url)
-        return real_get(url, **kw)
-
-    monkeypatch.setattr(httpx, "get", counting_get)  # the adapter calls httpx.get
-    provider = FalProvider(settings)
-    payload = {"request_id": "req-2", "status": "OK", "payload": {"video": {"url": "https://x"}}}
-    for _ in range(3):
-        body, sent = signed(fal_env, payload)
-        provider.parse_webhook(sent, body, url_token="fal-ai~bytedance")
-    assert fetched == [api(fal_env) + "/.well-known/jwks.json"]  # once, then from the cache
-    # fal rotates keys: the simulator starts signing with a new one.
-    keys = fal_env.app_state.fal_webhook_keys  # type: ignore[attr-defined]
-    keys.append(Ed25519PrivateKey.generate())
-    body, sent = signed(fal_env, payload)
-    with pytest.raises(ProviderAuthError):  # the cache is too fresh to read again at once
-        provider.parse_webhook(sent, body, url_token="fal-ai~bytedance")
-    url = provider.jwks_url()
-    stamp, cached = fal_module._jwks_cache[url]
-    fal_module._jwks_cache[url] = (stamp - fal_module.JWKS_REFETCH_AFTER - 1, cached)
-    event = provider.parse_webhook(sent, body, url_token="fal-ai~bytedance")
-    assert event.remote_id == "fal-ai/bytedance|req-2" and len(fetched) == 2
-
-
-def test_an_unreachable_jwks_makes_a_webhook_unverifiable(
-    fal_env: RunningSimulator, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> None:
-    monkeypatch.setenv("VIDGATE_FAL_JWKS_URL", f"http://127.0.0.1:{free_port()}/jwks.json")
-    body, sent = signed(fal_env, {"request_id": "r", "status": "OK"})
-    with pytest.raises(ProviderAuthError, match="cannot verify"):
-        FalProvider(settings).parse_webhook(sent, body, url_token="fal-ai~bytedance")
-
-
-# -- the official client, its queue host pointed at the simulator -------------------------------
-
-
-@pytest.fixture
-def sdk(fal_env: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> fal_client.SyncClient:
-    """``fal_client`` builds its queue URL as ``https://`` + ``FAL_QUEUE_RUN_HOST`` at import
-    (``fal_client.client.QUEUE_URL_FORMAT``); the rest it reads from the submit's answer."""
-    monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", api(fal_env) + "/")
-    return fal_client.SyncClient(key=KEY)
-
-
-def test_the_official_client_submits_polls_and_gets_a_result(
-    sdk: fal_client.SyncClient, fal_env: RunningSimulator, tmp_path: Path
-) -> None:
-    app = SEEDANCE_PATH.lstrip("/")
-    handle = sdk.submit(
-        app,
-        arguments={"prompt": "a cat surfing", "duration": "2", "resolution": "480p", "seed": 3},
-        webhook_url="http://127.0.0.1:9/hook",
-    )
-    task = fal_env.state.tasks[handle.request_id]
-    assert task.extra["webhook"] == "http://127.0.0.1:9/hook"
-    assert handle.status_url.startswith(api(fal_env) + "/fal-ai/bytedance/requests/")
-    first = handle.status(with_logs=True)
-    assert isinstance(first, fal_client.Queued | fal_client.InProgress)
-    events = list(handle.iter_events(with_logs=True, interval=0.05))
-    assert isinstance(events[-1], fal_client.Completed) and events[-1].error is None
-    assert any(isinstance(e, fal_client.InProgress) and e.logs for e in events)
-    assert events[-1].metrics["inference_time"] > 0
-    result = handle.get()
-    assert result["seed"] == 3
-    video = httpx.get(result["video"]["url"])
-    assert video.status_code == 200
-    (tmp_path / "sdk.mp4").write_bytes(video.content)
-    info = probe(tmp_path / "sdk.mp4")
-    assert (info.width, info.height) == (854, 480)
-    assert info.duration == pytest.approx(2.0, abs=0.05)
-    # The module-level API goes the same way (it reads FAL_KEY).
-    again = fal_client.submit(app, arguments={"prompt": "a dog", "duration": "2"})
-    assert again.request_id in fal_env.state.tasks
-
-
-def test_the_official_client_sees_fals_errors(
-    sdk: fal_client.SyncClient, fal_env: RunningSimulator
-) -> None:
-    app = SEEDANCE_PATH.lstrip("/")
-    # An invalid input is accepted, completes with an error, and the result raises the 422.
-    handle = sdk.submit(app, arguments={"prompt": "a fox", "duration": "13"})
-    last = list(handle.iter_events(interval=0.05))[-1]
-    assert isinstance(last, fal_client.Completed) and last.error == "Invalid status code: 422"
-    with pytest.raises(fal_client.client.FalClientHTTPError) as invalid:
-        handle.get()
-    assert invalid.value.status_code == 422
-    assert isinstance(invalid.value.message, list)
-    assert invalid.value.message[0]["loc"] == ["body", "duration"]
-    # A runner failure: the flat format, with its error type.
-    failed = sdk.submit(app, arguments={"prompt": "[sim:fail=3] a fox", "duration": "2"})
-    done = list(failed.iter_events(interval=0.05))[-1]
-    assert isinstance(done, fal_client.Completed) and done.error_type == "runner_disconnected"
-    with pytest.raises(fal_client.client.FalClientHTTPError) as runner:
-        failed.get()
-    assert (runner.value.status_code, runner.value.error_type) == (503, "runner_disconnected")
-    # Cancel: accepted while it runs, refused once it has completed.
-    hung = sdk.submit(app, arguments={"prompt": "[sim:hang] a fox", "duration": "2"})
-    hung.cancel()
-    ended = hung.status()
-    assert isinstance(ended, fal_client.Completed) and ended.error_type == "request_cancelled"
-    with pytest.raises(fal_client.client.FalClientHTTPError) as late:
-        hung.cancel()
-    assert late.value.status_code == 400
-    # A bad key.
-    with pytest.raises(fal_client.client.FalClientHTTPError) as auth:
-        fal_client.SyncClient(key="nocolon").submit(app, arguments={"prompt": "x"})
-    assert auth.value.status_code == 401
-
-
-def test_the_official_client_retries_a_429_and_creates_once(
-    sdk: fal_client.SyncClient, fal_env: RunningSimulator
-) -> None:
-    handle = sdk.submit(
-        SEEDANCE_PATH.lstrip("/"),
-        arguments={"prompt": "[sim:429,retry-after=0.1] a fox", "duration": "2"},
-    )
-    assert fal_env.state.requests["POST /fal 429"] == 1
-    assert fal_env.state.creates["fal"] == 1
-    assert handle.request_id in fal_env.state.tasks
-
-
-# -- through the job engine and the CLI --------------------------------------------------------
-
-
-@pytest.fixture
-async def engine(fal_env: RunningSimulator, settings: Settings) -> AsyncIterator[Engine]:
-    async with Engine(settings) as running:
-        yield running
-
-
-async def test_a_job_on_fal_completes_with_a_verified_output(
-    engine: Engine, fal_env: RunningSimulator
-) -> None:
-    request = VideoRequest(
-        prompt="a red fox in snow", duration=2, resolution="480p", providers=("fal",)
-    )
-    done = await run_job(engine, request)
-    completed_video(done, (854, 480), 2.0)
-    assert (done.provider, done.model) == ("fal", "fal-ai/bytedance/seedance/v1/pro/text-to-video")
-    [attempt] = done.attempts
-    assert attempt.status is AttemptStatus.SUCCEEDED and attempt.remote_id is not None
-    assert split_remote_id(attempt.remote_id)[1] in fal_env.state.tasks
-    assert fal_env.state.creates_by_reference["fal"] == {attempt.reference: 1}
-    urls = [c.url for c in engine.calls(done.id)]
-    assert urls[0] == api(fal_env) + SEEDANCE_PATH
-    assert all(KEY not in repr(c) for c in engine.calls(done.id))
-
-
-async def test_an_ambiguous_create_stops_the_job_after_one_create(
-    engine: Engine, fal_env: RunningSimulator
-) -> None:
-    request = VideoRequest(
-        prompt="[sim:500-after-create] a red fox",
-        duration=2,
-        resolution="480p",
-        providers=("fal",),
-    )
-    done = await run_job(engine, request)
-    attempt = stopped_uncertain(done)
-    assert fal_env.state.creates_by_reference["fal"] == {attempt.reference: 1}
-
-
-def test_vidgate_generate_with_provider_fal_against_the_simulator(
-    simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """The issue's acceptance check: ``vidgate generate --provider fal`` with only the
-    simulator's address and a key set (queue and JWKS URLs derive from it)."""
-    from typer.testing import CliRunner
-
-    from vidgate.cli import app
-
-    monkeypatch.setenv("VIDGATE_SIMULATOR_URL", simulator.url)
-    monkeypatch.setenv("FAL_KEY", KEY)
-    monkeypatch.setenv("COLUMNS", "250")
-    out = tmp_path / "fox.mp4"
-    args = ["generate", "a red fox in snow", "--provider", "fal", "--duration", "2"]
-    args += ["--resolution", "480p", "--out", str(out)]
-    args += ["--deadline", "90"]  # a stalled job fails the test instead of hanging for 600 s
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    info = probe(out, decode=True)
-    assert (info.width, info.height, info.video_codec) == (854, 480, "h264")
-    assert simulator.state.creates["fal"] == 1
-    assert FalProvider(Settings()).jwks_url() == simulator.url + "/fal/.well-known/jwks.json"
-
-
-# -- the real API ------------------------------------------------------------------------------
-
-
-@pytest.mark.live
-async def test_live_fal_generates_a_clip(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path
-) -> None:
-    """Costs a few cents: Seedance 1 Pro, 2 s at 480p."""
-    monkeypatch.setenv("FAL_KEY", live_key("FAL_KEY"))
-    for variable in ("VIDGATE_FAL_QUEUE_URL", "VIDGATE_FAL_JWKS_URL", "VIDGATE_SIMULATOR_URL"):
-        monkeypatch.delenv(variable, raising=False)
-    provider = FalProvider(settings)
-    try:
-        created = await provider.submit(submission("a paper boat drifting on a calm pond"))
-        status = await poll_live(provider, created.remote_id, every=2, within=600)
-        assert status.state is TaskState.SUCCEEDED, status.error
-        dest = tmp_path / "live.mp4"
-        await provider.download(status.outputs[0], dest)
-        info = probe(dest, decode=True)
-        assert info.duration == pytest.approx(2.0, abs=0.3)
-        assert info.width / info.height == pytest.approx(16 / 9, rel=0.03)
-    finally:
-        await provider.aclose()

@@ -1,11 +1,11 @@
-"""Google Veo: the Gemini API and Vertex AI adapters, their simulator twins and the official
-``google-genai`` 2.x client, held to one wire contract.
+"""Google Veo: the Gemini API adapter against its simulator twin, held to one wire contract.
 
-The simulator runs on a real loopback port (0.5 s generations). Each test talks HTTP to it:
-vidgate's ``GoogleProvider`` (``VIDGATE_GEMINI_BASE_URL`` → ``/gemini``) and ``VertexProvider``
-(``VIDGATE_VERTEX_BASE_URL`` → ``/vertex``), the job engine and the CLI end to end, and the
-unmodified ``google-genai`` client. Requests are the cheapest Veo takes: 4 s at 720p. The
-``live`` tests at the end call the real APIs and skip without credentials.
+The simulator runs on a real loopback port (0.5 s generations). vidgate's ``GoogleProvider``
+(``VIDGATE_GEMINI_BASE_URL`` → ``/gemini``) sends its requests there: bodies from the catalogue,
+status paths, create faults, status and output faults, and the simulator's own gate and
+validation. Requests are the cheapest Veo takes: 4 s at 720p. Vertex AI is in
+``test_contract_google_vertex.py``; the official client, engine, CLI and live tests in
+``test_contract_google_e2e.py``.
 """
 
 from __future__ import annotations
@@ -18,32 +18,20 @@ from typing import Any
 
 import httpx
 import pytest
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types as genai_types
-from typer.testing import CliRunner
 
-from tests.conftest import live_key
 from tests.support import (
     CATALOG,
     Recorder,
-    completed_video,
-    creates_after_429,
     finished_outputs,
-    make_submission,
     mock_transport,
     poll_until,
     refused_create,
     refused_unreachable,
-    run_job,
-    stopped_uncertain,
-    wait_until,
     write_png,
 )
+from tests.support_google import FAST, KEY, VERTEX_FAST, body_of, gemini_api, submission
 from vidgate import requestlog
-from vidgate.engine import Engine
 from vidgate.exceptions import (
-    ConfigurationError,
     ContentRejected,
     GenerationFailed,
     InsufficientCredits,
@@ -58,50 +46,15 @@ from vidgate.exceptions import (
     UnsupportedRequest,
 )
 from vidgate.media.probe import probe
-from vidgate.providers.base import OutputRef, Submission, TaskState, TaskStatus
+from vidgate.providers.base import OutputRef, TaskState
 from vidgate.providers.google import GoogleProvider, build_predict, google_error
-from vidgate.providers.vertex import VertexProvider
 from vidgate.routing import plan_route
 from vidgate.settings import Settings
 from vidgate.simulator.server import RunningSimulator, free_port
-from vidgate.types import AttemptStatus, JobStatus, VideoRequest
+from vidgate.types import VideoRequest
 
-KEY = "AIza-test-key-0123456789abcdef"
-TOKEN = "ya29.test-token-0123456789abcdef"
-PROJECT = "vidgate-test"
-FAST = "google:veo-3.1-fast-generate-preview"
-VERTEX_FAST = "vertex:veo-3.1-fast-generate-001"
 #: What the recorders serve as a video.
 ZEROS = b"\x00" * 64
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def submission(
-    prompt: str = "a red fox in snow",
-    model: str = FAST,
-    reference: str = "ref-1",
-    **fields: Any,
-) -> Submission:
-    """The cheapest request Veo takes unless ``fields`` say otherwise: 4 s at 720p, 16:9."""
-    values: dict[str, Any] = {"prompt": prompt, "duration": 4, "resolution": "720p"}
-    return make_submission(model, reference, **{**values, **fields})
-
-
-def gemini_api(simulator: RunningSimulator) -> str:
-    return simulator.url + "/gemini"
-
-
-def vertex_api(simulator: RunningSimulator) -> str:
-    return simulator.url + "/vertex"
-
-
-def body_of(simulator: RunningSimulator, remote_id: str) -> dict[str, Any]:
-    """The create body the simulator received for an operation (base64 shortened)."""
-    task_id = remote_id.rsplit("/", 1)[-1]
-    received: dict[str, Any] = simulator.state.tasks[task_id].extra["body"]
-    return received
 
 
 @pytest.fixture
@@ -111,19 +64,6 @@ async def google(
     monkeypatch.setenv("VIDGATE_GEMINI_BASE_URL", gemini_api(simulator))
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
     provider = GoogleProvider(settings)
-    yield provider
-    await provider.aclose()
-
-
-@pytest.fixture
-async def vertex(
-    simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> AsyncIterator[VertexProvider]:
-    monkeypatch.setenv("VIDGATE_VERTEX_BASE_URL", vertex_api(simulator))
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
-    monkeypatch.delenv("GOOGLE_CLOUD_LOCATION", raising=False)
-    provider = VertexProvider(settings)
     yield provider
     await provider.aclose()
 
@@ -761,432 +701,3 @@ def test_the_simulator_requires_the_key(simulator: RunningSimulator) -> None:
     assert ok.status_code == 200 and set(ok.json()) == {"name"}
     running = httpx.get(gemini_api(simulator) + "/v1beta/" + ok.json()["name"], params={"key": KEY})
     assert running.json() == {"name": ok.json()["name"]}  # proto3 JSON leaves done: false out
-
-
-# -- Vertex AI ---------------------------------------------------------------------------------
-
-
-async def test_vertex_runs_to_a_verified_mp4_from_inline_bytes(
-    vertex: VertexProvider,
-    simulator: RunningSimulator,
-    calls: list[requestlog.CallRecord],
-    tmp_path: Path,
-) -> None:
-    created = await vertex.submit(
-        submission(model=VERTEX_FAST, seed=5, audio=True, reference="job_v-1")
-    )
-    name = created.remote_id
-    resource = (
-        f"projects/{PROJECT}/locations/us-central1/publishers/google/models/"
-        "veo-3.1-fast-generate-001"
-    )
-    assert name.startswith(resource + "/operations/")
-    assert body_of(simulator, name)["parameters"] == {
-        "durationSeconds": 4,
-        "aspectRatio": "16:9",
-        "resolution": "720p",
-        "seed": 5,
-        "generateAudio": True,
-        "sampleCount": 1,
-    }
-    assert simulator.state.creates_by_reference["vertex"] == {"job_v-1": 1}
-    seen = await poll_until(vertex, name)
-    assert seen[0].state is TaskState.RUNNING and seen[-1].state is TaskState.SUCCEEDED
-    [output] = seen[-1].outputs
-    assert (output.url, output.remote_id, output.content_type) == (
-        "veo-inline:0",
-        name,
-        "video/mp4",
-    )
-    dest = tmp_path / "vertex.mp4"
-    await vertex.download(output, dest)
-    info = probe(dest, decode=True)
-    assert (info.width, info.height, info.video_codec) == (1280, 720, "h264")
-    assert info.duration == pytest.approx(4.0, abs=0.05) and info.has_audio
-    assert simulator.state.tasks[name.rsplit("/", 1)[-1]].spec.seed == 5
-    # Polls are POSTs to fetchPredictOperation; the token is nowhere in the log.
-    assert calls[0].url == vertex_api(simulator) + f"/v1/{resource}:predictLongRunning"
-    assert {c.url for c in calls[1:]} == {
-        vertex_api(simulator) + f"/v1/{resource}:fetchPredictOperation"
-    }
-    assert {c.method for c in calls} == {"POST"}
-    assert all(TOKEN not in repr(c) for c in calls)
-    assert await vertex.cancel(name) is False
-
-
-@pytest.mark.parametrize(
-    ("fault", "error", "status", "words"),
-    [
-        ("auth", ProviderAuthError, 401, "GOOGLE_OAUTH_ACCESS_TOKEN"),
-        ("no-credits", InsufficientCredits, 403, "billing to be enabled"),
-        ("429,retry-after=1.5", RateLimited, 429, "RESOURCE_EXHAUSTED"),
-        ("500-create", ProviderUnavailable, 500, "INTERNAL"),
-    ],
-)
-async def test_vertex_create_errors(
-    vertex: VertexProvider,
-    simulator: RunningSimulator,
-    fault: str,
-    error: type[ProviderError],
-    status: int,
-    words: str,
-) -> None:
-    with pytest.raises(error) as caught:
-        await vertex.submit(submission(f"[sim:{fault}] a fox", model=VERTEX_FAST))
-    exc = caught.value
-    assert type(exc) is error and exc.status_code == status and words in exc.message
-    assert TOKEN not in exc.message
-    assert simulator.state.creates["vertex"] == 0
-    if error is RateLimited:
-        assert exc.retry_after == 1.5
-
-
-async def test_vertex_status_paths(vertex: VertexProvider, tmp_path: Path) -> None:
-    filtered = await vertex.submit(submission("[sim:moderation] a fox", model=VERTEX_FAST))
-    status = await vertex.poll(filtered.remote_id)
-    assert status.error is not None and status.error["code"] == ContentRejected.code
-    assert status.error["details"]["charged"] is False
-    empty = await vertex.submit(submission("[sim:missing-output] a fox", model=VERTEX_FAST))
-    final = (await poll_until(vertex, empty.remote_id))[-1]
-    assert final.error is not None and final.error["details"]["provider_code"] == "missing_output"
-    failed = await vertex.submit(submission("[sim:fail] a fox", model=VERTEX_FAST))
-    final = (await poll_until(vertex, failed.remote_id))[-1]
-    assert final.error is not None and final.error["code"] == GenerationFailed.code
-    # 500-download: the first read carrying the video's bytes (Vertex's download) answers 500.
-    flaky = await vertex.submit(submission("[sim:500-download] a fox", model=VERTEX_FAST))
-
-    def not_running(s: TaskStatus) -> bool:
-        return s.state is not TaskState.RUNNING
-
-    with pytest.raises(ProviderUnavailable):
-        await poll_until(vertex, flaky.remote_id, not_running)
-    final = (await poll_until(vertex, flaky.remote_id))[-1]
-    await vertex.download(final.outputs[0], tmp_path / "flaky.mp4")
-    assert probe(tmp_path / "flaky.mp4").duration == pytest.approx(4.0, abs=0.05)
-
-
-async def test_vertex_gcs_outputs_are_a_clear_error(
-    vertex: VertexProvider, simulator: RunningSimulator, tmp_path: Path
-) -> None:
-    resource = (
-        f"projects/{PROJECT}/locations/us-central1/publishers/google/models/veo-3.1-generate-001"
-    )
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    body = {
-        "instances": [{"prompt": "a fox"}],
-        "parameters": {"durationSeconds": 4, "storageUri": "gs://bucket/out/"},
-    }
-    created = httpx.post(
-        f"{vertex_api(simulator)}/v1/{resource}:predictLongRunning", json=body, headers=headers
-    )
-    assert created.status_code == 200
-    name = created.json()["name"]
-    final = (await poll_until(vertex, name))[-1]
-    [output] = final.outputs
-    assert output.url.startswith("gs://bucket/out/") and output.url.endswith("sample_0.mp4")
-    with pytest.raises(ConfigurationError, match="Cloud Storage"):
-        await vertex.download(output, tmp_path / "gcs.mp4")
-    # The twin checks that the operation belongs to the model in the path.
-    other = resource.replace("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
-    wrong = httpx.post(
-        f"{vertex_api(simulator)}/v1/{other}:fetchPredictOperation",
-        json={"operationName": name},
-        headers=headers,
-    )
-    assert wrong.status_code == 400
-    anonymous = httpx.post(
-        f"{vertex_api(simulator)}/v1/{resource}:fetchPredictOperation", json={"operationName": name}
-    )
-    assert anonymous.status_code == 401 and anonymous.json()["error"]["status"] == "UNAUTHENTICATED"
-
-
-async def test_vertex_configuration(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    import vidgate.providers.google as module
-
-    seen: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"name": "projects/p/locations/global/x/operations/1"})
-
-    mock_transport(monkeypatch, module, answer)
-    monkeypatch.delenv("VIDGATE_VERTEX_BASE_URL", raising=False)
-    monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
-    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    monkeypatch.delenv("GOOGLE_CLOUD_LOCATION", raising=False)
-    provider = VertexProvider(settings)
-    try:
-        # Service-account credentials alone: a clear refusal, nothing sent.
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/tmp/sa.json")
-        with pytest.raises(ConfigurationError, match="google-auth"):
-            await provider.submit(submission(model=VERTEX_FAST))
-        monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-        with pytest.raises(ConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
-            await provider.submit(submission(model=VERTEX_FAST))
-        assert seen == []
-        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
-        await provider.submit(submission(model=VERTEX_FAST))
-        monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "global")
-        await provider.submit(submission(model=VERTEX_FAST))
-        # A poll goes to the operation's own region, whatever is configured now.
-        status = await provider.poll(
-            "projects/p/locations/europe-west4/publishers/google/models/"
-            "veo-3.1-generate-001/operations/9"
-        )
-    finally:
-        await provider.aclose()
-    assert status.poll_after == 10.0
-    urls = [str(r.url) for r in seen]
-    assert urls == [
-        "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/"
-        "publishers/google/models/veo-3.1-fast-generate-001:predictLongRunning",
-        "https://aiplatform.googleapis.com/v1/projects/p/locations/global/"
-        "publishers/google/models/veo-3.1-fast-generate-001:predictLongRunning",
-        "https://europe-west4-aiplatform.googleapis.com/v1/projects/p/locations/europe-west4/"
-        "publishers/google/models/veo-3.1-generate-001:fetchPredictOperation",
-    ]
-    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in seen)
-    assert json.loads(seen[-1].content) == {
-        "operationName": "projects/p/locations/europe-west4/publishers/google/models/"
-        "veo-3.1-generate-001/operations/9"
-    }
-
-
-# -- the official client, unmodified but for its base URL --------------------------------------
-
-
-def sdk_client(simulator: RunningSimulator, **headers: str) -> genai.Client:
-    options = genai_types.HttpOptions(base_url=gemini_api(simulator) + "/", headers=headers or None)
-    return genai.Client(api_key="k", http_options=options)
-
-
-def test_the_official_client_runs_a_video_end_to_end(
-    simulator: RunningSimulator, tmp_path: Path
-) -> None:
-    client = sdk_client(simulator)
-    operation = client.models.generate_videos(
-        model="veo-3.1-fast-generate-preview",
-        source=genai_types.GenerateVideosSource(prompt="a cat surfing"),
-        config=genai_types.GenerateVideosConfig(
-            duration_seconds=4,
-            resolution="720p",
-            aspect_ratio="9:16",
-            negative_prompt="rain",
-            person_generation="allow_all",
-            number_of_videos=1,
-        ),
-    )
-    if not operation.done:
-        started = operation
-        operation = wait_until(
-            lambda: (read := client.operations.get(started)).done and read,
-            20,
-            interval=0.05,
-            what="the operation finishing",
-        )
-    assert operation.error is None and operation.response is not None
-    [generated] = operation.response.generated_videos or []
-    assert generated.video is not None and generated.video.uri
-    # The SDK downloads by file name (its uri parser wants https://); the uri works too.
-    file_id = generated.video.uri.split("/files/", 1)[1].split(":", 1)[0]
-    data = client.files.download(file=f"files/{file_id}")
-    (tmp_path / "sdk.mp4").write_bytes(data)
-    info = probe(tmp_path / "sdk.mp4")
-    assert (info.container, info.width, info.height) == ("mp4", 720, 1280)
-    assert info.duration == pytest.approx(4.0, abs=0.05)
-    direct = httpx.get(generated.video.uri, headers={"x-goog-api-key": "k"}, follow_redirects=True)
-    assert direct.content == data
-    received = body_of(simulator, operation.name or "")
-    assert received["parameters"] == {
-        "durationSeconds": 4,
-        "aspectRatio": "9:16",
-        "resolution": "720p",
-        "negativePrompt": "rain",
-        "personGeneration": "allow_all",
-        "sampleCount": 1,
-    }
-    assert simulator.state.creates["google"] == 1
-
-
-def test_the_official_client_sees_googles_errors(simulator: RunningSimulator) -> None:
-    client = sdk_client(simulator)
-    with pytest.raises(genai_errors.ClientError) as bad:
-        client.models.generate_videos(
-            model="veo-3.1-generate-preview",
-            source=genai_types.GenerateVideosSource(prompt="a fox"),
-            config=genai_types.GenerateVideosConfig(duration_seconds=4, resolution="1080p"),
-        )
-    assert bad.value.code == 400 and bad.value.status == "INVALID_ARGUMENT"
-    assert "8 seconds" in (bad.value.message or "")
-    denied = sdk_client(simulator, **{"X-Simulator-Fault": "auth"})
-    with pytest.raises(genai_errors.ClientError) as key:
-        denied.operations.get(
-            genai_types.GenerateVideosOperation.model_validate(
-                {"name": "models/veo-3.1-generate-preview/operations/x"}
-            )
-        )
-    assert key.value.code == 400 and "API key not valid" in (key.value.message or "")
-    # No retries by default: the 429 reaches the caller, with Google's status.
-    with pytest.raises(genai_errors.ClientError) as limited:
-        client.models.generate_videos(
-            model="veo-3.1-generate-preview",
-            source=genai_types.GenerateVideosSource(prompt="[sim:429] a fox"),
-            config=genai_types.GenerateVideosConfig(duration_seconds=4),
-        )
-    assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"
-    assert simulator.state.creates["google"] == 0
-
-
-# -- through the job engine and the CLI --------------------------------------------------------
-
-
-@pytest.fixture
-async def engine(
-    simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> AsyncIterator[Engine]:
-    monkeypatch.setenv("VIDGATE_GEMINI_BASE_URL", gemini_api(simulator))
-    monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    monkeypatch.setenv("VIDGATE_VERTEX_BASE_URL", vertex_api(simulator))
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
-    async with Engine(settings) as running:
-        yield running
-
-
-async def test_a_job_on_google_completes_with_a_verified_output(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    request = VideoRequest(prompt="a red fox in snow", duration=4, providers=("google",))
-    done = await run_job(engine, request)
-    assert completed_video(done, (1280, 720), 4.0).has_audio
-    assert (done.provider, done.model) == ("google", "veo-3.1-fast-generate-preview")
-    [attempt] = done.attempts
-    assert attempt.status is AttemptStatus.SUCCEEDED
-    assert attempt.remote_id is not None and attempt.remote_id.startswith("models/")
-    assert simulator.state.creates_by_reference["google"] == {attempt.reference: 1}
-    urls = [c.url for c in engine.calls(done.id)]
-    assert urls[0] == gemini_api(simulator) + (
-        "/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning"
-    )
-    assert gemini_api(simulator) + f"/v1beta/{attempt.remote_id}" in urls
-    assert all(KEY not in repr(c) for c in engine.calls(done.id))
-
-
-async def test_a_job_on_vertex_completes_with_a_verified_output(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    request = VideoRequest(prompt="a red fox in snow", duration=4, providers=("vertex",))
-    done = await run_job(engine, request)
-    completed_video(done, (1280, 720), 4.0)
-    assert done.provider == "vertex"
-    assert all(TOKEN not in repr(c) for c in engine.calls(done.id))
-
-
-async def test_a_429_is_sent_again_after_retry_delay_and_creates_once(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    request = VideoRequest(
-        prompt="[sim:429,retry-after=0.2] a red fox", duration=4, providers=("google",)
-    )
-    done = await run_job(engine, request)
-    creates = creates_after_429(engine, done, simulator, "google")
-    assert creates == [429, 200]
-    history = [e.message for e in engine.events(done.id)]
-    assert any("rate_limited" in m and "retry in 0.2 s" in m for m in history)
-
-
-async def test_an_ambiguous_create_stops_the_job_after_one_create(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    request = VideoRequest(
-        prompt="[sim:500-after-create] a red fox", duration=4, providers=("google",)
-    )
-    done = await run_job(engine, request)
-    attempt = stopped_uncertain(done)
-    assert attempt.reference in done.error.message
-    assert simulator.state.creates["google"] == 1
-
-
-async def test_an_rai_filtered_job_fails_as_content_rejected(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    request = VideoRequest(prompt="[sim:moderation] a red fox", duration=4, model=FAST)
-    done = await run_job(engine, request)
-    assert done.status is JobStatus.FAILED
-    assert done.error is not None and done.error.code == "content_rejected"
-    assert done.cost_usd in (None, 0)  # RAI-filtered videos are not billed
-
-
-async def test_a_job_google_cannot_render_is_refused_before_any_call(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    request = VideoRequest(prompt="a fox", duration=4, resolution="1080p", model=FAST)
-    with pytest.raises(UnsupportedRequest, match="8-second") as refused:
-        await engine.submit(request)
-    # ...naming the models that can (Vertex is not documented to have the rule).
-    assert "vertex:veo-3.1-fast-generate-001" in refused.value.details["alternatives"]
-    assert simulator.state.requests == {}
-
-
-def test_the_cli_generates_on_google_against_the_simulator(
-    simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from vidgate.cli import app
-
-    monkeypatch.setenv("VIDGATE_SIMULATOR_URL", simulator.url)
-    monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    out = tmp_path / "veo.mp4"
-    result = CliRunner().invoke(
-        app, ["generate", "a paper boat", "--provider", "google", "-d", "4", "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    info = probe(out, decode=True)
-    assert (info.width, info.height) == (1280, 720)
-    assert info.duration == pytest.approx(4.0, abs=0.05)
-    assert "google:veo-3.1-fast-generate-preview" in result.stdout
-    assert simulator.state.creates["google"] == 1
-
-
-# -- the real APIs -----------------------------------------------------------------------------
-
-
-async def _live_run(provider: GoogleProvider | VertexProvider, model: str, tmp_path: Path) -> None:
-    try:
-        created = await provider.submit(
-            submission("a paper boat drifting on a calm pond", model=model)
-        )
-        # At Veo's own pace: the docs' polling loop reads every 10 s.
-        seen = await poll_until(provider, created.remote_id, timeout=900, interval=10.0)
-        assert all(s.poll_after == 10.0 for s in seen)
-        status = seen[-1]
-        assert status.state is TaskState.SUCCEEDED, status.error
-        dest = tmp_path / "live.mp4"
-        await provider.download(status.outputs[0], dest)
-        info = probe(dest, decode=True)
-        assert info.duration == pytest.approx(4.0, abs=0.3)
-        assert info.width / info.height == pytest.approx(16 / 9, rel=0.02)
-    finally:
-        await provider.aclose()
-
-
-@pytest.mark.live
-async def test_live_gemini_generates_a_clip(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path
-) -> None:
-    """Costs about $0.60: Veo 3.1 Fast, 4 s at 720p ($0.15/s, unconfirmed)."""
-    monkeypatch.setenv("GEMINI_API_KEY", live_key("GEMINI_API_KEY"))
-    monkeypatch.delenv("VIDGATE_GEMINI_BASE_URL", raising=False)
-    monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
-    await _live_run(GoogleProvider(settings), FAST, tmp_path)
-
-
-@pytest.mark.live
-async def test_live_vertex_generates_a_clip(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path
-) -> None:
-    """Costs about $0.60: Veo 3.1 Fast on Vertex, 4 s at 720p, silent."""
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", live_key("GOOGLE_OAUTH_ACCESS_TOKEN"))
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", live_key("GOOGLE_CLOUD_PROJECT"))
-    monkeypatch.delenv("VIDGATE_VERTEX_BASE_URL", raising=False)
-    monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
-    await _live_run(VertexProvider(settings), VERTEX_FAST, tmp_path)

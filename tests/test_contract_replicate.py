@@ -1,53 +1,42 @@
-"""Replicate: the adapter, its simulator twin and the official client, held to one wire contract.
+"""Replicate: the adapter against its simulator twin, held to one wire contract.
 
-The simulator runs on a real loopback port (0.5 s generations). Each test talks HTTP to it:
-vidgate's ``ReplicateProvider`` (pointed there with ``VIDGATE_REPLICATE_BASE_URL``), the job
-engine and the CLI end to end, a loopback webhook receiver, and the unmodified ``replicate``
-client. Requests that render are the cheapest the catalogue offers (Seedance 1 Pro, 2 s at 480p).
-The ``live`` test at the end calls the real API and skips without a token.
+The simulator runs on a real loopback port (0.5 s generations). vidgate's ``ReplicateProvider``
+(pointed there with ``VIDGATE_REPLICATE_BASE_URL``) creates, polls, cancels, looks up and
+downloads against it: status paths, create faults, the ambiguous create, status and output
+faults. Requests that render are the cheapest the catalogue offers (Seedance 1 Pro, 2 s at
+480p). The request built from the catalogue is in ``test_contract_replicate_inputs.py``,
+webhooks in ``test_contract_replicate_webhooks.py``, the official client, engine, CLI and live
+test in ``test_contract_replicate_e2e.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import replicate
-from typer.testing import CliRunner
 
-from tests.conftest import live_key, poll_live
+from tests import support_replicate
 from tests.support import (
     CATALOG,
-    Delivery,
-    Recorder,
-    completed_video,
-    creates_after_429,
     finished_outputs,
-    make_submission,
     mock_transport,
     poll_until,
     refused_create,
     refused_unreachable,
-    run_job,
     wait_until,
-    write_png,
 )
+from tests.support_replicate import KEY, SEEDANCE, api, auth, received, submission
 from vidgate import requestlog
-from vidgate.catalog.schema import ModelProfile
-from vidgate.engine import Engine
 from vidgate.exceptions import (
     ContentRejected,
     GenerationFailed,
     InsufficientCredits,
-    InvalidRequest,
     MediaUnreadable,
     MissingCredentials,
     ProviderAuthError,
@@ -55,71 +44,18 @@ from vidgate.exceptions import (
     ProviderUnavailable,
     RateLimited,
     SubmitUncertain,
-    UnsupportedRequest,
 )
 from vidgate.media.probe import probe
 from vidgate.providers import replicate as adapter
-from vidgate.providers.base import OutputRef, Submission, TaskState
-from vidgate.providers.replicate import ReplicateProvider, build_create, cancel_after, status_of
+from vidgate.providers.base import OutputRef, TaskState
+from vidgate.providers.replicate import ReplicateProvider
 from vidgate.settings import Settings
 from vidgate.simulator import replicate as twin
 from vidgate.simulator.server import RunningSimulator, free_port
-from vidgate.types import AttemptStatus, JobStatus, Mode, VideoRequest
-from vidgate.webhooks import sign
 
-KEY = "r8_test-token-0123456789abcdef"
-SEEDANCE = "replicate:bytedance/seedance-1-pro"
-REPLICATE_MODELS = CATALOG.provider("replicate").models
-IMAGE = "https://cdn.example/first.png"
-LAST = "https://cdn.example/last.png"
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def submission(
-    prompt: str = "a red fox in snow",
-    model: str = SEEDANCE,
-    reference: str = "ref-1",
-    profile: ModelProfile | None = None,
-    **fields: Any,
-) -> Submission:
-    """Seedance at 2 s and 480p (the cheapest render) unless ``fields`` say otherwise; other
-    models at their defaults."""
-    profile = profile or CATALOG.get(model)
-    values: dict[str, Any] = {"prompt": prompt, "duration": profile.default_duration}
-    if profile.id == "bytedance/seedance-1-pro":
-        values.update(duration=2, resolution="480p")
-    else:
-        values.update(resolution=profile.default_resolution)
-    values.update(fields)
-    return make_submission(profile, reference, **values)
-
-
-def api(simulator: RunningSimulator) -> str:
-    return simulator.url + "/replicate"
-
-
-def auth(**extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {KEY}", **extra}
-
-
-def received(simulator: RunningSimulator, remote_id: str) -> dict[str, Any]:
-    """The input the simulator received for a prediction."""
-    values: dict[str, Any] = simulator.state.tasks[remote_id].extra["input"]
-    return values
-
-
-@pytest.fixture
-async def provider(
-    simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> AsyncIterator[ReplicateProvider]:
-    monkeypatch.setenv("VIDGATE_REPLICATE_BASE_URL", api(simulator))
-    monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
-    made = ReplicateProvider(settings)
-    made.prefer_wait = 0  # tests that want the head start turn it on
-    yield made
-    await made.aclose()
+#: The fixtures this file shares with the other Replicate contract files (pytest finds a
+#: fixture by its name in the test's module).
+provider = support_replicate.provider
 
 
 @pytest.fixture
@@ -127,185 +63,6 @@ def fast_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replicate's 5 s minimum Cancel-After, lowered to 1 s on both sides to keep tests fast."""
     monkeypatch.setattr(twin, "MIN_CANCEL_AFTER", 1.0)
     monkeypatch.setattr(adapter, "MIN_CANCEL_AFTER", 1)
-
-
-# -- the request comes from the catalogue ------------------------------------------------------
-
-
-def test_inputs_come_from_the_catalogue_wire_table(tmp_path: Path) -> None:
-    path, body = build_create(submission(seed=7))
-    assert path == "/v1/models/bytedance/seedance-1-pro/predictions"
-    assert body == {
-        "input": {
-            "prompt": "a red fox in snow",
-            "duration": 2,
-            "aspect_ratio": "16:9",
-            "resolution": "480p",
-            "seed": 7,
-            "fps": 24,
-        }
-    }
-    # Veo: generate_audio from the effective audio flag, last_frame, negative prompt.
-    veo = submission(
-        model="replicate:google/veo-3.1",
-        image=IMAGE,
-        last_frame=LAST,
-        negative_prompt="blurry",
-        aspect_ratio="9:16",
-        duration=6,
-        resolution="720p",
-    )
-    assert build_create(veo) == (
-        "/v1/models/google/veo-3.1/predictions",
-        {
-            "input": {
-                "prompt": "a red fox in snow",
-                "negative_prompt": "blurry",
-                "duration": 6,
-                "aspect_ratio": "9:16",
-                "resolution": "720p",
-                "generate_audio": False,
-                "image": IMAGE,
-                "last_frame": LAST,
-            }
-        },
-    )
-    # Kling 2.1: resolution is its `mode` (values table), frames are start/end_image.
-    kling = submission(
-        model="replicate:kwaivgi/kling-v2.1", image=IMAGE, last_frame=LAST, resolution="1080p"
-    )
-    assert build_create(kling)[1]["input"] == {
-        "prompt": "a red fox in snow",
-        "duration": 5,
-        "mode": "pro",
-        "start_image": IMAGE,
-        "end_image": LAST,
-    }
-    # Hailuo: no aspect ratio parameter at all, first_frame_image.
-    hailuo = submission(model="replicate:minimax/hailuo-02", image=IMAGE, resolution="768p")
-    assert build_create(hailuo)[1]["input"] == {
-        "prompt": "a red fox in snow",
-        "duration": 6,
-        "resolution": "768p",
-        "first_frame_image": IMAGE,
-    }
-    # Kling 2.5 ignores the aspect ratio with a start image, so it is not sent.
-    turbo = submission(model="replicate:kwaivgi/kling-v2.5-turbo-pro", image=IMAGE)
-    assert build_create(turbo)[1]["input"] == {
-        "prompt": "a red fox in snow",
-        "duration": 5,
-        "start_image": IMAGE,
-    }
-    assert "aspect_ratio" in build_create(submission(model=turbo.model.ref))[1]["input"]
-
-
-def test_the_mapping_is_data_not_code() -> None:
-    """Change the catalogue entry and the request changes with it: names, formats, values,
-    fixed parameters and the endpoint all come from ``wire``."""
-    base = CATALOG.get(SEEDANCE)
-    wire = {
-        "create": "POST /v1/predictions",
-        "version": "owner/model:" + "ab" * 32,
-        "input": {"prompt": "text", "duration": "length", "aspect_ratio": "shape"},
-        "format": {"duration": "str_s"},
-        "values": {"aspect_ratio": {"16:9": "landscape"}},
-        "fixed": {"quality": "high"},
-    }
-    custom = base.model_copy(update={"wire": wire})
-    path, body = build_create(submission(profile=custom))
-    assert path == "/v1/predictions"
-    assert body == {
-        "version": "owner/model:" + "ab" * 32,
-        "input": {
-            "text": "a red fox in snow",
-            "length": "2s",
-            "shape": "landscape",
-            "quality": "high",
-        },
-    }
-
-
-def test_images_are_https_urls_or_small_inline_files(tmp_path: Path) -> None:
-    image = write_png(tmp_path / "first.png")
-    body = build_create(submission(image=str(image)))[1]
-    assert body["input"]["image"].startswith("data:image/png;base64,iVBORw0KGgo")
-    assert "aspect_ratio" not in body["input"]  # Seedance ignores it with an image
-    with pytest.raises(InvalidRequest, match="https URLs"):
-        build_create(submission(image="http://cdn.example/a.png"))
-    huge = tmp_path / "huge.png"
-    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * (adapter.DATA_URI_LIMIT + 1))
-    with pytest.raises(InvalidRequest, match="256 KiB"):
-        build_create(submission(image=str(huge)))
-    with pytest.raises(InvalidRequest, match="not readable"):
-        build_create(submission(image=str(tmp_path / "missing.png")))
-    # hailuo-2.3 has no last-frame input: refused before anything is sent.
-    no_last = submission(model="replicate:minimax/hailuo-2.3", image=IMAGE, last_frame=LAST)
-    with pytest.raises(UnsupportedRequest, match="end image"):
-        build_create(no_last)
-
-
-def test_cancel_after_follows_the_request_deadline() -> None:
-    assert cancel_after(None) is None
-    assert cancel_after(2) == "5s"  # Replicate's minimum
-    assert cancel_after(42.2) == "43s"
-    assert twin.parse_duration("1h30m45s") == 5445
-    assert twin.parse_duration("250ms") == 0.25
-    assert twin.parse_duration("12") == 12
-    assert twin.parse_duration("5 minutes") is None
-
-
-def test_statuses_map_to_task_states() -> None:
-    base = {"id": "p1", "input": {}, "logs": "", "output": None, "error": None}
-    assert status_of({**base, "status": "starting"}).state is TaskState.QUEUED
-    running = status_of({**base, "status": "processing", "logs": " 45%|████▌     | 45/100 [0:01]"})
-    assert (running.state, running.progress) == (TaskState.RUNNING, 0.45)
-    assert status_of({**base, "status": "processing", "logs": "warming up"}).progress is None
-    # An output while still processing is not the answer (Prefer: wait can return that).
-    early = status_of({**base, "status": "processing", "output": "https://replicate.delivery/x"})
-    assert early.state is TaskState.RUNNING and early.outputs == []
-    done = status_of({**base, "status": "succeeded", "output": ["https://a/x.mp4"]})
-    assert [o.url for o in done.outputs] == ["https://a/x.mp4"]
-    for raw in ("canceled", "aborted"):
-        ended = status_of({**base, "status": raw})
-        assert ended.state is TaskState.CANCELED and ended.raw_status == raw
-        assert ended.error is not None and ended.error["details"]["provider_code"] == raw
-    unknown = status_of({**base, "status": "booting"})
-    assert unknown.state is TaskState.RUNNING
-
-
-# -- the twin accepts what the catalogue sends --------------------------------------------------
-
-
-CASES = [(model, mode) for model in REPLICATE_MODELS for mode in model.modes]
-
-
-@pytest.mark.parametrize(
-    ("model", "mode"), CASES, ids=[f"{m.id}-{mode.value}" for m, mode in CASES]
-)
-async def test_every_catalogue_model_and_mode_is_accepted_by_the_twin(
-    provider: ReplicateProvider,
-    simulator: RunningSimulator,
-    tmp_path: Path,
-    model: ModelProfile,
-    mode: Mode,
-) -> None:
-    image = str(write_png(tmp_path / "first.png"))
-    frames = {
-        Mode.TEXT_TO_VIDEO: {},
-        Mode.IMAGE_TO_VIDEO: {"image": image},
-        Mode.KEYFRAMES: {"image": image, "last_frame": LAST},
-    }[mode]
-    extra: dict[str, Any] = {"aspect_ratio": model.default_aspect_ratio, **frames}
-    if mode is Mode.KEYFRAMES and "1080p" in model.resolutions:
-        extra["resolution"] = "1080p"  # kling-v2.1 takes an end image only in pro mode
-    if model.seed:
-        extra["seed"] = 3
-    sub = submission(model=model.ref, **extra)
-    created = await provider.submit(sub)
-    assert received(simulator, created.remote_id) == build_create(sub)[1]["input"]
-    task = simulator.state.tasks[created.remote_id]
-    assert task.model == model.id and task.extra["version"] == "hidden"
-    assert task.extra["model_error"] is None  # no check inside predict() fails either
 
 
 # -- status paths ------------------------------------------------------------------------------
@@ -852,299 +609,3 @@ async def test_data_uri_outputs_and_who_sees_the_token(
     assert provider._may_see_token("https://pbxt.replicate.delivery/abc/out.mp4")
     assert not provider._may_see_token("https://evil.example/replicate.delivery/out.mp4")
     assert not provider._may_see_token("http://replicate.delivery/out.mp4")
-
-
-# -- webhooks ----------------------------------------------------------------------------------
-
-
-def statuses(deliveries: list[Delivery]) -> list[str]:
-    return [json.loads(d.body)["status"] for d in deliveries]
-
-
-async def test_webhooks_are_verified_and_forged_stale_or_unsigned_ones_rejected(
-    provider: ReplicateProvider,
-    simulator: RunningSimulator,
-    receiver: Recorder,
-    settings: Settings,
-) -> None:
-    sub = submission().model_copy(update={"callback_url": receiver.url + "/hooks/a"})
-    created = await provider.submit(sub)
-    task = simulator.state.tasks[created.remote_id]
-    assert task.extra["webhook"] == receiver.url + "/hooks/a"
-    assert task.extra["webhook_events"] == ["start", "completed"]
-    await receiver.delivered(2, path="/hooks/a")
-    start, completed = receiver.to("/hooks/a")
-    assert statuses([start, completed]) == ["starting", "succeeded"]
-    # Genuine: verified with the secret the adapter fetched from /v1/webhooks/default/secret.
-    event = provider.parse_webhook(completed.headers, completed.body)
-    assert event.remote_id == created.remote_id
-    assert event.status.state is TaskState.SUCCEEDED and event.status.outputs
-    assert provider.parse_webhook(start.headers, start.body).status.state is TaskState.QUEUED
-    assert start.headers["webhook-id"] != completed.headers["webhook-id"]
-    # A fresh process that never submitted fetches the secret when the first webhook arrives.
-    fresh = ReplicateProvider(settings)
-    assert fresh.parse_webhook(completed.headers, completed.body).remote_id == created.remote_id
-    secret = twin.webhook_secret(simulator.state)
-    assert provider._secret == secret
-    # Stale or from the future (more than 300 s), re-signed correctly: rejected.
-    for skew in (-400, 400):
-        stamp = int(time.time()) + skew
-        old = {
-            "webhook-id": "msg_replayed",
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(secret, "msg_replayed", stamp, completed.body),
-        }
-        with pytest.raises(ProviderAuthError, match="tolerance"):
-            provider.parse_webhook(old, completed.body)
-    # Unsigned, or the body changed after signing: rejected.
-    bare = {"content-type": "application/json"}
-    with pytest.raises(ProviderAuthError, match="missing"):
-        provider.parse_webhook(bare, completed.body)
-    tampered = completed.body.replace(b"succeeded", b"failed!!!")
-    with pytest.raises(ProviderAuthError, match="does not match"):
-        provider.parse_webhook(completed.headers, tampered)
-    # Forged by the simulator (webhook-forged): the signature does not verify.
-    forged_sub = submission("[sim:webhook-forged] a fox").model_copy(
-        update={"callback_url": receiver.url + "/hooks/forged"}
-    )
-    await provider.submit(forged_sub)
-    await receiver.delivered(2, path="/hooks/forged")
-    for forged in receiver.to("/hooks/forged"):
-        with pytest.raises(ProviderAuthError, match="does not match"):
-            provider.parse_webhook(forged.headers, forged.body)
-    # The official client's own check agrees with ours.
-    client = replicate.Client(api_token="r8_x", base_url=api(simulator))
-    official = client.webhooks.default.secret()
-    assert official.key == secret
-    client.webhooks.validate(
-        headers=completed.headers,
-        body=completed.body.decode(),
-        secret=official,
-        tolerance=300,
-    )
-
-
-async def test_a_configured_secret_wins_and_a_wrong_one_rejects(
-    provider: ReplicateProvider,
-    simulator: RunningSimulator,
-    receiver: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET", twin.webhook_secret(simulator.state))
-    sub = submission().model_copy(update={"callback_url": receiver.url + "/hooks/b"})
-    await provider.submit(sub)
-    await receiver.delivered(2, path="/hooks/b")
-    hook = receiver.to("/hooks/b")[-1]
-    assert provider.parse_webhook(hook.headers, hook.body).status.state is TaskState.SUCCEEDED
-    assert provider._secret is None  # never fetched
-    other = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-    monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET", other)
-    with pytest.raises(ProviderAuthError, match="does not match"):
-        provider.parse_webhook(hook.headers, hook.body)
-    monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET", "whsec_not base64!")
-    with pytest.raises(ProviderAuthError, match="not a whsec_"):
-        provider.parse_webhook(hook.headers, hook.body)
-
-
-def test_the_twin_sends_every_event_without_a_filter_and_duplicates_keep_their_id(
-    simulator: RunningSimulator, receiver: Recorder
-) -> None:
-    url = api(simulator) + "/v1/models/bytedance/seedance-1-pro/predictions"
-    body = {
-        "input": {"prompt": "[sim:slow] x", "duration": 2, "resolution": "480p"},
-        "webhook": receiver.url + "/all",
-    }
-    httpx.post(url, json=body, headers=auth()).raise_for_status()
-    wait_until(lambda: "succeeded" in statuses(receiver.to("/all")), what="the last event")
-    seen = statuses(receiver.to("/all"))
-    assert seen[0] == "starting" and seen[-1] == "succeeded"
-    assert "processing" in seen  # logs and output events
-    bodies = [json.loads(d.body) for d in receiver.to("/all")]
-    assert any(b["status"] == "processing" and b["output"] for b in bodies)  # the output event
-    # logs events are throttled to one per 500 ms
-    logs_events = [b for b in bodies if b["status"] == "processing" and not b["output"]]
-    assert 2 <= len(logs_events) <= 6
-    body["webhook"] = receiver.url + "/dup"
-    body["webhook_events_filter"] = ["completed"]
-    body["input"]["prompt"] = "[sim:webhook-duplicate] x"
-    httpx.post(url, json=body, headers=auth()).raise_for_status()
-    first, second = receiver.wait_for(2, path="/dup")
-    assert first.headers["webhook-id"] == second.headers["webhook-id"]
-    assert statuses([first, second]) == ["succeeded", "succeeded"]
-
-
-# -- through the job engine and the CLI --------------------------------------------------------
-
-
-@pytest.fixture
-async def engine(
-    simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> AsyncIterator[Engine]:
-    monkeypatch.setenv("VIDGATE_REPLICATE_BASE_URL", api(simulator))
-    monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
-    async with Engine(settings) as running:
-        yield running
-
-
-def small_job(prompt: str = "a red fox in snow") -> VideoRequest:
-    return VideoRequest(prompt=prompt, duration=2, resolution="480p", providers=("replicate",))
-
-
-async def test_a_job_on_replicate_completes_with_a_verified_output(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    done = await run_job(engine, small_job())
-    completed_video(done, (854, 480), 2.0)
-    assert (done.provider, done.model) == ("replicate", "bytedance/seedance-1-pro")
-    [attempt] = done.attempts
-    assert attempt.status is AttemptStatus.SUCCEEDED and attempt.remote_id in simulator.state.tasks
-    assert simulator.state.creates_by_reference["replicate"] == {attempt.reference: 1}
-    urls = [c.url for c in engine.calls(done.id)]
-    assert urls[0] == api(simulator) + "/v1/models/bytedance/seedance-1-pro/predictions"
-    assert api(simulator) + f"/v1/predictions/{attempt.remote_id}" in urls
-    assert all(KEY not in repr(c) for c in engine.calls(done.id))
-
-
-async def test_an_ambiguous_create_is_reconciled_by_lookup_with_one_create(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    done = await run_job(engine, small_job("[sim:500-after-create] a red fox"))
-    assert done.status is JobStatus.COMPLETED, done.error
-    [attempt] = done.attempts
-    assert simulator.state.creates_by_reference["replicate"] == {attempt.reference: 1}
-    assert simulator.state.creates["replicate"] == 1
-    methods = [(c.method, c.status_code) for c in engine.calls(done.id)]
-    assert methods[0] == ("POST", 500) and ("GET", 200) in methods
-    assert not [m for m in methods[1:] if m[0] == "POST"], "never created again"
-
-
-async def test_a_429_is_sent_again_after_retry_after_and_creates_once(
-    engine: Engine, simulator: RunningSimulator
-) -> None:
-    done = await run_job(engine, small_job("[sim:429,retry-after=0.2] a red fox"))
-    creates = creates_after_429(engine, done, simulator, "replicate")
-    assert creates[0] == 429 and creates[1] in (201, 202)
-
-
-def test_vidgate_generate_with_provider_replicate(
-    simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from vidgate.cli import app
-
-    monkeypatch.setenv("VIDGATE_SIMULATOR_URL", simulator.url)
-    monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
-    out = tmp_path / "fox.mp4"
-    result = CliRunner().invoke(
-        app,
-        [
-            "generate",
-            "a red fox",
-            "--provider",
-            "replicate",
-            "--duration",
-            "2",
-            "--resolution",
-            "480p",
-            "--out",
-            str(out),
-            "--json",
-        ],
-    )
-    assert result.exit_code == 0, result.stderr
-    job = json.loads(result.stdout)
-    assert job["status"] == "completed"
-    assert job["attempts"][0]["provider"] == "replicate"
-    info = probe(out, decode=True)
-    assert (info.width, info.height) == (854, 480)
-    assert simulator.state.creates["replicate"] == 1
-
-
-# -- the official client, unmodified but for its base URL ------------------------------------
-
-
-def test_the_official_client_runs_a_prediction_end_to_end(
-    simulator: RunningSimulator, tmp_path: Path
-) -> None:
-    client = replicate.Client(api_token="r8_x", base_url=api(simulator))
-    prediction = client.predictions.create(
-        model="bytedance/seedance-1-pro",
-        input={
-            "prompt": "a cat surfing",
-            "duration": 2,
-            "resolution": "480p",
-            "aspect_ratio": "9:16",
-        },
-    )
-    assert prediction.status == "starting" and prediction.version == "hidden"
-    prediction.wait()
-    assert prediction.status == "succeeded"
-    assert prediction.progress is not None and prediction.progress.percentage == 1.0
-    assert prediction.metrics and prediction.metrics["predict_time"] > 0
-    video = httpx.get(prediction.output)
-    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
-    (tmp_path / "sdk.mp4").write_bytes(video.content)
-    info = probe(tmp_path / "sdk.mp4")
-    assert (info.width, info.height) == (480, 854)
-    assert info.duration == pytest.approx(2.0, abs=0.05)
-    # The models namespace, reload, cancel, run() (Prefer: wait) and the secret endpoint.
-    again = client.models.predictions.create(
-        model="bytedance/seedance-1-pro", input={"prompt": "[sim:hang] x", "duration": 2}
-    )
-    again.reload()
-    assert again.status in ("starting", "processing")
-    again.cancel()
-    assert again.status == "canceled"
-    output = client.run(
-        "bytedance/seedance-1-pro", input={"prompt": "a dog", "duration": 2, "resolution": "480p"}
-    )
-    assert str(output).startswith(simulator.url + "/_simulator/files/")
-    assert client.webhooks.default.secret().key.startswith("whsec_")
-    assert simulator.state.creates["replicate"] == 3
-
-
-def test_the_official_client_sees_replicate_errors(simulator: RunningSimulator) -> None:
-    client = replicate.Client(api_token="r8_x", base_url=api(simulator))
-    with pytest.raises(replicate.exceptions.ReplicateError) as bad:
-        client.predictions.create(model="google/veo-3.1", input={"prompt": "x", "duration": 5})
-    assert bad.value.status == 422 and bad.value.title == "Input validation failed"
-    assert "input.duration" in (bad.value.detail or "")
-    with pytest.raises(replicate.exceptions.ReplicateError) as broke:
-        client.predictions.create(
-            model="bytedance/seedance-1-pro", input={"prompt": "[sim:no-credits] x"}
-        )
-    assert broke.value.status == 402
-    locked = replicate.Client(
-        api_token="r8_x", base_url=api(simulator), headers={"X-Simulator-Fault": "auth"}
-    )
-    with pytest.raises(replicate.exceptions.ReplicateError) as denied:
-        locked.predictions.list()
-    assert denied.value.status == 401 and denied.value.title == "Unauthenticated"
-    with pytest.raises(replicate.exceptions.ModelError, match=r"code: PA"):
-        client.run("bytedance/seedance-1-pro", input={"prompt": "[sim:fail] x", "duration": 2})
-
-
-# -- the real API ------------------------------------------------------------------------------
-
-
-@pytest.mark.live
-async def test_live_replicate_generates_a_clip(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path
-) -> None:
-    """Costs a few cents: Seedance 1 Pro, 2 s at 480p (price unconfirmed, research 1.11)."""
-    monkeypatch.setenv("REPLICATE_API_TOKEN", live_key("REPLICATE_API_TOKEN"))
-    monkeypatch.delenv("VIDGATE_REPLICATE_BASE_URL", raising=False)
-    monkeypatch.delenv("VIDGATE_SIMULATOR_URL", raising=False)
-    provider = ReplicateProvider(settings)
-    try:
-        created = await provider.submit(
-            submission("a paper boat drifting on a calm pond", deadline_seconds=900)
-        )
-        status = await poll_live(provider, created.remote_id, every=3, within=900)
-        assert status.state is TaskState.SUCCEEDED, status.error
-        dest = tmp_path / "live.mp4"
-        await provider.download(status.outputs[0], dest)
-        info = probe(dest, decode=True)
-        assert info.duration == pytest.approx(2.0, abs=0.3)
-        assert info.width / info.height == pytest.approx(16 / 9, rel=0.02)
-    finally:
-        await provider.aclose()
