@@ -92,6 +92,11 @@ def _work_path(job_id: str) -> Path:
     return current().settings.work_dir / job_id / "output.mp4"
 
 
+def _thumb_path(video: Path) -> Path:
+    """Where validation leaves the thumbnail it made from its own decode."""
+    return video.with_name("thumbnail.jpg")
+
+
 def _note_retry(job_id: str) -> Callable[[str], None]:
     def note(reason: str) -> None:
         store = current().store
@@ -173,7 +178,8 @@ async def thumbnail_step(job_id: str, attempt: AttemptPayload, output: OutputPay
         job_id, Phase.THUMBNAILING, _PROGRESS[Phase.THUMBNAILING], "making a thumbnail"
     )
     path = await _fetch(job_id, attempt, output)
-    await asyncio.to_thread(thumbnail, path, path.with_name("thumbnail.jpg"))
+    if not _thumb_path(path).is_file():  # validation made it, unless it ran on another host
+        await asyncio.to_thread(thumbnail, path, _thumb_path(path))
 
 
 @DBOS.step(name="vidgate.store")
@@ -569,7 +575,7 @@ async def download_step(job_id: str, attempt: AttemptPayload, output: OutputPayl
 async def validate_step(
     job_id: str, attempt: AttemptPayload, output: OutputPayload
 ) -> MediaPayload:
-    from ..media.probe import probe
+    from ..media.inspect import inspect
     from ..media.validate import check_output
 
     rt = current()
@@ -577,11 +583,13 @@ async def validate_step(
     job = rt.store.get(job_id)
     path = await _fetch(job_id, attempt, output)
     try:
-        info = await asyncio.to_thread(probe, path, decode=True)
+        # One pass: headers, every packet demuxed, a sample decoded, and the thumbnail.
+        info = await asyncio.to_thread(inspect, path, thumbnail_to=_thumb_path(path))
         model = rt.catalog.get(f"{attempt['provider']}:{attempt['model']}")
         check_output(info, rt.provider(attempt["provider"]).expected_output(job.request, model))
     except VidgateError:
         path.unlink(missing_ok=True)  # a next attempt must not find this file
+        _thumb_path(path).unlink(missing_ok=True)
         raise
     return cast(MediaPayload, info.model_dump(mode="json"))
 
