@@ -10,12 +10,13 @@
    Matroska (length-prefixed NAL units) each video packet's NAL structure is walked, which
    catches zeroed or overwritten blocks of media data without decoding them;
 3. decodes only a sample: the first keyframe, a few keyframes spread over the clip (the decoder
-   is fed just those packets; a keyframe decodes on its own) and the whole last group of
-   pictures, so the last frame is proven to decode, and checks each sampled packet gave a frame;
+   is fed just those packets; a keyframe decodes on its own) and the last group of pictures
+   (up to ``tail_frames`` of it: all of it for the usual short GOP, so the last frame is proven
+   to decode), and checks that each packet sent to the decoder gave a frame;
 4. writes the thumbnail from the decoded frame nearest a third of the way in (past fades and
    title cards), so no second decode is needed.
 
-The cost is a read of the file plus at most one group of pictures and a handful of keyframes,
+The cost is a read of the file plus at most ``tail_frames`` frames and a handful of keyframes,
 instead of the full decode the probe does with ``decode=True``. What it cannot see: damage that
 stays inside one packet of a frame that is not sampled, in a codec whose packets it cannot walk
 (VP9, AV1). (Slice data overwritten in place, NAL lengths intact, is concealed by FFmpeg's H.264
@@ -100,20 +101,24 @@ def inspect(
     *,
     thumbnail_to: str | Path | None = None,
     samples: int = 3,
+    tail_frames: int = 48,
     max_width: int = 640,
     quality: int = 85,
 ) -> MediaInfo:
     """Probe and check the video at ``path`` in one pass; write its thumbnail to
     ``thumbnail_to`` (a JPEG at most ``max_width`` wide) when given.
 
-    ``samples`` keyframes spread between the first and the last group of pictures are decoded
-    besides those two. Raises :class:`MediaUnreadable` for a truncated or corrupt file.
+    ``samples`` keyframes spread over the clip are decoded besides the first, and at most
+    ``tail_frames`` frames of the last group of pictures (so a clip encoded as one long group
+    of pictures is not decoded in full). Raises :class:`MediaUnreadable` for a truncated or
+    corrupt file.
     """
     path = Path(path)
     container, stream = open_video(path)
     try:
         with container:
-            info = _inspect(path, container, stream, samples, thumbnail_to, max_width, quality)
+            scan = _Scan(path, stream, header_info(path, container, stream), samples, tail_frames)
+            info = _inspect(path, container, stream, scan, thumbnail_to, max_width, quality)
     except MediaUnreadable:
         raise
     except _ERRORS as exc:
@@ -126,8 +131,15 @@ class _Scan:
     decoder the sampled keyframes and, at the end, the last group of pictures."""
 
     def __init__(
-        self, path: Path, stream: av.video.stream.VideoStream, info: MediaInfo, samples: int
+        self,
+        path: Path,
+        stream: av.video.stream.VideoStream,
+        header: tuple[MediaInfo, bool],
+        samples: int,
+        tail_frames: int,
     ) -> None:
+        info, self.stream_duration = self.header = header
+        self.tail_frames = max(1, tail_frames)
         self.path, self.stream, self.codec = path, stream, info.video_codec
         self.context = stream.codec_context
         self.context.thread_type = "SLICE"  # frame threads would decode packets never asked for
@@ -183,25 +195,25 @@ class _Scan:
         """Decode the last group of pictures; return the sampled frames that did not decode."""
         if not self.gop:
             raise _unreadable(self.path, "no video frame could be decoded", decoded_frames=0)
-        tail = {p.pts for p in self.gop if p.pts is not None}
-        for packet in self.gop:
+        tail = self.gop[: self.tail_frames]
+        for packet in tail:
             self.keep(self.context.decode(packet))
         self.keep(self.context.decode(None))
-        return (self.sampler.sampled | tail) - self.decoded
+        sent = self.sampler.sampled | {p.pts for p in tail if p.pts is not None}
+        return sent - self.decoded
 
 
 def _inspect(
     path: Path,
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
-    samples: int,
+    scan: _Scan,
     thumbnail_to: str | Path | None,
     max_width: int,
     quality: int,
 ) -> MediaInfo:
-    info, stream_duration = header_info(path, container, stream)
+    info, stream_duration = scan.header
     declared = stream.frames
-    scan = _Scan(path, stream, info, samples)
     try:
         for packet in container.demux():
             if packet.stream.index == stream.index and packet.size:
