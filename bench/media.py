@@ -15,11 +15,17 @@ thread; ``getrusage``) and wall time for:
   third of the way in);
 - ``after``: ``inspect(thumbnail_to=…)``, one open: headers, every packet demuxed, a sample of
   frames decoded, the thumbnail from that decode.
+
+Then the media lane (``media/lane.py``) as the engine uses it: ``--clips`` validations of each
+clip submitted at once to a lane of ``--workers`` processes; reports clips per second, the lane
+processes' CPU per clip (``RUSAGE_CHILDREN`` after the pool is shut down, start-up included) and
+the CPU the submitting process spent meanwhile (what the event loop pays per clip).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -38,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vidgate.media.inspect import inspect
+from vidgate.media.lane import MediaLane, inspect_file, unpack
 from vidgate.media.probe import probe
 from vidgate.media.synth import SynthSpec, render
 from vidgate.media.thumbnail import thumbnail
@@ -122,9 +129,42 @@ def bench(clip: Path, scratch: Path, repeat: int) -> dict[str, Any]:
     return result
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def lane_bench(clip: Path, scratch: Path, clips: int, workers: int) -> dict[str, Any]:
+    async def burst() -> None:
+        lane = MediaLane(workers)
+        try:
+            await lane.run(inspect_file, str(clip), None)  # start the processes
+            calls = [
+                lane.run(inspect_file, str(clip), str(scratch / f"lane-{i}.jpg"))
+                for i in range(clips)
+            ]
+            for result in await asyncio.gather(*calls):
+                unpack(result)
+        finally:
+            lane.shutdown()
+
+    child0, self0, wall0 = _children_cpu(), _cpu(), time.perf_counter()
+    asyncio.run(burst())
+    wall = time.perf_counter() - wall0
+    return {
+        "clips": clips,
+        "workers": workers,
+        "clips_per_s": round(clips / wall, 1),
+        "lane_cpu_per_clip_s": round((_children_cpu() - child0) / (clips + 1), 3),
+        "caller_cpu_per_clip_ms": round((_cpu() - self0) / clips * 1000, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--clips", type=int, default=20, help="clips per lane burst")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1) - 1))
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -138,6 +178,7 @@ def main() -> None:
         for name, make in (("synthetic", synthetic_clip), ("busy", busy_clip)):
             clip = make(scratch / f"{name}.mp4")
             results["clips"][name] = bench(clip, scratch, args.repeat)
+            results["clips"][name]["lane"] = lane_bench(clip, scratch, args.clips, args.workers)
     print("| clip | size | keyframes | before: CPU / wall | after: CPU / wall | CPU ratio |")
     print("|---|---|---|---|---|---|")
     for name, row in results["clips"].items():
@@ -146,6 +187,15 @@ def main() -> None:
             f"| {name} | {row['size_mb']} MB | {row['keyframes']} "
             f"| {b['cpu_s']} s / {b['wall_s']} s | {a['cpu_s']} s / {a['wall_s']} s "
             f"| {row['cpu_ratio']}x |"
+        )
+    print()
+    print("| clip | lane workers | clips at once | clips/s | lane CPU/clip | caller CPU/clip |")
+    print("|---|---|---|---|---|---|")
+    for name, row in results["clips"].items():
+        lane = row["lane"]
+        print(
+            f"| {name} | {lane['workers']} | {lane['clips']} | {lane['clips_per_s']} "
+            f"| {lane['lane_cpu_per_clip_s']} s | {lane['caller_cpu_per_clip_ms']} ms |"
         )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
