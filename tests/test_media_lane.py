@@ -105,6 +105,15 @@ async def test_a_corrupt_file_is_rejected_through_the_lane(
         unpack(result)
 
 
+async def test_the_lane_makes_a_thumbnail_on_its_own(
+    lane: MediaLane, clip: Path, tmp_path: Path
+) -> None:
+    # What the thumbnail step does when the output was fetched again on another host.
+    out = tmp_path / "thumbnail.jpg"
+    assert unpack(await lane.run(thumbnail_file, str(clip), str(out)))["size"] == [640, 360]
+    assert out.read_bytes()[:2] == b"\xff\xd8"
+
+
 async def test_a_dead_media_process_is_replaced(lane: MediaLane, clip: Path) -> None:
     with pytest.raises(MediaUnreadable, match="died twice"):
         await lane.run(os._exit, 3)
