@@ -14,6 +14,7 @@ from PIL import Image
 from vidgate.exceptions import MediaUnreadable, OutputMismatch
 from vidgate.media import synth
 from vidgate.media.geometry import dimensions_for
+from vidgate.media.inspect import inspect
 from vidgate.media.probe import probe
 from vidgate.media.synth import SynthSpec, frame_count, render, render_frame
 from vidgate.media.thumbnail import thumbnail
@@ -353,3 +354,59 @@ def test_thumbnail_picks_the_frame_at_the_requested_time(short_clip: Path, tmp_p
         }
         assert min(errors, key=errors.__getitem__) == index, errors
         assert errors[index] < 4
+
+
+# --------------------------------------------------------------------------- one-pass inspect
+
+
+def test_inspect_agrees_with_the_full_decode_and_writes_the_thumbnail(
+    portrait_clip: tuple[Path, list[float]], tmp_path: Path
+) -> None:
+    path = portrait_clip[0]
+    thumb = tmp_path / "thumb.jpg"
+    info = inspect(path, thumbnail_to=thumb)
+    assert info == probe(path, decode=True)
+    with Image.open(thumb) as image:
+        assert image.format == "JPEG"
+        assert image.size == (640, 1138)  # 720x1280 scaled down to the 640 cap
+
+
+def test_inspect_counts_packets_when_the_container_records_no_frame_count(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "clip.webm"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(30):
+            array = np.full((48, 64, 3), index * 8, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    # One group of pictures (30 frames): only the first 10 are decoded, yet every packet counts.
+    info = inspect(path, thumbnail_to=tmp_path / "thumb.jpg", tail_frames=10)
+    assert (info.container, info.video_codec, info.frame_count) == ("webm", "vp9", 30)
+    assert info.duration == pytest.approx(1.25, abs=0.05)
+    assert (tmp_path / "thumb.jpg").is_file()
+
+
+def test_inspect_rejects_truncated_and_corrupt_files(
+    portrait_clip: tuple[Path, list[float]], short_clip: Path, tmp_path: Path
+) -> None:
+    data = portrait_clip[0].read_bytes()
+    half = tmp_path / "half.mp4"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaUnreadable, match="truncated"):
+        inspect(half)
+    # The simulator's corrupt fault (40-70 % zeroed) and the probe test's (50-90 %).
+    for low, high in ((0.4, 0.7), (0.5, 0.9)):
+        damaged = bytearray(short_clip.read_bytes())
+        start, end = int(len(damaged) * low), int(len(damaged) * high)
+        damaged[start:end] = bytes(end - start)
+        corrupt = tmp_path / f"corrupt-{low}.mp4"
+        corrupt.write_bytes(bytes(damaged))
+        with pytest.raises(MediaUnreadable, match="corrupt"):
+            inspect(corrupt, thumbnail_to=tmp_path / "never.jpg")
+    assert not (tmp_path / "never.jpg").exists()

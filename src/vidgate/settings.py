@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="seconds between checks of the job queue by a worker"
     )
     worker_concurrency: int = Field(default=8, ge=1, description="jobs one worker runs at once")
+    media_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="processes one worker runs probe, validation and thumbnails in "
+        "(default: CPU count - 1, at least 1)",
+    )
     simulated_latency: float = Field(
         default=4.0, ge=0, description="seconds the simulated provider takes to 'generate'"
     )
@@ -200,6 +207,14 @@ class Settings(BaseSettings):
             # Unique per process: two live processes must never share an executor id.
             self.executor_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         return self.executor_id
+
+    @property
+    def resolved_media_workers(self) -> int:
+        """The media lane's size: ``VIDGATE_MEDIA_WORKERS``, else one core left to the event
+        loop that submits and polls."""
+        if self.media_workers is not None:
+            return self.media_workers
+        return max(1, (os.cpu_count() or 1) - 1)
 
     @property
     def resolved_home(self) -> Path:

@@ -17,6 +17,7 @@ from .. import requestlog
 from .._logging import CurrentStderr
 from ..catalog import Catalog, load_catalog
 from ..db import make_engine, upgrade
+from ..media.lane import MediaLane
 from ..providers.base import Provider
 from ..providers.registry import provider_class
 from ..settings import Settings
@@ -62,6 +63,7 @@ class Runtime:
     health: HealthBook
     leases: Leases
     _providers: dict[str, Provider] = field(default_factory=dict)
+    _media: MediaLane | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -97,8 +99,19 @@ class Runtime:
             await provider.aclose()
         self._providers.clear()
 
+    def media_lane(self) -> MediaLane:
+        """The process pool media work runs in, started on first use (``media/lane.py``)."""
+        if self._media is None:
+            self._media = MediaLane(self.settings.resolved_media_workers)
+        return self._media
+
     async def aclose(self) -> None:
         await self.close_providers()
+        if self._media is not None:
+            # A plain call: DBOS shut the loop's default executor down with it, and no step is
+            # left to wait for (at most one media call per process finishes first).
+            self._media.shutdown()
+            self._media = None
         self.store.engine.dispose()
 
 

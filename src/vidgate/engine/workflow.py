@@ -92,6 +92,11 @@ def _work_path(job_id: str) -> Path:
     return current().settings.work_dir / job_id / "output.mp4"
 
 
+def _thumb_path(video: Path) -> Path:
+    """Where validation leaves the thumbnail it made from its own decode."""
+    return video.with_name("thumbnail.jpg")
+
+
 def _note_retry(job_id: str) -> Callable[[str], None]:
     def note(reason: str) -> None:
         store = current().store
@@ -166,28 +171,31 @@ async def admit_step(job_id: str, ref: str) -> str | None:
 
 @DBOS.step(name="vidgate.thumbnail")
 async def thumbnail_step(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> None:
-    from ..media.thumbnail import thumbnail
-
     rt = current()
     rt.store.set_phase(
         job_id, Phase.THUMBNAILING, _PROGRESS[Phase.THUMBNAILING], "making a thumbnail"
     )
     path = await _fetch(job_id, attempt, output)
-    await asyncio.to_thread(thumbnail, path, path.with_name("thumbnail.jpg"))
+    await _ensure_thumbnail(path)
+
+
+async def _ensure_thumbnail(path: Path) -> None:
+    """Validation made the thumbnail, unless it ran on another host: then the lane makes it."""
+    from ..media.lane import thumbnail_file, unpack
+
+    if not _thumb_path(path).is_file():
+        unpack(await current().media_lane().run(thumbnail_file, str(path), str(_thumb_path(path))))
 
 
 @DBOS.step(name="vidgate.store")
 async def store_step(
     job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
 ) -> None:
-    from ..media.thumbnail import thumbnail
-
     rt = current()
     rt.store.set_phase(job_id, Phase.STORING, _PROGRESS[Phase.STORING], "storing the output")
     path = await _fetch(job_id, attempt, output)
-    thumb = path.with_name("thumbnail.jpg")
-    if not thumb.is_file():
-        await asyncio.to_thread(thumbnail, path, thumb)
+    thumb = _thumb_path(path)
+    await _ensure_thumbnail(path)
     info: MediaPayload | None
     for kind, source, key, content_type, info in (
         ("video", path, f"videos/{job_id}.mp4", "video/mp4", media),
@@ -569,7 +577,7 @@ async def download_step(job_id: str, attempt: AttemptPayload, output: OutputPayl
 async def validate_step(
     job_id: str, attempt: AttemptPayload, output: OutputPayload
 ) -> MediaPayload:
-    from ..media.probe import probe
+    from ..media.lane import inspect_file, unpack
     from ..media.validate import check_output
 
     rt = current()
@@ -577,13 +585,32 @@ async def validate_step(
     job = rt.store.get(job_id)
     path = await _fetch(job_id, attempt, output)
     try:
-        info = await asyncio.to_thread(probe, path, decode=True)
+        # One pass in the media lane: headers, every packet demuxed, a sample decoded, and the
+        # thumbnail; a burst of completions waits in line for a lane process.
+        result = await rt.media_lane().run(
+            inspect_file, str(path), str(_thumb_path(path)), on_queue=_note_media_queue(job_id)
+        )
+        info = MediaInfo.model_validate(unpack(result)["info"])
         model = rt.catalog.get(f"{attempt['provider']}:{attempt['model']}")
         check_output(info, rt.provider(attempt["provider"]).expected_output(job.request, model))
     except VidgateError:
         path.unlink(missing_ok=True)  # a next attempt must not find this file
+        _thumb_path(path).unlink(missing_ok=True)
         raise
     return cast(MediaPayload, info.model_dump(mode="json"))
+
+
+def _note_media_queue(job_id: str) -> Callable[[int], None]:
+    def note(ahead: int) -> None:
+        rt = current()
+        rt.store.add_event(
+            job_id,
+            Phase.VALIDATING,
+            _PROGRESS[Phase.VALIDATING],
+            f"waiting for the media lane ({rt.media_lane().workers} busy, {ahead} ahead)",
+        )
+
+    return note
 
 
 @DBOS.step(name="vidgate.attempt_result")

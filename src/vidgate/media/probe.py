@@ -20,7 +20,7 @@ import av.video.stream
 from vidgate.exceptions import MediaUnreadable
 from vidgate.types import MediaInfo
 
-__all__ = ["open_video", "probe"]
+__all__ = ["header_info", "open_video", "probe"]
 
 # Major brands of ISO base media files that are MP4 rather than QuickTime.
 _MP4_BRANDS = frozenset(
@@ -170,6 +170,34 @@ def open_video(
     return container, stream
 
 
+def header_info(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[MediaInfo, bool]:
+    """What the headers of an open video say, and whether the video stream states its own
+    duration (when it does not, the duration is the container's: the packets' span is better)."""
+    context = stream.codec_context
+    audio = container.streams.audio[0] if container.streams.audio else None
+    video_codec = _codec_name(stream)
+    audio_codec = _codec_name(audio) if audio is not None else None
+    codecs = {name for name in (video_codec, audio_codec) if name}
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    info = MediaInfo(
+        container=_container_name(path, container, codecs),
+        video_codec=video_codec,
+        width=context.width,
+        height=context.height,
+        duration=_duration(container, stream),
+        fps=float(rate) if rate else None,
+        frame_count=stream.frames or None,
+        pix_fmt=context.pix_fmt,
+        bit_rate=stream.bit_rate or container.bit_rate or None,
+        has_audio=audio is not None,
+        audio_codec=audio_codec,
+        size_bytes=path.stat().st_size,
+    )
+    return info, bool(stream.duration and stream.time_base)
+
+
 def probe(path: str | Path, *, decode: bool = False) -> MediaInfo:
     """What is in the video at ``path``: container, codec, size, duration, frame rate and more.
 
@@ -183,32 +211,10 @@ def probe(path: str | Path, *, decode: bool = False) -> MediaInfo:
     """
     path = Path(path)
     container, stream = open_video(path)
-    size_bytes = path.stat().st_size
     try:
         with container:
-            context = stream.codec_context
-            width, height = context.width, context.height
-            audio = container.streams.audio[0] if container.streams.audio else None
-            video_codec = _codec_name(stream)
-            audio_codec = _codec_name(audio) if audio is not None else None
-            codecs = {name for name in (video_codec, audio_codec) if name}
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            info, stream_duration = header_info(path, container, stream)
             declared = stream.frames
-            stream_duration = bool(stream.duration and stream.time_base)
-            info = MediaInfo(
-                container=_container_name(path, container, codecs),
-                video_codec=video_codec,
-                width=width,
-                height=height,
-                duration=_duration(container, stream),
-                fps=float(rate) if rate else None,
-                frame_count=declared or None,
-                pix_fmt=context.pix_fmt,
-                bit_rate=stream.bit_rate or container.bit_rate or None,
-                has_audio=audio is not None,
-                audio_codec=audio_codec,
-                size_bytes=size_bytes,
-            )
             index = stream.index
         if not declared:
             # The container records no frame count (WebM, MKV, TS...): count the packets, and

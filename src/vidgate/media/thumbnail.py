@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -20,7 +21,7 @@ from PIL import Image
 from vidgate.exceptions import MediaUnreadable
 from vidgate.media.probe import open_video
 
-__all__ = ["thumbnail"]
+__all__ = ["frame_image", "save_jpeg", "thumbnail"]
 
 _ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, OSError, ValueError)
 
@@ -68,8 +69,14 @@ def thumbnail(
     if not 1 <= quality <= 95:
         raise ValueError(f"JPEG quality must be between 1 and 95, not {quality}")
     video, out = Path(video), Path(out)
-    image = _grab(video, at)
+    return save_jpeg(_grab(video, at), out, max_width=max_width, quality=quality)
 
+
+def save_jpeg(
+    image: Image.Image, out: Path, *, max_width: int = 640, quality: int = 85
+) -> tuple[int, int]:
+    """Scale ``image`` down (never up) to at most ``max_width`` wide and write it to ``out`` as a
+    JPEG, atomically (a temporary sibling moved into place); return the written size."""
     width, height = image.size
     if width > max_width:
         height = max(1, round(height * max_width / width))
@@ -87,6 +94,16 @@ def thumbnail(
             os.unlink(name)
         raise
     return width, height
+
+
+def frame_image(frame: av.video.frame.VideoFrame, sar: Fraction | None) -> Image.Image:
+    """A decoded frame as an RGB image at its display aspect ratio (anamorphic video is
+    stretched by its sample aspect ratio ``sar``)."""
+    image = Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB")
+    if sar and sar != 1:
+        display_width = max(1, round(image.width * float(sar)))
+        image = image.resize((display_width, image.height), Image.Resampling.LANCZOS)
+    return image
 
 
 def _grab(video: Path, at: float | None) -> Image.Image:
@@ -108,16 +125,10 @@ def _grab(video: Path, at: float | None) -> Image.Image:
                 raise MediaUnreadable(
                     f"{video}: no video frame could be decoded", details={"path": str(video)}
                 )
-            image = Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB")
-            sar = stream.sample_aspect_ratio
+            return frame_image(frame, stream.sample_aspect_ratio)
     except MediaUnreadable:
         raise
     except _ERRORS as exc:
         raise MediaUnreadable(
             f"{video}: cannot decode a frame ({exc})", details={"path": str(video)}
         ) from exc
-    if sar and sar != 1:
-        # Anamorphic video: stretch to the display aspect ratio before scaling.
-        display_width = max(1, round(image.width * float(sar)))
-        image = image.resize((display_width, image.height), Image.Resampling.LANCZOS)
-    return image
