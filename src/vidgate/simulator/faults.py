@@ -29,40 +29,65 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FAULT_HEADER", "FAULTS", "FaultProfile", "Faults", "parse_faults"]
+__all__ = [
+    "CREATE_STAGE",
+    "DRAWABLE",
+    "FAULTS",
+    "FAULT_HEADER",
+    "WEBHOOK_FAULTS",
+    "FaultProfile",
+    "Faults",
+    "drawable",
+    "parse_faults",
+]
 
 FAULT_HEADER = "x-simulator-fault"
 
-FAULTS = frozenset(
+#: The faults a global profile may draw, in the order a request draws them (the seeded RNG is
+#: consumed in this order, so it must not change). ``retry-after`` only qualifies ``429``.
+DRAWABLE: tuple[str, ...] = (
+    "auth",
+    "invalid",
+    "no-credits",
+    "429",
+    "429-no-retry-after",
+    "500-create",
+    "500-after-create",
+    "moderation",
+    "moderation-after",
+    "slow",
+    "hang",
+    "fail",
+    "throttled",
+    "500-poll",
+    "500-download",
+    "expired-url",
+    "missing-output",
+    "truncated",
+    "corrupt",
+    "wrong-duration",
+    "wrong-aspect",
+    "webhook-drop",
+    "webhook-duplicate",
+    "webhook-late",
+    "webhook-forged",
+)
+FAULTS = frozenset({*DRAWABLE, "retry-after"})
+#: The faults that act on the create call itself (answered instead of a task, or around it).
+CREATE_STAGE = frozenset(
     {
+        "auth",
+        "invalid",
+        "no-credits",
         "429",
         "429-no-retry-after",
         "500-create",
         "500-after-create",
         "moderation",
-        "no-credits",
-        "auth",
-        "invalid",
-        "slow",
-        "hang",
-        "fail",
-        "moderation-after",
-        "throttled",
-        "500-poll",
-        "500-download",
-        "expired-url",
-        "missing-output",
-        "truncated",
-        "corrupt",
-        "wrong-duration",
-        "wrong-aspect",
-        "webhook-drop",
-        "webhook-duplicate",
-        "webhook-late",
-        "webhook-forged",
-        "retry-after",
     }
 )
+#: The webhook faults, for twins whose provider sends no webhooks.
+WEBHOOK_FAULTS = frozenset({"webhook-drop", "webhook-duplicate", "webhook-late", "webhook-forged"})
 _MARKER = re.compile(r"\[sim:([^\]]+)\]")
 
 
@@ -88,6 +113,16 @@ class Faults:
 
     def names(self) -> list[str]:
         return sorted(self.values)
+
+
+def drawable(exclude: Iterable[str] = ()) -> list[str]:
+    """The faults a twin's requests may draw from the global profile, in drawing order: all of
+    them but those the twin cannot express (``exclude``, which must name known faults)."""
+    skip = frozenset(exclude)
+    unknown = skip - FAULTS
+    if unknown:
+        raise UnknownFault(f"unknown simulator fault(s): {', '.join(sorted(unknown))}")
+    return [name for name in DRAWABLE if name not in skip]
 
 
 def _parse_items(items: Iterable[str]) -> dict[str, float | None]:
