@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,7 +73,16 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
+from ._common import REFERENCE_HEADER, CreateFaults, poll_fails
+from .faults import (
+    FAULT_HEADER,
+    WEBHOOK_FAULTS,
+    Faults,
+    UnknownFault,
+    drawable,
+    parse_faults,
+    strip_markers,
+)
 from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = [
@@ -89,7 +97,6 @@ __all__ = [
 
 router = APIRouter()
 
-REFERENCE_HEADER = "x-vidgate-reference"
 KEY_HEADER = "x-goog-api-key"
 
 #: Google's canonical status name for each HTTP status the twins answer with.
@@ -204,28 +211,8 @@ GEMINI_MODELS: dict[str, VeoModel] = {
     ),
 }
 
-_CREATE_FAULTS = [
-    "auth",
-    "invalid",
-    "no-credits",
-    "429",
-    "429-no-retry-after",
-    "500-create",
-    "500-after-create",
-    "moderation",
-    "slow",
-    "hang",
-    "fail",
-    "throttled",
-    "500-poll",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-]
+#: The faults a create may draw from the global profile (Veo sends no webhooks).
+_CREATE_FAULTS = drawable(exclude={"moderation-after", *WEBHOOK_FAULTS})
 
 
 class Invalid(Exception):
@@ -498,17 +485,11 @@ class VeoTwin:
             requested = parse_faults(request.headers.get(FAULT_HEADER), prompt)
         except UnknownFault as exc:
             return google_error(400, str(exc))
-        drawn = sim.config.profile.draw(_CREATE_FAULTS)
-        faults = requested.merged(drawn)
+        create = CreateFaults.draw(sim, request, raw, requested, _CREATE_FAULTS)
+        faults, fires = create.all, create.fires
         gate = self.authorize(request, faults)
         if gate is not None:
             return gate
-        key = _request_key(request, raw)
-
-        def fires(name: str) -> bool:
-            if name in drawn:
-                return True
-            return name in requested and sim.first_time(name, key)
 
         if "invalid" in faults:
             return google_error(400, "Request contains an invalid argument. (simulated)")
@@ -628,8 +609,7 @@ class VeoTwin:
 
     def poll_fails(self, sim: SimState, task: SimTask, faults: Faults) -> Response | None:
         """``500-poll``: the task's first two reads (or one drawn from the profile) answer 5xx."""
-        drawn = sim.config.profile.draw(["500-poll"])
-        if task.first_polls_fail() or "500-poll" in faults or "500-poll" in drawn:
+        if poll_fails(sim, task, faults):
             merged = task.faults.merged(faults)
             return _server_error(int(merged.value("500-poll", 500)))
         return None
@@ -645,16 +625,6 @@ def _prompt_of(body: Any) -> str | None:
             prompt = instances[0].get("prompt")
             return prompt if isinstance(prompt, str) else None
     return None
-
-
-def _request_key(request: Request, raw: bytes) -> str:
-    """What makes two creates "the same request" (a client's retry): our reference, else the
-    body and the fault header."""
-    reference = request.headers.get(REFERENCE_HEADER)
-    if reference:
-        return "ref:" + reference
-    digest = hashlib.sha256(raw + (request.headers.get(FAULT_HEADER) or "").encode())
-    return "body:" + digest.hexdigest()
 
 
 def _quota_details(service: str, delay: float | None) -> list[dict[str, Any]]:

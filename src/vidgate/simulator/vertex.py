@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ._common import bearer_token
 from .faults import Faults
 from .gemini import (
     Checked,
@@ -112,8 +113,7 @@ class VertexTwin(VeoTwin):
     id_style: ClassVar[str] = "uuid"
 
     def authorize(self, request: Request, faults: Faults) -> Response | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if bearer_token(request) is None:
             return google_error(
                 401,
                 "Request is missing required authentication credential. Expected OAuth 2 access "
