@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Self
 
 from starlette.requests import Request
 
@@ -66,7 +67,7 @@ class CreateFaults:
         requested: Faults,
         names: list[str],
         scope: bytes = b"",
-    ) -> CreateFaults:
+    ) -> Self:
         """Draws ``names`` from the global profile for this create."""
         drawn = sim.config.profile.draw(names)
         return cls(sim, requested, drawn, request_key(request, raw, scope))

@@ -36,6 +36,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ._common import poll_fails
 from .faults import UnknownFault
 from .luma import (
     REFERENCE_HEADER,
@@ -44,7 +45,6 @@ from .luma import (
     detail,
     iso,
     load_json,
-    poll_fails,
     read_faults,
     render_spec,
     timeline,
