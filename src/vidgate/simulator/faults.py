@@ -43,9 +43,10 @@ __all__ = [
 
 FAULT_HEADER = "x-simulator-fault"
 
-#: The faults a global profile may draw, in the order a request draws them (the seeded RNG is
-#: consumed in this order, so it must not change). ``retry-after`` only qualifies ``429``.
-DRAWABLE: tuple[str, ...] = (
+#: The faults a global profile may draw, by where they act (see above). A request draws them
+#: in ``DRAWABLE``'s order, which consumes the seeded RNG: keep it. ``retry-after`` only
+#: qualifies ``429``, so it is never drawn.
+CREATE_STAGE: tuple[str, ...] = (
     "auth",
     "invalid",
     "no-credits",
@@ -54,40 +55,13 @@ DRAWABLE: tuple[str, ...] = (
     "500-create",
     "500-after-create",
     "moderation",
-    "moderation-after",
-    "slow",
-    "hang",
-    "fail",
-    "throttled",
-    "500-poll",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-    "webhook-drop",
-    "webhook-duplicate",
-    "webhook-late",
-    "webhook-forged",
 )
+_GENERATION = ("moderation-after", "slow", "hang", "fail", "throttled")
+_STATUS_AND_OUTPUT = ("500-poll", "500-download", "expired-url", "missing-output", "truncated")
+_OUTPUT = ("corrupt", "wrong-duration", "wrong-aspect")
+WEBHOOK_FAULTS = ("webhook-drop", "webhook-duplicate", "webhook-late", "webhook-forged")
+DRAWABLE = (*CREATE_STAGE, *_GENERATION, *_STATUS_AND_OUTPUT, *_OUTPUT, *WEBHOOK_FAULTS)
 FAULTS = frozenset({*DRAWABLE, "retry-after"})
-#: The faults that act on the create call itself (answered instead of a task, or around it).
-CREATE_STAGE = frozenset(
-    {
-        "auth",
-        "invalid",
-        "no-credits",
-        "429",
-        "429-no-retry-after",
-        "500-create",
-        "500-after-create",
-        "moderation",
-    }
-)
-#: The webhook faults, for twins whose provider sends no webhooks.
-WEBHOOK_FAULTS = frozenset({"webhook-drop", "webhook-duplicate", "webhook-late", "webhook-forged"})
 _MARKER = re.compile(r"\[sim:([^\]]+)\]")
 
 
@@ -115,13 +89,16 @@ class Faults:
         return sorted(self.values)
 
 
-def drawable(exclude: Iterable[str] = ()) -> list[str]:
+def drawable(exclude: Iterable[str] = (), *, webhooks: bool = True) -> list[str]:
     """The faults a twin's requests may draw from the global profile, in drawing order: all of
-    them but those the twin cannot express (``exclude``, which must name known faults)."""
+    them but those the twin cannot express (``exclude``, which must name known faults), and
+    without the webhook faults where its provider sends no webhooks."""
     skip = frozenset(exclude)
     unknown = skip - FAULTS
     if unknown:
         raise UnknownFault(f"unknown simulator fault(s): {', '.join(sorted(unknown))}")
+    if not webhooks:
+        skip |= frozenset(WEBHOOK_FAULTS)
     return [name for name in DRAWABLE if name not in skip]
 
 

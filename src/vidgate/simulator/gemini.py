@@ -76,7 +76,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from ._common import REFERENCE_HEADER, CreateFaults, poll_fails
 from .faults import (
     FAULT_HEADER,
-    WEBHOOK_FAULTS,
     Faults,
     UnknownFault,
     drawable,
@@ -87,6 +86,8 @@ from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = [
     "GEMINI_MODELS",
+    "VEO_2_0",
+    "VEO_3_0",
     "GeminiTwin",
     "HTTP_STATUS",
     "VeoModel",
@@ -190,29 +191,32 @@ class VeoModel:
     max_samples: int = 4
 
 
-#: Veo on the Gemini API. Veo 3.0 has no 4k, frames or extension; Veo 2 is 5-8 s, silent, and
-#: takes no ``resolution`` (720p only).
+#: Veo 3.0 has no 4k, frames or extension (on both APIs).
+VEO_3_0 = VeoModel(
+    resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
+)
+#: Veo 2 is 5-8 s, silent, and takes no ``resolution`` (720p only); on the Gemini API it has no
+#: extension and makes at most two samples.
+VEO_2_0 = VeoModel(
+    durations=(5, 6, 7, 8),
+    resolutions=(),
+    audio=False,
+    extension=False,
+    reference_images=False,
+    max_samples=2,
+)
+
+#: Veo on the Gemini API.
 GEMINI_MODELS: dict[str, VeoModel] = {
     "veo-3.1-generate-preview": VeoModel(),
     "veo-3.1-fast-generate-preview": VeoModel(),
-    "veo-3.0-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-3.0-fast-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-2.0-generate-001": VeoModel(
-        durations=(5, 6, 7, 8),
-        resolutions=(),
-        audio=False,
-        extension=False,
-        reference_images=False,
-        max_samples=2,
-    ),
+    "veo-3.0-generate-001": VEO_3_0,
+    "veo-3.0-fast-generate-001": VEO_3_0,
+    "veo-2.0-generate-001": VEO_2_0,
 }
 
 #: The faults a create may draw from the global profile (Veo sends no webhooks).
-_CREATE_FAULTS = drawable(exclude={"moderation-after", *WEBHOOK_FAULTS})
+_CREATE_FAULTS = drawable(exclude={"moderation-after"}, webhooks=False)
 
 
 class Invalid(Exception):

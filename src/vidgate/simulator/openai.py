@@ -111,7 +111,7 @@ PROVIDER = "openai"
 VARIANTS = ("video", "thumbnail", "spritesheet")
 #: A create draws every fault; those that act on the create call itself (``CREATE_STAGE``) do
 #: not stay with the video it makes, the rest do.
-TASK_FAULTS = frozenset(DRAWABLE) - CREATE_STAGE
+TASK_FAULTS = frozenset(DRAWABLE).difference(CREATE_STAGE)
 #: Faults a non-create call can meet.
 CALL_FAULTS = ["auth", "429", "429-no-retry-after"]
 _STATUS = {

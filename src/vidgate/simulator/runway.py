@@ -54,7 +54,7 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,7 +64,6 @@ from fastapi.responses import JSONResponse, Response
 from ._common import REFERENCE_HEADER, CreateFaults, bearer_token, poll_fails
 from .faults import (
     FAULT_HEADER,
-    WEBHOOK_FAULTS,
     Faults,
     UnknownFault,
     drawable,
@@ -148,6 +147,17 @@ class ModelRules:
         return float(round((rate or self.credits_per_second) * duration, 2))
 
 
+#: Veo 3.1 through Runway (the fast variant differs only in price).
+_VEO = ModelRules(
+    ratios={T2V: _VEO_RATIOS, I2V: _VEO_RATIOS},
+    prompt_required=frozenset({T2V}),
+    durations=(4, 6, 8),
+    default_duration=8,
+    positions=("first", "last"),
+    audio=True,
+    negative_prompt=True,
+)
+
 MODELS: dict[str, ModelRules] = {
     "gen4.5": ModelRules(
         ratios={T2V: ("1280:720", "720:1280"), I2V: _GEN4_RATIOS},
@@ -164,28 +174,8 @@ MODELS: dict[str, ModelRules] = {
         content_moderation=True,
         credits_per_second=5,
     ),
-    "veo3.1": ModelRules(
-        ratios={T2V: _VEO_RATIOS, I2V: _VEO_RATIOS},
-        prompt_required=frozenset({T2V}),
-        durations=(4, 6, 8),
-        default_duration=8,
-        positions=("first", "last"),
-        audio=True,
-        negative_prompt=True,
-        credits_per_second=20,
-        credits_per_second_audio=40,
-    ),
-    "veo3.1_fast": ModelRules(
-        ratios={T2V: _VEO_RATIOS, I2V: _VEO_RATIOS},
-        prompt_required=frozenset({T2V}),
-        durations=(4, 6, 8),
-        default_duration=8,
-        positions=("first", "last"),
-        audio=True,
-        negative_prompt=True,
-        credits_per_second=10,
-        credits_per_second_audio=15,
-    ),
+    "veo3.1": replace(_VEO, credits_per_second=20, credits_per_second_audio=40),
+    "veo3.1_fast": replace(_VEO, credits_per_second=10, credits_per_second_audio=15),
     "aleph2": ModelRules(
         ratios={V2V: ()},
         prompt_required=frozenset(),
@@ -196,7 +186,7 @@ MODELS: dict[str, ModelRules] = {
 }
 
 #: The faults a request to this twin may draw from the global profile (Runway has no webhooks).
-_CREATE_FAULTS = drawable(exclude={"moderation-after", *WEBHOOK_FAULTS})
+_CREATE_FAULTS = drawable(exclude={"moderation-after"}, webhooks=False)
 
 
 # -- answers in Runway's shapes ----------------------------------------------------------------

@@ -31,6 +31,7 @@ import asyncio
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, Request
@@ -39,6 +40,8 @@ from fastapi.responses import Response
 from ._common import bearer_token
 from .faults import Faults
 from .gemini import (
+    VEO_2_0,
+    VEO_3_0,
     Checked,
     Invalid,
     VeoModel,
@@ -56,26 +59,16 @@ _COMPRESSION = ("optimized", "lossless")
 _RESIZE = ("pad", "crop")
 _SEED_MAX = 4_294_967_295
 
-#: Veo on Vertex AI: the GA ``-001`` ids and the previews.
+#: Veo on Vertex AI: the GA ``-001`` ids and the previews. Veo 2 here extends videos and makes up
+#: to four samples.
 VERTEX_MODELS: dict[str, VeoModel] = {
     "veo-3.1-generate-001": VeoModel(),
     "veo-3.1-fast-generate-001": VeoModel(),
     "veo-3.1-generate-preview": VeoModel(),
     "veo-3.1-fast-generate-preview": VeoModel(),
-    "veo-3.0-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-3.0-fast-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-2.0-generate-001": VeoModel(
-        durations=(5, 6, 7, 8),
-        resolutions=(),
-        audio=False,
-        extension=True,
-        reference_images=False,
-        max_samples=4,
-    ),
+    "veo-3.0-generate-001": VEO_3_0,
+    "veo-3.0-fast-generate-001": VEO_3_0,
+    "veo-2.0-generate-001": replace(VEO_2_0, extension=True, max_samples=4),
 }
 
 
