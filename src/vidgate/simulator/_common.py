@@ -6,6 +6,7 @@
   that fail once and then let the retry through.
 - ``CreateFaults``: a create's faults — those it asked for plus the global profile's draw — and
   which of them fire now.
+- ``add_task``: a create's task, with the configured latency and the client's reference.
 - ``poll_fails``: whether a status read answers 5xx (``500-poll``).
 """
 
@@ -14,14 +15,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 from starlette.requests import Request
 
 from .faults import FAULT_HEADER, Faults
-from .state import SimState, SimTask
+from .state import RenderSpec, SimState, SimTask
 
-__all__ = ["REFERENCE_HEADER", "CreateFaults", "bearer_token", "poll_fails", "request_key"]
+__all__ = [
+    "REFERENCE_HEADER",
+    "CreateFaults",
+    "add_task",
+    "bearer_token",
+    "poll_fails",
+    "request_key",
+]
 
 #: The header vidgate's adapters send with their client reference (the stats count by it).
 REFERENCE_HEADER = "x-vidgate-reference"
@@ -91,3 +99,32 @@ def poll_fails(sim: SimState, task: SimTask, faults: Faults | None = None) -> bo
     drawn = sim.config.profile.draw(["500-poll"])
     requested = faults is not None and "500-poll" in faults
     return task.first_polls_fail() or requested or "500-poll" in drawn
+
+
+def add_task(
+    sim: SimState,
+    request: Request,
+    task_id: str,
+    provider: str,
+    spec: RenderSpec,
+    faults: Faults,
+    *,
+    model: str | None,
+    extra: dict[str, Any],
+    created_at: float | None = None,
+) -> SimTask:
+    """Adds the task a create makes: the configured latency, and the client's reference (what
+    the stats count creates by)."""
+    task = SimTask(
+        id=task_id,
+        provider=provider,
+        spec=spec,
+        faults=faults,
+        latency=sim.config.latency,
+        reference=request.headers.get(REFERENCE_HEADER),
+        model=model,
+        extra=extra,
+    )
+    if created_at is not None:
+        task.created_at = created_at
+    return sim.add(task)

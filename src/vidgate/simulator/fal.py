@@ -88,7 +88,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ._common import REFERENCE_HEADER, CreateFaults, bearer_token, poll_fails
+from ._common import CreateFaults, add_task, bearer_token, poll_fails
 from ._fal_endpoints import ENDPOINTS as ENDPOINTS
 from ._fal_endpoints import Endpoint as Endpoint
 from ._fal_endpoints import Field as Field
@@ -577,23 +577,21 @@ async def submit(request: Request, endpoint_id: str) -> Response:
     prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else None
     spec = _render_spec(endpoint, {} if issues else body, prompt or endpoint_id)
     app = app_of(endpoint_id)
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=endpoint_id,
-            extra={
-                "app": app,
-                "input": _summary(body),
-                "issues": issues,
-                "webhook": webhook,
-                "key_id": key_id,
-            },
-        )
+    task = add_task(
+        sim,
+        request,
+        sim.new_id("uuid"),
+        PROVIDER,
+        spec,
+        faults,
+        model=endpoint_id,
+        extra={
+            "app": app,
+            "input": _summary(body),
+            "issues": issues,
+            "webhook": webhook,
+            "key_id": key_id,
+        },
     )
     _queues.setdefault(sim, deque()).append(task)
     if webhook:

@@ -73,7 +73,7 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from ._common import REFERENCE_HEADER, CreateFaults, poll_fails
+from ._common import CreateFaults, add_task, poll_fails
 from .faults import (
     FAULT_HEADER,
     Faults,
@@ -528,23 +528,21 @@ class VeoTwin:
             seed=checked.seed,
             audio=checked.audio,
         )
-        sim.add(
-            SimTask(
-                id=op_id,
-                provider=self.provider,
-                spec=spec,
-                faults=faults,
-                latency=sim.config.latency,
-                reference=request.headers.get(REFERENCE_HEADER),
-                model=model,
-                extra={
-                    "name": name,
-                    "body": _summary(body),
-                    "samples": checked.samples,
-                    "storage_uri": checked.storage_uri,
-                    **checked.extras,
-                },
-            )
+        add_task(
+            sim,
+            request,
+            op_id,
+            self.provider,
+            spec,
+            faults,
+            model=model,
+            extra={
+                "name": name,
+                "body": _summary(body),
+                "samples": checked.samples,
+                "storage_uri": checked.storage_uri,
+                **checked.extras,
+            },
         )
         if fires("500-after-create"):
             return _server_error(500)

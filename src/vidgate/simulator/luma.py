@@ -68,7 +68,7 @@ from urllib.parse import urlsplit, urlunsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ._common import REFERENCE_HEADER, bearer_token, poll_fails
+from ._common import REFERENCE_HEADER, add_task, bearer_token, poll_fails
 from ._common import CreateFaults as SharedCreateFaults
 from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults, strip_markers
 from .state import RenderSpec, SimState, SimTask, Timeline, sim_state
@@ -430,17 +430,15 @@ async def _create(request: Request) -> Response:
         RESOLUTIONS[body.get("resolution", "720p")],
         body.get("aspect_ratio", "16:9"),
     )
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults.all,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=body["model"],
-            extra={"request": _echo(body), "image_keyframe": image_keyframe},
-        )
+    task = add_task(
+        sim,
+        request,
+        sim.new_id("uuid"),
+        PROVIDER,
+        spec,
+        faults.all,
+        model=body["model"],
+        extra={"request": _echo(body), "image_keyframe": image_keyframe},
     )
     callback = body.get("callback_url")
     if isinstance(callback, str):

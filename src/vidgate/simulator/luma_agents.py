@@ -36,10 +36,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ._common import poll_fails
+from ._common import add_task, poll_fails
 from .faults import UnknownFault
 from .luma import (
-    REFERENCE_HEADER,
     CreateFaults,
     authorized,
     detail,
@@ -254,17 +253,15 @@ async def create_generation(request: Request) -> Response:
         video.get("resolution", "720p"),
         body.get("aspect_ratio", "16:9"),
     )
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults.all,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=MODEL,
-            extra={"request": _summary(body)},
-        )
+    task = add_task(
+        sim,
+        request,
+        sim.new_id("uuid"),
+        PROVIDER,
+        spec,
+        faults.all,
+        model=MODEL,
+        extra={"request": _summary(body)},
     )
     if faults.fires("500-after-create"):
         return _answer(request, detail(500, "Internal server error"))

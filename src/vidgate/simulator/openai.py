@@ -70,7 +70,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from PIL import Image
 
-from ._common import REFERENCE_HEADER, bearer_token
+from ._common import REFERENCE_HEADER, add_task, bearer_token
 from ._openai_errors import Handler as Handler
 from ._openai_errors import (
     OpenAIFailure,
@@ -293,13 +293,13 @@ def _new_video(
         seed=secrets.randbelow(2**31),
         audio=True,  # Sora always generates audio
     )
-    task = SimTask(
-        id="video_" + secrets.token_hex(16),
-        provider=PROVIDER,
-        spec=spec,
-        faults=Faults({k: v for k, v in faults.values.items() if k in TASK_FAULTS}),
-        latency=sim.config.latency,
-        reference=request.headers.get(REFERENCE_HEADER),
+    task = add_task(
+        sim,
+        request,
+        "video_" + secrets.token_hex(16),
+        PROVIDER,
+        spec,
+        Faults({k: v for k, v in faults.values.items() if k in TASK_FAULTS}),
         model=model,
         extra={
             "prompt": prompt,
@@ -309,7 +309,6 @@ def _new_video(
             **extra,
         },
     )
-    sim.add(task)
     _watch(sim, task)
     return task
 

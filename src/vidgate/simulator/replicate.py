@@ -97,7 +97,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ._common import REFERENCE_HEADER, CreateFaults, bearer_token, poll_fails
+from ._common import CreateFaults, add_task, bearer_token, poll_fails
 from ._replicate_predictions import PROVIDER, TERMINAL, _base, _prediction, _state
 from ._replicate_schemas import MODELS, ModelSchema, Param, _render_spec, validate_input
 from ._replicate_schemas import ParamKind as ParamKind
@@ -351,29 +351,27 @@ async def _create(request: Request, model_name: str | None) -> Response:
     now = time.time()
     model_error = next((m for check in schema.checks if (m := check(values))), None)
     webhook = body.get("webhook")
-    task = sim.add(
-        SimTask(
-            id=_new_id(),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults,
-            latency=sim.config.latency,
-            created_at=now,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=model_name,
-            extra={
-                "input": values,
-                "version": version,
-                "deadline": now + cancel_after if cancel_after is not None else None,
-                "webhook": webhook,
-                "webhook_events": list(body.get("webhook_events_filter") or EVENTS),
-                "model_error": model_error,
-                "headers": {
-                    "prefer": prefer,
-                    "cancel-after": request.headers.get("cancel-after"),
-                },
+    task = add_task(
+        sim,
+        request,
+        _new_id(),
+        PROVIDER,
+        spec,
+        faults,
+        model=model_name,
+        extra={
+            "input": values,
+            "version": version,
+            "deadline": now + cancel_after if cancel_after is not None else None,
+            "webhook": webhook,
+            "webhook_events": list(body.get("webhook_events_filter") or EVENTS),
+            "model_error": model_error,
+            "headers": {
+                "prefer": prefer,
+                "cancel-after": request.headers.get("cancel-after"),
             },
-        )
+        },
+        created_at=now,
     )
     if webhook:
         _start_watching(sim, task)

@@ -61,7 +61,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ._common import REFERENCE_HEADER, CreateFaults, bearer_token, poll_fails
+from ._common import CreateFaults, add_task, bearer_token, poll_fails
 from .faults import (
     FAULT_HEADER,
     Faults,
@@ -522,17 +522,15 @@ async def _create(request: Request, endpoint: str) -> Response:
         audio=audio,
     )
     credits = rules.credits(spec.duration, audio)
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=body["model"],
-            extra={"endpoint": endpoint, "body": _summary(body), "credits": credits},
-        )
+    task = add_task(
+        sim,
+        request,
+        sim.new_id("uuid"),
+        PROVIDER,
+        spec,
+        faults,
+        model=body["model"],
+        extra={"endpoint": endpoint, "body": _summary(body), "credits": credits},
     )
     if fires("500-after-create"):
         return _error(500, "An internal error occurred. Please try again later.")
