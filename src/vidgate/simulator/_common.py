@@ -104,19 +104,19 @@ def poll_fails(sim: SimState, task: SimTask, faults: Faults | None = None) -> bo
 def add_task(
     sim: SimState,
     request: Request,
-    task_id: str,
     provider: str,
     spec: RenderSpec,
     faults: Faults,
     *,
     model: str | None,
     extra: dict[str, Any],
+    task_id: str | None = None,
     created_at: float | None = None,
 ) -> SimTask:
-    """Adds the task a create makes: the configured latency, and the client's reference (what
-    the stats count creates by)."""
+    """Adds the task a create makes: the configured latency, the client's reference (what the
+    stats count creates by), and a UUID unless the provider names its tasks its own way."""
     task = SimTask(
-        id=task_id,
+        id=sim.new_id("uuid") if task_id is None else task_id,
         provider=provider,
         spec=spec,
         faults=faults,

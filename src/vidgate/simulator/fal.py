@@ -577,22 +577,14 @@ async def submit(request: Request, endpoint_id: str) -> Response:
     prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else None
     spec = _render_spec(endpoint, {} if issues else body, prompt or endpoint_id)
     app = app_of(endpoint_id)
-    task = add_task(
-        sim,
-        request,
-        sim.new_id("uuid"),
-        PROVIDER,
-        spec,
-        faults,
-        model=endpoint_id,
-        extra={
-            "app": app,
-            "input": _summary(body),
-            "issues": issues,
-            "webhook": webhook,
-            "key_id": key_id,
-        },
-    )
+    task_extra = {
+        "app": app,
+        "input": _summary(body),
+        "issues": issues,
+        "webhook": webhook,
+        "key_id": key_id,
+    }
+    task = add_task(sim, request, PROVIDER, spec, faults, model=endpoint_id, extra=task_extra)
     _queues.setdefault(sim, deque()).append(task)
     if webhook:
         watcher = asyncio.get_running_loop().create_task(

@@ -74,14 +74,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from ._common import CreateFaults, add_task, poll_fails
-from .faults import (
-    FAULT_HEADER,
-    Faults,
-    UnknownFault,
-    drawable,
-    parse_faults,
-    strip_markers,
-)
+from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults, strip_markers
 from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = [
@@ -528,21 +521,15 @@ class VeoTwin:
             seed=checked.seed,
             audio=checked.audio,
         )
+        task_extra = {
+            "name": name,
+            "body": _summary(body),
+            "samples": checked.samples,
+            "storage_uri": checked.storage_uri,
+            **checked.extras,
+        }
         add_task(
-            sim,
-            request,
-            op_id,
-            self.provider,
-            spec,
-            faults,
-            model=model,
-            extra={
-                "name": name,
-                "body": _summary(body),
-                "samples": checked.samples,
-                "storage_uri": checked.storage_uri,
-                **checked.extras,
-            },
+            sim, request, self.provider, spec, faults, model=model, extra=task_extra, task_id=op_id
         )
         if fires("500-after-create"):
             return _server_error(500)

@@ -430,16 +430,8 @@ async def _create(request: Request) -> Response:
         RESOLUTIONS[body.get("resolution", "720p")],
         body.get("aspect_ratio", "16:9"),
     )
-    task = add_task(
-        sim,
-        request,
-        sim.new_id("uuid"),
-        PROVIDER,
-        spec,
-        faults.all,
-        model=body["model"],
-        extra={"request": _echo(body), "image_keyframe": image_keyframe},
-    )
+    task_extra = {"request": _echo(body), "image_keyframe": image_keyframe}
+    task = add_task(sim, request, PROVIDER, spec, faults.all, model=body["model"], extra=task_extra)
     callback = body.get("callback_url")
     if isinstance(callback, str):
         _start_watcher(sim, task, callback)

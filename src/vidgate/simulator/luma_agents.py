@@ -253,16 +253,8 @@ async def create_generation(request: Request) -> Response:
         video.get("resolution", "720p"),
         body.get("aspect_ratio", "16:9"),
     )
-    task = add_task(
-        sim,
-        request,
-        sim.new_id("uuid"),
-        PROVIDER,
-        spec,
-        faults.all,
-        model=MODEL,
-        extra={"request": _summary(body)},
-    )
+    task_extra = {"request": _summary(body)}
+    task = add_task(sim, request, PROVIDER, spec, faults.all, model=MODEL, extra=task_extra)
     if faults.fires("500-after-create"):
         return _answer(request, detail(500, "Internal server error"))
     response = JSONResponse(_generation(sim, task, queued=True), status_code=201)

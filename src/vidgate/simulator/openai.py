@@ -293,21 +293,22 @@ def _new_video(
         seed=secrets.randbelow(2**31),
         audio=True,  # Sora always generates audio
     )
+    task_extra = {
+        "prompt": prompt,
+        "seconds": seconds,
+        "size": size,
+        "ttl": sim.config.url_ttl,
+        **extra,
+    }
     task = add_task(
         sim,
         request,
-        "video_" + secrets.token_hex(16),
         PROVIDER,
         spec,
         Faults({k: v for k, v in faults.values.items() if k in TASK_FAULTS}),
         model=model,
-        extra={
-            "prompt": prompt,
-            "seconds": seconds,
-            "size": size,
-            "ttl": sim.config.url_ttl,
-            **extra,
-        },
+        extra=task_extra,
+        task_id="video_" + secrets.token_hex(16),
     )
     _watch(sim, task)
     return task

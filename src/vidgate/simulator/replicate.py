@@ -351,26 +351,27 @@ async def _create(request: Request, model_name: str | None) -> Response:
     now = time.time()
     model_error = next((m for check in schema.checks if (m := check(values))), None)
     webhook = body.get("webhook")
+    task_extra = {
+        "input": values,
+        "version": version,
+        "deadline": now + cancel_after if cancel_after is not None else None,
+        "webhook": webhook,
+        "webhook_events": list(body.get("webhook_events_filter") or EVENTS),
+        "model_error": model_error,
+        "headers": {
+            "prefer": prefer,
+            "cancel-after": request.headers.get("cancel-after"),
+        },
+    }
     task = add_task(
         sim,
         request,
-        _new_id(),
         PROVIDER,
         spec,
         faults,
         model=model_name,
-        extra={
-            "input": values,
-            "version": version,
-            "deadline": now + cancel_after if cancel_after is not None else None,
-            "webhook": webhook,
-            "webhook_events": list(body.get("webhook_events_filter") or EVENTS),
-            "model_error": model_error,
-            "headers": {
-                "prefer": prefer,
-                "cancel-after": request.headers.get("cancel-after"),
-            },
-        },
+        extra=task_extra,
+        task_id=_new_id(),
         created_at=now,
     )
     if webhook:

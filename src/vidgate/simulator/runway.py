@@ -62,14 +62,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ._common import CreateFaults, add_task, bearer_token, poll_fails
-from .faults import (
-    FAULT_HEADER,
-    Faults,
-    UnknownFault,
-    drawable,
-    parse_faults,
-    strip_markers,
-)
+from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults, strip_markers
 from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = ["API_VERSION", "MODELS", "router"]
@@ -522,16 +515,8 @@ async def _create(request: Request, endpoint: str) -> Response:
         audio=audio,
     )
     credits = rules.credits(spec.duration, audio)
-    task = add_task(
-        sim,
-        request,
-        sim.new_id("uuid"),
-        PROVIDER,
-        spec,
-        faults,
-        model=body["model"],
-        extra={"endpoint": endpoint, "body": _summary(body), "credits": credits},
-    )
+    task_extra = {"endpoint": endpoint, "body": _summary(body), "credits": credits}
+    task = add_task(sim, request, PROVIDER, spec, faults, model=body["model"], extra=task_extra)
     if fires("500-after-create"):
         return _error(500, "An internal error occurred. Please try again later.")
     return JSONResponse({"id": task.id, "estimatedCost": {"credits": credits}})

@@ -79,24 +79,16 @@ class VertexTwin(VeoTwin):
     label: ClassVar[str] = "Vertex AI"
     service: ClassVar[str] = "aiplatform.googleapis.com"
     models: ClassVar[Mapping[str, VeoModel]] = VERTEX_MODELS
-    parameters: ClassVar[frozenset[str]] = frozenset(
-        {
-            "aspectRatio",
-            "resolution",
-            "durationSeconds",
-            "negativePrompt",
-            "personGeneration",
-            "sampleCount",
-            "enhancePrompt",
-            "seed",
-            "fps",
-            "generateAudio",
-            "storageUri",
-            "pubsubTopic",
-            "compressionQuality",
-            "resizeMode",
-        }
-    )
+    #: The Gemini API's ``parameters`` but ``numberOfVideos``, and Vertex's own.
+    parameters: ClassVar[frozenset[str]] = (VeoTwin.parameters - {"numberOfVideos"}) | {
+        "seed",
+        "fps",
+        "generateAudio",
+        "storageUri",
+        "pubsubTopic",
+        "compressionQuality",
+        "resizeMode",
+    }
     body_fields: ClassVar[frozenset[str]] = frozenset({"instances", "parameters", "labels"})
     instance_fields: ClassVar[frozenset[str]] = frozenset(
         {"prompt", "image", "lastFrame", "video", "referenceImages", "mask"}
