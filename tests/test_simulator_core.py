@@ -6,10 +6,20 @@ import time
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from vidgate.media.probe import probe
-from vidgate.simulator import FaultProfile, RenderSpec, SimTask, parse_faults
-from vidgate.simulator.faults import UnknownFault, strip_markers
+from vidgate.simulator import (
+    FaultProfile,
+    Faults,
+    RenderSpec,
+    SimState,
+    SimTask,
+    SimulatorConfig,
+    parse_faults,
+)
+from vidgate.simulator._common import CreateFaults, bearer_token, poll_fails, request_key
+from vidgate.simulator.faults import DRAWABLE, FAULTS, UnknownFault, drawable, strip_markers
 from vidgate.simulator.server import RunningSimulator
 
 
@@ -28,6 +38,55 @@ def test_profile_draws_are_seeded() -> None:
     profile = FaultProfile({"500-poll": 0.5}, seed=3)
     fired = sum("500-poll" in profile.draw(["500-poll"]) for _ in range(400))
     assert 150 < fired < 250
+
+
+def test_drawable_faults_keep_one_order_and_name_only_known_faults() -> None:
+    assert drawable() == list(DRAWABLE) and set(DRAWABLE) == FAULTS - {"retry-after"}
+    some = drawable(exclude={"moderation-after", "500-poll"}, webhooks=False)
+    assert some == [name for name in DRAWABLE if name in some]  # the drawing order holds
+    assert not {"moderation-after", "500-poll"} & set(some)
+    assert not [name for name in some if name.startswith("webhook-")]
+    assert "webhook-late" in drawable() and "webhook-late" not in drawable(webhooks=False)
+    with pytest.raises(UnknownFault, match="explode"):
+        drawable(exclude={"explode"})
+
+
+def _request(*headers: tuple[str, str]) -> Request:
+    raw = [(name.encode(), value.encode()) for name, value in headers]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
+
+
+def test_bearer_token_takes_only_the_named_schemes_and_a_non_blank_token() -> None:
+    assert bearer_token(_request(("authorization", "Bearer  sk-1 "))) == "sk-1"
+    assert bearer_token(_request(("authorization", "bearer sk-1"))) == "sk-1"
+    assert bearer_token(_request(("authorization", "Token r8_1"))) is None
+    assert bearer_token(_request(("authorization", "Token r8_1")), ("bearer", "token")) == "r8_1"
+    assert bearer_token(_request(("authorization", "Bearer   "))) is None
+    assert bearer_token(_request()) is None
+
+
+def test_requested_create_faults_fire_once_per_request_and_drawn_ones_always() -> None:
+    sim = SimState(SimulatorConfig(profile=FaultProfile({"fail": 1.0})))
+    plain = _request(("x-simulator-fault", "429"))
+    by_ref = _request(("x-simulator-fault", "429"), ("x-vidgate-reference", "att-1"))
+    assert request_key(by_ref, b"{}") == "ref:att-1"
+    assert request_key(plain, b"{}") != request_key(plain, b"{}", scope=b"app/x")
+    requested = parse_faults("429")
+    first = CreateFaults.draw(sim, plain, b"{}", requested, ["fail"])
+    assert first.all.names() == ["429", "fail"]
+    assert first.fires("429") and not first.fires("429")  # a retry of the same create passes
+    again = CreateFaults.draw(sim, plain, b"{}", requested, ["fail"])
+    assert not again.fires("429") and again.fires("fail") and again.fires("fail")
+    assert CreateFaults.draw(sim, plain, b"{other}", requested, []).fires("429")
+
+
+def test_a_read_fails_while_the_task_is_young_when_asked_or_drawn() -> None:
+    sim = SimState(SimulatorConfig())
+    young = task(**{"500-poll": None})
+    assert poll_fails(sim, young) and poll_fails(sim, young) and not poll_fails(sim, young)
+    assert poll_fails(sim, task(), Faults({"500-poll": None})) and not poll_fails(sim, task())
+    drawing = SimState(SimulatorConfig(profile=FaultProfile({"500-poll": 1.0})))
+    assert poll_fails(drawing, task())
 
 
 def task(**faults: float | None) -> SimTask:

@@ -88,6 +88,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from ._common import CreateFaults, add_task, bearer_token, poll_fails
 from ._fal_endpoints import ENDPOINTS as ENDPOINTS
 from ._fal_endpoints import Endpoint as Endpoint
 from ._fal_endpoints import Field as Field
@@ -99,7 +100,7 @@ from ._fal_signing import _jwks
 from ._fal_signing import sign_webhook as sign_webhook
 from ._fal_signing import signing_key as signing_key
 from ._fal_signing import webhook_headers as webhook_headers
-from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults
+from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults
 from .state import SimState, SimTask, sim_state
 
 __all__ = [
@@ -115,7 +116,6 @@ __all__ = [
 router = APIRouter()
 
 PROVIDER = "fal"
-REFERENCE_HEADER = "x-vidgate-reference"
 JWKS_PATH = "/.well-known/jwks.json"
 #: How a cancelled request's error is typed (fal does not document it).
 CANCEL_ERROR_TYPE = "request_cancelled"
@@ -133,31 +133,8 @@ _FAIL_TYPES: dict[int, tuple[str, int, str]] = {
     4: ("internal_error", 500, "Internal error"),
 }
 
-_CREATE_FAULTS = [
-    "auth",
-    "invalid",
-    "no-credits",
-    "429",
-    "429-no-retry-after",
-    "500-create",
-    "500-after-create",
-    "moderation",
-    "slow",
-    "hang",
-    "fail",
-    "throttled",
-    "500-poll",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-    "webhook-drop",
-    "webhook-duplicate",
-    "webhook-forged",
-]
+#: The faults a submit may draw from the global profile (this twin has no ``webhook-late``).
+_CREATE_FAULTS = drawable(exclude={"moderation-after", "webhook-late"})
 
 #: A webhook watcher gives up on a request this long after its slowest possible finish.
 _WATCH_GRACE = 600.0
@@ -350,9 +327,9 @@ def _detail(status: int, detail: Any, error_type: str | None = None, **headers: 
 
 def _key_id(request: Request) -> str | Response:
     """The key id from ``Authorization: Key <key_id:key_secret>``, or the 401 to answer."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    key_id, colon, secret = token.strip().partition(":")
-    if scheme.lower() != "key" or not colon or not key_id or not secret:
+    token = bearer_token(request, ("key",)) or ""
+    key_id, colon, secret = token.partition(":")
+    if not colon or not key_id or not secret:
         return _detail(
             401,
             "Missing or malformed Authorization header: use 'Key <key_id:key_secret>'",
@@ -365,17 +342,6 @@ def _request_faults(request: Request) -> Faults | Response:
         return parse_faults(request.headers.get(FAULT_HEADER))
     except UnknownFault as exc:
         return _detail(400, str(exc))
-
-
-def _request_key(request: Request, raw: bytes, endpoint_id: str) -> str:
-    """What makes two submits "the same request" (a client's retry)."""
-    reference = request.headers.get(REFERENCE_HEADER)
-    if reference:
-        return "ref:" + reference
-    digest = hashlib.sha256(
-        endpoint_id.encode() + raw + (request.headers.get(FAULT_HEADER) or "").encode()
-    )
-    return "body:" + digest.hexdigest()
 
 
 def _summary(body: dict[str, Any]) -> dict[str, Any]:
@@ -481,9 +447,7 @@ async def status(request: Request, owner: str, app: str, request_id: str) -> Res
     if isinstance(found, Response):
         return found
     sim, task = found
-    drawn = sim.config.profile.draw(["500-poll"])
-    asked = "500-poll" in (request.headers.get(FAULT_HEADER) or "")
-    if task.first_polls_fail() or "500-poll" in drawn or asked:
+    if poll_fails(sim, task) or "500-poll" in (request.headers.get(FAULT_HEADER) or ""):
         return _detail(500, "Internal Server Error")
     now = time.time()
     state = outcome(sim, task, now)
@@ -547,13 +511,6 @@ async def cancel(request: Request, owner: str, app: str, request_id: str) -> Res
     return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
 
 
-def _fires(sim: SimState, drawn: Faults, requested: Faults, once: str, name: str) -> bool:
-    """Whether a create fault fires: drawn by the profile, or asked for (once per request)."""
-    if name in drawn:
-        return True
-    return name in requested and sim.first_time(name, once)
-
-
 async def _read_submit(request: Request) -> tuple[bytes, dict[str, Any], Faults] | Response:
     """The submit's raw body, its JSON object and the faults it asks for; or the error."""
     raw = await request.body()
@@ -603,12 +560,10 @@ async def submit(request: Request, endpoint_id: str) -> Response:
         return read
     raw, body, requested = read
     endpoint_id = endpoint_id.strip("/")
-    drawn = sim.config.profile.draw(_CREATE_FAULTS)
-    faults = requested.merged(drawn)
-    once = _request_key(request, raw, endpoint_id)
-
-    def fires(name: str) -> bool:
-        return _fires(sim, drawn, requested, once, name)
+    create = CreateFaults.draw(
+        sim, request, raw, requested, _CREATE_FAULTS, scope=endpoint_id.encode()
+    )
+    faults, fires = create.all, create.fires
 
     webhook = request.query_params.get("fal_webhook")
     refused = _refusal(endpoint_id, faults, fires, webhook)
@@ -622,24 +577,14 @@ async def submit(request: Request, endpoint_id: str) -> Response:
     prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else None
     spec = _render_spec(endpoint, {} if issues else body, prompt or endpoint_id)
     app = app_of(endpoint_id)
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=endpoint_id,
-            extra={
-                "app": app,
-                "input": _summary(body),
-                "issues": issues,
-                "webhook": webhook,
-                "key_id": key_id,
-            },
-        )
-    )
+    task_extra = {
+        "app": app,
+        "input": _summary(body),
+        "issues": issues,
+        "webhook": webhook,
+        "key_id": key_id,
+    }
+    task = add_task(sim, request, PROVIDER, spec, faults, model=endpoint_id, extra=task_extra)
     _queues.setdefault(sim, deque()).append(task)
     if webhook:
         watcher = asyncio.get_running_loop().create_task(

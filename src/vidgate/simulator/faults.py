@@ -29,40 +29,39 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FAULT_HEADER", "FAULTS", "FaultProfile", "Faults", "parse_faults"]
+__all__ = [
+    "CREATE_STAGE",
+    "DRAWABLE",
+    "FAULTS",
+    "FAULT_HEADER",
+    "WEBHOOK_FAULTS",
+    "FaultProfile",
+    "Faults",
+    "drawable",
+    "parse_faults",
+]
 
 FAULT_HEADER = "x-simulator-fault"
 
-FAULTS = frozenset(
-    {
-        "429",
-        "429-no-retry-after",
-        "500-create",
-        "500-after-create",
-        "moderation",
-        "no-credits",
-        "auth",
-        "invalid",
-        "slow",
-        "hang",
-        "fail",
-        "moderation-after",
-        "throttled",
-        "500-poll",
-        "500-download",
-        "expired-url",
-        "missing-output",
-        "truncated",
-        "corrupt",
-        "wrong-duration",
-        "wrong-aspect",
-        "webhook-drop",
-        "webhook-duplicate",
-        "webhook-late",
-        "webhook-forged",
-        "retry-after",
-    }
+#: The faults a global profile may draw, by where they act (see above). A request draws them
+#: in ``DRAWABLE``'s order, which consumes the seeded RNG: keep it. ``retry-after`` only
+#: qualifies ``429``, so it is never drawn.
+CREATE_STAGE: tuple[str, ...] = (
+    "auth",
+    "invalid",
+    "no-credits",
+    "429",
+    "429-no-retry-after",
+    "500-create",
+    "500-after-create",
+    "moderation",
 )
+_GENERATION = ("moderation-after", "slow", "hang", "fail", "throttled")
+_STATUS_AND_OUTPUT = ("500-poll", "500-download", "expired-url", "missing-output", "truncated")
+_OUTPUT = ("corrupt", "wrong-duration", "wrong-aspect")
+WEBHOOK_FAULTS = ("webhook-drop", "webhook-duplicate", "webhook-late", "webhook-forged")
+DRAWABLE = (*CREATE_STAGE, *_GENERATION, *_STATUS_AND_OUTPUT, *_OUTPUT, *WEBHOOK_FAULTS)
+FAULTS = frozenset({*DRAWABLE, "retry-after"})
 _MARKER = re.compile(r"\[sim:([^\]]+)\]")
 
 
@@ -88,6 +87,19 @@ class Faults:
 
     def names(self) -> list[str]:
         return sorted(self.values)
+
+
+def drawable(exclude: Iterable[str] = (), *, webhooks: bool = True) -> list[str]:
+    """The faults a twin's requests may draw from the global profile, in drawing order: all of
+    them but those the twin cannot express (``exclude``, which must name known faults), and
+    without the webhook faults where its provider sends no webhooks."""
+    skip = frozenset(exclude)
+    unknown = skip - FAULTS
+    if unknown:
+        raise UnknownFault(f"unknown simulator fault(s): {', '.join(sorted(unknown))}")
+    if not webhooks:
+        skip |= frozenset(WEBHOOK_FAULTS)
+    return [name for name in DRAWABLE if name not in skip]
 
 
 def _parse_items(items: Iterable[str]) -> dict[str, float | None]:

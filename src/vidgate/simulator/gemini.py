@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,11 +73,14 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
+from ._common import CreateFaults, add_task, poll_fails
+from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults, strip_markers
 from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = [
     "GEMINI_MODELS",
+    "VEO_2_0",
+    "VEO_3_0",
     "GeminiTwin",
     "HTTP_STATUS",
     "VeoModel",
@@ -89,7 +91,6 @@ __all__ = [
 
 router = APIRouter()
 
-REFERENCE_HEADER = "x-vidgate-reference"
 KEY_HEADER = "x-goog-api-key"
 
 #: Google's canonical status name for each HTTP status the twins answer with.
@@ -183,49 +184,32 @@ class VeoModel:
     max_samples: int = 4
 
 
-#: Veo on the Gemini API. Veo 3.0 has no 4k, frames or extension; Veo 2 is 5-8 s, silent, and
-#: takes no ``resolution`` (720p only).
+#: Veo 3.0 has no 4k, frames or extension (on both APIs).
+VEO_3_0 = VeoModel(
+    resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
+)
+#: Veo 2 is 5-8 s, silent, and takes no ``resolution`` (720p only); on the Gemini API it has no
+#: extension and makes at most two samples.
+VEO_2_0 = VeoModel(
+    durations=(5, 6, 7, 8),
+    resolutions=(),
+    audio=False,
+    extension=False,
+    reference_images=False,
+    max_samples=2,
+)
+
+#: Veo on the Gemini API.
 GEMINI_MODELS: dict[str, VeoModel] = {
     "veo-3.1-generate-preview": VeoModel(),
     "veo-3.1-fast-generate-preview": VeoModel(),
-    "veo-3.0-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-3.0-fast-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-2.0-generate-001": VeoModel(
-        durations=(5, 6, 7, 8),
-        resolutions=(),
-        audio=False,
-        extension=False,
-        reference_images=False,
-        max_samples=2,
-    ),
+    "veo-3.0-generate-001": VEO_3_0,
+    "veo-3.0-fast-generate-001": VEO_3_0,
+    "veo-2.0-generate-001": VEO_2_0,
 }
 
-_CREATE_FAULTS = [
-    "auth",
-    "invalid",
-    "no-credits",
-    "429",
-    "429-no-retry-after",
-    "500-create",
-    "500-after-create",
-    "moderation",
-    "slow",
-    "hang",
-    "fail",
-    "throttled",
-    "500-poll",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-]
+#: The faults a create may draw from the global profile (Veo sends no webhooks).
+_CREATE_FAULTS = drawable(exclude={"moderation-after"}, webhooks=False)
 
 
 class Invalid(Exception):
@@ -498,17 +482,11 @@ class VeoTwin:
             requested = parse_faults(request.headers.get(FAULT_HEADER), prompt)
         except UnknownFault as exc:
             return google_error(400, str(exc))
-        drawn = sim.config.profile.draw(_CREATE_FAULTS)
-        faults = requested.merged(drawn)
+        create = CreateFaults.draw(sim, request, raw, requested, _CREATE_FAULTS)
+        faults, fires = create.all, create.fires
         gate = self.authorize(request, faults)
         if gate is not None:
             return gate
-        key = _request_key(request, raw)
-
-        def fires(name: str) -> bool:
-            if name in drawn:
-                return True
-            return name in requested and sim.first_time(name, key)
 
         if "invalid" in faults:
             return google_error(400, "Request contains an invalid argument. (simulated)")
@@ -543,23 +521,15 @@ class VeoTwin:
             seed=checked.seed,
             audio=checked.audio,
         )
-        sim.add(
-            SimTask(
-                id=op_id,
-                provider=self.provider,
-                spec=spec,
-                faults=faults,
-                latency=sim.config.latency,
-                reference=request.headers.get(REFERENCE_HEADER),
-                model=model,
-                extra={
-                    "name": name,
-                    "body": _summary(body),
-                    "samples": checked.samples,
-                    "storage_uri": checked.storage_uri,
-                    **checked.extras,
-                },
-            )
+        task_extra = {
+            "name": name,
+            "body": _summary(body),
+            "samples": checked.samples,
+            "storage_uri": checked.storage_uri,
+            **checked.extras,
+        }
+        add_task(
+            sim, request, self.provider, spec, faults, model=model, extra=task_extra, task_id=op_id
         )
         if fires("500-after-create"):
             return _server_error(500)
@@ -628,8 +598,7 @@ class VeoTwin:
 
     def poll_fails(self, sim: SimState, task: SimTask, faults: Faults) -> Response | None:
         """``500-poll``: the task's first two reads (or one drawn from the profile) answer 5xx."""
-        drawn = sim.config.profile.draw(["500-poll"])
-        if task.first_polls_fail() or "500-poll" in faults or "500-poll" in drawn:
+        if poll_fails(sim, task, faults):
             merged = task.faults.merged(faults)
             return _server_error(int(merged.value("500-poll", 500)))
         return None
@@ -645,16 +614,6 @@ def _prompt_of(body: Any) -> str | None:
             prompt = instances[0].get("prompt")
             return prompt if isinstance(prompt, str) else None
     return None
-
-
-def _request_key(request: Request, raw: bytes) -> str:
-    """What makes two creates "the same request" (a client's retry): our reference, else the
-    body and the fault header."""
-    reference = request.headers.get(REFERENCE_HEADER)
-    if reference:
-        return "ref:" + reference
-    digest = hashlib.sha256(raw + (request.headers.get(FAULT_HEADER) or "").encode())
-    return "body:" + digest.hexdigest()
 
 
 def _quota_details(service: str, delay: float | None) -> list[dict[str, Any]]:

@@ -59,10 +59,8 @@ the table says so:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -70,7 +68,9 @@ from urllib.parse import urlsplit, urlunsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
+from ._common import REFERENCE_HEADER, add_task, bearer_token, poll_fails
+from ._common import CreateFaults as SharedCreateFaults
+from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults, strip_markers
 from .state import RenderSpec, SimState, SimTask, Timeline, sim_state
 
 __all__ = [
@@ -91,7 +91,6 @@ router = APIRouter()
 
 PROVIDER = "luma"
 PREFIX = "/dream-machine/v1"
-REFERENCE_HEADER = "x-vidgate-reference"
 
 MODELS = ("ray-2", "ray-flash-2")
 ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
@@ -105,32 +104,7 @@ _WATCH_LIMIT = 600.0
 _WATCH_STEP = 0.05
 
 #: The faults a create may draw from the global profile (they stay with the generation).
-CREATE_FAULTS = [
-    "auth",
-    "invalid",
-    "no-credits",
-    "429",
-    "429-no-retry-after",
-    "500-create",
-    "500-after-create",
-    "moderation",
-    "moderation-after",
-    "slow",
-    "hang",
-    "fail",
-    "throttled",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-    "webhook-drop",
-    "webhook-duplicate",
-    "webhook-late",
-    "webhook-forged",
-]
+CREATE_FAULTS = drawable(exclude={"500-poll"})
 _ONCE_PER_REQUEST = frozenset({"429", "429-no-retry-after", "500-create", "500-after-create"})
 
 _DM_FAILURES = {
@@ -154,8 +128,7 @@ def detail(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def authorized(request: Request) -> bool:
     """Whether the request carries ``Authorization: Bearer <something>``."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
+    return bearer_token(request) is not None
 
 
 def iso(timestamp: float) -> str:
@@ -179,41 +152,16 @@ def read_faults(request: Request, prompt: Any) -> Faults:
     return parse_faults(request.headers.get(FAULT_HEADER), text)
 
 
-@dataclass
-class CreateFaults:
-    """A create's faults: what it asked for plus the profile's draw, and which fire now.
-
-    The ``_ONCE_PER_REQUEST`` faults a request asks for fire once per request key (our
-    reference, else the body and fault header), so a client's retry of the same create goes
-    through; drawn faults fire whenever drawn."""
-
-    sim: SimState
-    requested: Faults
-    drawn: Faults
-    key: str
+class CreateFaults(SharedCreateFaults):
+    """A create's faults (both Luma APIs). Of those a request asks for, only the
+    ``_ONCE_PER_REQUEST`` ones fire once per request key; the rest fire every time."""
 
     @classmethod
     def of(cls, sim: SimState, request: Request, raw: bytes, requested: Faults) -> CreateFaults:
-        reference = request.headers.get(REFERENCE_HEADER)
-        if reference:
-            key = "ref:" + reference
-        else:
-            header = (request.headers.get(FAULT_HEADER) or "").encode()
-            key = "body:" + hashlib.sha256(raw + header).hexdigest()
-        return cls(sim, requested, sim.config.profile.draw(CREATE_FAULTS), key)
+        return cls.draw(sim, request, raw, requested, CREATE_FAULTS)
 
-    @property
-    def all(self) -> Faults:
-        return self.requested.merged(self.drawn)
-
-    def fires(self, name: str) -> bool:
-        if name in self.drawn:
-            return True
-        if name not in self.requested:
-            return False
-        if name in _ONCE_PER_REQUEST:
-            return self.sim.first_time(name, self.key)
-        return True
+    def _once(self, name: str) -> bool:
+        return name not in _ONCE_PER_REQUEST or super()._once(name)
 
     def gate(self, *, no_credits_status: int, no_credits: str) -> JSONResponse | None:
         """The answer a create gets instead of a generation, if a fault says so."""
@@ -247,12 +195,6 @@ def timeline(task: SimTask, now: float | None = None) -> Timeline:
     if "moderation" in task.faults and task.canceled_at is None:
         return Timeline("failed", 0.0, "moderation-input")
     return task.at(now)
-
-
-def poll_fails(sim: SimState, task: SimTask) -> bool:
-    """Whether this read answers 500: the task's ``500-poll``, or the profile's draw."""
-    drawn = sim.config.profile.draw(["500-poll"])
-    return task.first_polls_fail() or "500-poll" in drawn
 
 
 # -- the Generation object ---------------------------------------------------------------------
@@ -488,18 +430,8 @@ async def _create(request: Request) -> Response:
         RESOLUTIONS[body.get("resolution", "720p")],
         body.get("aspect_ratio", "16:9"),
     )
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults.all,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=body["model"],
-            extra={"request": _echo(body), "image_keyframe": image_keyframe},
-        )
-    )
+    task_extra = {"request": _echo(body), "image_keyframe": image_keyframe}
+    task = add_task(sim, request, PROVIDER, spec, faults.all, model=body["model"], extra=task_extra)
     callback = body.get("callback_url")
     if isinstance(callback, str):
         _start_watcher(sim, task, callback)

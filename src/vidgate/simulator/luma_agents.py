@@ -36,15 +36,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ._common import add_task, poll_fails
 from .faults import UnknownFault
 from .luma import (
-    REFERENCE_HEADER,
     CreateFaults,
     authorized,
     detail,
     iso,
     load_json,
-    poll_fails,
     read_faults,
     render_spec,
     timeline,
@@ -254,18 +253,8 @@ async def create_generation(request: Request) -> Response:
         video.get("resolution", "720p"),
         body.get("aspect_ratio", "16:9"),
     )
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults.all,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=MODEL,
-            extra={"request": _summary(body)},
-        )
-    )
+    task_extra = {"request": _summary(body)}
+    task = add_task(sim, request, PROVIDER, spec, faults.all, model=MODEL, extra=task_extra)
     if faults.fires("500-after-create"):
         return _answer(request, detail(500, "Internal server error"))
     response = JSONResponse(_generation(sim, task, queued=True), status_code=201)

@@ -70,6 +70,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from PIL import Image
 
+from ._common import REFERENCE_HEADER, add_task, bearer_token
 from ._openai_errors import Handler as Handler
 from ._openai_errors import (
     OpenAIFailure,
@@ -89,7 +90,16 @@ from ._openai_validation import SIZES as SIZES
 from ._openai_validation import SNAPSHOTS as SNAPSHOTS
 from ._openai_validation import Upload as Upload
 from ._openai_validation import _create_fields, _input_reference, _validated
-from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
+from .faults import (
+    CREATE_STAGE,
+    DRAWABLE,
+    FAULT_HEADER,
+    Faults,
+    UnknownFault,
+    drawable,
+    parse_faults,
+    strip_markers,
+)
 from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = ["PROVIDER", "REFERENCE_HEADER", "router", "sign_webhook"]
@@ -97,40 +107,11 @@ __all__ = ["PROVIDER", "REFERENCE_HEADER", "router", "sign_webhook"]
 router = APIRouter()
 
 PROVIDER = "openai"
-#: The header vidgate sends its attempt reference in (counted in the simulator's stats).
-REFERENCE_HEADER = "x-vidgate-reference"
 
 VARIANTS = ("video", "thumbnail", "spritesheet")
-#: Faults that act on a create call, and those that stay with the video it makes.
-CREATE_FAULTS = [
-    "auth",
-    "429",
-    "429-no-retry-after",
-    "no-credits",
-    "invalid",
-    "moderation",
-    "500-create",
-    "500-after-create",
-]
-TASK_FAULTS = [
-    "slow",
-    "hang",
-    "fail",
-    "moderation-after",
-    "throttled",
-    "500-poll",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-    "webhook-drop",
-    "webhook-duplicate",
-    "webhook-late",
-    "webhook-forged",
-]
+#: A create draws every fault; those that act on the create call itself (``CREATE_STAGE``) do
+#: not stay with the video it makes, the rest do.
+TASK_FAULTS = frozenset(DRAWABLE).difference(CREATE_STAGE)
 #: Faults a non-create call can meet.
 CALL_FAULTS = ["auth", "429", "429-no-retry-after"]
 _STATUS = {
@@ -166,14 +147,14 @@ def _mask(key: str) -> str:
 
 
 def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request)
+    if token is None:
         raise OpenAIFailure(
             401,
             "You didn't provide an API key. You need to provide your API key in an Authorization "
             "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         )
-    return token.strip()
+    return token
 
 
 def _check_call(request: Request, faults: Faults, key: str, *, once_key: str | None) -> None:
@@ -312,23 +293,23 @@ def _new_video(
         seed=secrets.randbelow(2**31),
         audio=True,  # Sora always generates audio
     )
-    task = SimTask(
-        id="video_" + secrets.token_hex(16),
-        provider=PROVIDER,
-        spec=spec,
-        faults=Faults({k: v for k, v in faults.values.items() if k in TASK_FAULTS}),
-        latency=sim.config.latency,
-        reference=request.headers.get(REFERENCE_HEADER),
+    task_extra = {
+        "prompt": prompt,
+        "seconds": seconds,
+        "size": size,
+        "ttl": sim.config.url_ttl,
+        **extra,
+    }
+    task = add_task(
+        sim,
+        request,
+        PROVIDER,
+        spec,
+        Faults({k: v for k, v in faults.values.items() if k in TASK_FAULTS}),
         model=model,
-        extra={
-            "prompt": prompt,
-            "seconds": seconds,
-            "size": size,
-            "ttl": sim.config.url_ttl,
-            **extra,
-        },
+        extra=task_extra,
+        task_id="video_" + secrets.token_hex(16),
     )
-    sim.add(task)
     _watch(sim, task)
     return task
 
@@ -340,7 +321,7 @@ async def _create(request: Request, fields: dict[str, Any], extra: dict[str, Any
     faults = _faults(
         request,
         sim,
-        CREATE_FAULTS + TASK_FAULTS,
+        drawable(),
         prompt_value if isinstance(prompt_value, str) else None,
     )
     reference = request.headers.get(REFERENCE_HEADER)

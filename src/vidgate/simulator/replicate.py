@@ -85,7 +85,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import json
 import math
 import re
@@ -98,13 +97,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ._common import CreateFaults, add_task, bearer_token, poll_fails
 from ._replicate_predictions import PROVIDER, TERMINAL, _base, _prediction, _state
 from ._replicate_schemas import MODELS, ModelSchema, Param, _render_spec, validate_input
 from ._replicate_schemas import ParamKind as ParamKind
 from ._replicate_webhooks import EVENTS, _start_watching, webhook_secret
 from ._replicate_webhooks import WATCH_LIMIT as WATCH_LIMIT
 from ._replicate_webhooks import WEBHOOK_THROTTLE as WEBHOOK_THROTTLE
-from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
+from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults, strip_markers
 from .state import SimState, SimTask, sim_state
 
 __all__ = [
@@ -121,7 +121,6 @@ __all__ = [
 
 router = APIRouter()
 
-REFERENCE_HEADER = "x-vidgate-reference"
 #: Replicate's minimum ``Cancel-After``, in seconds (R-OAS). Tests lower it to stay fast.
 MIN_CANCEL_AFTER = 5.0
 #: The longest ``Prefer: wait`` hold, in seconds (the spec allows 1..60).
@@ -139,32 +138,8 @@ _NO_CREDIT = (
     "credit, please wait a few minutes before trying again."
 )
 
-_CREATE_FAULTS = [
-    "auth",
-    "invalid",
-    "no-credits",
-    "429",
-    "429-no-retry-after",
-    "500-create",
-    "500-after-create",
-    "moderation",
-    "slow",
-    "hang",
-    "fail",
-    "throttled",
-    "500-poll",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-    "webhook-drop",
-    "webhook-duplicate",
-    "webhook-late",
-    "webhook-forged",
-]
+#: The faults a create may draw from the global profile.
+_CREATE_FAULTS = drawable(exclude={"moderation-after"})
 
 
 # -- answers in Replicate's shapes --------------------------------------------------------------
@@ -194,13 +169,8 @@ def _invalid(fields: list[dict[str, str]]) -> JSONResponse:
     return _problem(422, "Input validation failed", detail, invalid_fields=fields)
 
 
-def _authorized(request: Request) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() in ("bearer", "token") and bool(token.strip())
-
-
 def _gate(request: Request, faults: Faults) -> JSONResponse | None:
-    if not _authorized(request) or "auth" in faults:
+    if bearer_token(request, ("bearer", "token")) is None or "auth" in faults:
         return _problem(401, "Unauthenticated", _UNAUTHENTICATED)
     return None
 
@@ -224,16 +194,6 @@ def parse_duration(text: str) -> float | None:
         return None
     scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
     return sum(float(number) * scale[unit] for number, unit in parts)
-
-
-def _request_key(request: Request, raw: bytes) -> str:
-    """What makes two creates "the same request" (a client's retry): our reference, else the
-    body and the fault header."""
-    reference = request.headers.get(REFERENCE_HEADER)
-    if reference:
-        return "ref:" + reference
-    digest = hashlib.sha256(raw + (request.headers.get(FAULT_HEADER) or "").encode())
-    return "body:" + digest.hexdigest()
 
 
 def _resolve_version(version: Any) -> tuple[str, str] | JSONResponse:
@@ -355,14 +315,8 @@ async def _create(request: Request, model_name: str | None) -> Response:
         return read
     raw, body, requested = read
     values = body.get("input")
-    drawn = sim.config.profile.draw(_CREATE_FAULTS)
-    faults = requested.merged(drawn)
-    key = _request_key(request, raw)
-
-    def fires(name: str) -> bool:
-        if name in drawn:
-            return True
-        return name in requested and sim.first_time(name, key)
+    create = CreateFaults.draw(sim, request, raw, requested, _CREATE_FAULTS)
+    faults, fires = create.all, create.fires
 
     gate = _gate(request, faults)
     if gate is not None:
@@ -397,29 +351,28 @@ async def _create(request: Request, model_name: str | None) -> Response:
     now = time.time()
     model_error = next((m for check in schema.checks if (m := check(values))), None)
     webhook = body.get("webhook")
-    task = sim.add(
-        SimTask(
-            id=_new_id(),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults,
-            latency=sim.config.latency,
-            created_at=now,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=model_name,
-            extra={
-                "input": values,
-                "version": version,
-                "deadline": now + cancel_after if cancel_after is not None else None,
-                "webhook": webhook,
-                "webhook_events": list(body.get("webhook_events_filter") or EVENTS),
-                "model_error": model_error,
-                "headers": {
-                    "prefer": prefer,
-                    "cancel-after": request.headers.get("cancel-after"),
-                },
-            },
-        )
+    task_extra = {
+        "input": values,
+        "version": version,
+        "deadline": now + cancel_after if cancel_after is not None else None,
+        "webhook": webhook,
+        "webhook_events": list(body.get("webhook_events_filter") or EVENTS),
+        "model_error": model_error,
+        "headers": {
+            "prefer": prefer,
+            "cancel-after": request.headers.get("cancel-after"),
+        },
+    }
+    task = add_task(
+        sim,
+        request,
+        PROVIDER,
+        spec,
+        faults,
+        model=model_name,
+        extra=task_extra,
+        task_id=_new_id(),
+        created_at=now,
     )
     if webhook:
         _start_watching(sim, task)
@@ -524,8 +477,7 @@ async def get_prediction(request: Request, prediction_id: str) -> Response:
     task = sim.get(PROVIDER, prediction_id)
     if task is None:
         return _not_found()
-    drawn = sim.config.profile.draw(["500-poll"])
-    if task.first_polls_fail() or "500-poll" in faults or "500-poll" in drawn:
+    if poll_fails(sim, task, faults):
         return _server_error()
     if fires_429(sim, faults):
         return _throttled(faults.value("retry-after", 1.0), True)

@@ -50,19 +50,19 @@ Webhook faults are accepted and ignored: Runway has no webhooks.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from .faults import FAULT_HEADER, Faults, UnknownFault, parse_faults, strip_markers
+from ._common import CreateFaults, add_task, bearer_token, poll_fails
+from .faults import FAULT_HEADER, Faults, UnknownFault, drawable, parse_faults, strip_markers
 from .state import RenderSpec, SimState, SimTask, sim_state
 
 __all__ = ["API_VERSION", "MODELS", "router"]
@@ -71,7 +71,6 @@ router = APIRouter()
 
 PROVIDER = "runway"
 API_VERSION = "2024-11-06"
-REFERENCE_HEADER = "x-vidgate-reference"
 
 T2V, I2V, V2V = "text_to_video", "image_to_video", "video_to_video"
 
@@ -141,6 +140,17 @@ class ModelRules:
         return float(round((rate or self.credits_per_second) * duration, 2))
 
 
+#: Veo 3.1 through Runway (the fast variant differs only in price).
+_VEO = ModelRules(
+    ratios={T2V: _VEO_RATIOS, I2V: _VEO_RATIOS},
+    prompt_required=frozenset({T2V}),
+    durations=(4, 6, 8),
+    default_duration=8,
+    positions=("first", "last"),
+    audio=True,
+    negative_prompt=True,
+)
+
 MODELS: dict[str, ModelRules] = {
     "gen4.5": ModelRules(
         ratios={T2V: ("1280:720", "720:1280"), I2V: _GEN4_RATIOS},
@@ -157,28 +167,8 @@ MODELS: dict[str, ModelRules] = {
         content_moderation=True,
         credits_per_second=5,
     ),
-    "veo3.1": ModelRules(
-        ratios={T2V: _VEO_RATIOS, I2V: _VEO_RATIOS},
-        prompt_required=frozenset({T2V}),
-        durations=(4, 6, 8),
-        default_duration=8,
-        positions=("first", "last"),
-        audio=True,
-        negative_prompt=True,
-        credits_per_second=20,
-        credits_per_second_audio=40,
-    ),
-    "veo3.1_fast": ModelRules(
-        ratios={T2V: _VEO_RATIOS, I2V: _VEO_RATIOS},
-        prompt_required=frozenset({T2V}),
-        durations=(4, 6, 8),
-        default_duration=8,
-        positions=("first", "last"),
-        audio=True,
-        negative_prompt=True,
-        credits_per_second=10,
-        credits_per_second_audio=15,
-    ),
+    "veo3.1": replace(_VEO, credits_per_second=20, credits_per_second_audio=40),
+    "veo3.1_fast": replace(_VEO, credits_per_second=10, credits_per_second_audio=15),
     "aleph2": ModelRules(
         ratios={V2V: ()},
         prompt_required=frozenset(),
@@ -188,30 +178,8 @@ MODELS: dict[str, ModelRules] = {
     ),
 }
 
-#: The faults a request to this twin may draw from the global profile.
-_CREATE_FAULTS = [
-    "auth",
-    "invalid",
-    "no-credits",
-    "429",
-    "429-no-retry-after",
-    "500-create",
-    "500-after-create",
-    "moderation",
-    "slow",
-    "hang",
-    "fail",
-    "throttled",
-    "500-poll",
-    "500-download",
-    "expired-url",
-    "missing-output",
-    "truncated",
-    "corrupt",
-    "wrong-duration",
-    "wrong-aspect",
-]
-_ONCE_PER_REQUEST = ("429", "429-no-retry-after", "500-create", "500-after-create")
+#: The faults a request to this twin may draw from the global profile (Runway has no webhooks).
+_CREATE_FAULTS = drawable(exclude={"moderation-after"}, webhooks=False)
 
 
 # -- answers in Runway's shapes ----------------------------------------------------------------
@@ -236,9 +204,7 @@ def _iso(timestamp: float) -> str:
 
 def _check_headers(request: Request, faults: Faults | None = None) -> JSONResponse | None:
     """Runway's gate on every request: a bearer key, then the API version header."""
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if bearer_token(request) is None:
         return _error(401, "Missing or invalid Authorization header. Use 'Bearer <API secret>'.")
     if faults is not None and "auth" in faults:
         return _error(401, "The API secret provided is invalid or has been revoked.")
@@ -495,16 +461,6 @@ def _task_json(sim: SimState, task: SimTask, now: float) -> dict[str, Any]:
     return {**body, "status": status, "estimatedCost": estimate}
 
 
-def _request_key(request: Request, raw: bytes) -> str:
-    """What makes two creates "the same request" (a client's retry): our reference, else the
-    body and the fault header."""
-    reference = request.headers.get(REFERENCE_HEADER)
-    if reference:
-        return "ref:" + reference
-    digest = hashlib.sha256(raw + (request.headers.get(FAULT_HEADER) or "").encode())
-    return "body:" + digest.hexdigest()
-
-
 async def _create(request: Request, endpoint: str) -> Response:
     sim = sim_state(request)
     gate = _check_headers(request)
@@ -522,15 +478,8 @@ async def _create(request: Request, endpoint: str) -> Response:
         requested = parse_faults(request.headers.get(FAULT_HEADER), prompt)
     except UnknownFault as exc:
         return _error(400, str(exc))
-    drawn = sim.config.profile.draw(_CREATE_FAULTS)
-    faults = requested.merged(drawn)
-    key = _request_key(request, raw)
-
-    def fires(name: str) -> bool:
-        if name in drawn:
-            return True
-        return name in requested and sim.first_time(name, key)
-
+    create = CreateFaults.draw(sim, request, raw, requested, _CREATE_FAULTS)
+    faults, fires = create.all, create.fires
     gate = _check_headers(request, faults)
     if gate is not None:
         return gate
@@ -566,18 +515,8 @@ async def _create(request: Request, endpoint: str) -> Response:
         audio=audio,
     )
     credits = rules.credits(spec.duration, audio)
-    task = sim.add(
-        SimTask(
-            id=sim.new_id("uuid"),
-            provider=PROVIDER,
-            spec=spec,
-            faults=faults,
-            latency=sim.config.latency,
-            reference=request.headers.get(REFERENCE_HEADER),
-            model=body["model"],
-            extra={"endpoint": endpoint, "body": _summary(body), "credits": credits},
-        )
-    )
+    task_extra = {"endpoint": endpoint, "body": _summary(body), "credits": credits}
+    task = add_task(sim, request, PROVIDER, spec, faults, model=body["model"], extra=task_extra)
     if fires("500-after-create"):
         return _error(500, "An internal error occurred. Please try again later.")
     return JSONResponse({"id": task.id, "estimatedCost": {"credits": credits}})
@@ -636,8 +575,7 @@ async def get_task(request: Request, task_id: str) -> Response:
     task = sim.get(PROVIDER, task_id)
     if task is None:
         return _error(404, "Task not found")
-    drawn = sim.config.profile.draw(["500-poll"])
-    if task.first_polls_fail() or "500-poll" in faults or "500-poll" in drawn:
+    if poll_fails(sim, task, faults):
         return _error(500, "An internal error occurred. Please try again later.")
     return JSONResponse(_task_json(sim, task, time.time()))
 

@@ -31,13 +31,17 @@ import asyncio
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ._common import bearer_token
 from .faults import Faults
 from .gemini import (
+    VEO_2_0,
+    VEO_3_0,
     Checked,
     Invalid,
     VeoModel,
@@ -55,26 +59,16 @@ _COMPRESSION = ("optimized", "lossless")
 _RESIZE = ("pad", "crop")
 _SEED_MAX = 4_294_967_295
 
-#: Veo on Vertex AI: the GA ``-001`` ids and the previews.
+#: Veo on Vertex AI: the GA ``-001`` ids and the previews. Veo 2 here extends videos and makes up
+#: to four samples.
 VERTEX_MODELS: dict[str, VeoModel] = {
     "veo-3.1-generate-001": VeoModel(),
     "veo-3.1-fast-generate-001": VeoModel(),
     "veo-3.1-generate-preview": VeoModel(),
     "veo-3.1-fast-generate-preview": VeoModel(),
-    "veo-3.0-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-3.0-fast-generate-001": VeoModel(
-        resolutions=("720p", "1080p"), last_frame=False, extension=False, reference_images=False
-    ),
-    "veo-2.0-generate-001": VeoModel(
-        durations=(5, 6, 7, 8),
-        resolutions=(),
-        audio=False,
-        extension=True,
-        reference_images=False,
-        max_samples=4,
-    ),
+    "veo-3.0-generate-001": VEO_3_0,
+    "veo-3.0-fast-generate-001": VEO_3_0,
+    "veo-2.0-generate-001": replace(VEO_2_0, extension=True, max_samples=4),
 }
 
 
@@ -85,24 +79,16 @@ class VertexTwin(VeoTwin):
     label: ClassVar[str] = "Vertex AI"
     service: ClassVar[str] = "aiplatform.googleapis.com"
     models: ClassVar[Mapping[str, VeoModel]] = VERTEX_MODELS
-    parameters: ClassVar[frozenset[str]] = frozenset(
-        {
-            "aspectRatio",
-            "resolution",
-            "durationSeconds",
-            "negativePrompt",
-            "personGeneration",
-            "sampleCount",
-            "enhancePrompt",
-            "seed",
-            "fps",
-            "generateAudio",
-            "storageUri",
-            "pubsubTopic",
-            "compressionQuality",
-            "resizeMode",
-        }
-    )
+    #: The Gemini API's ``parameters`` but ``numberOfVideos``, and Vertex's own.
+    parameters: ClassVar[frozenset[str]] = (VeoTwin.parameters - {"numberOfVideos"}) | {
+        "seed",
+        "fps",
+        "generateAudio",
+        "storageUri",
+        "pubsubTopic",
+        "compressionQuality",
+        "resizeMode",
+    }
     body_fields: ClassVar[frozenset[str]] = frozenset({"instances", "parameters", "labels"})
     instance_fields: ClassVar[frozenset[str]] = frozenset(
         {"prompt", "image", "lastFrame", "video", "referenceImages", "mask"}
@@ -112,8 +98,7 @@ class VertexTwin(VeoTwin):
     id_style: ClassVar[str] = "uuid"
 
     def authorize(self, request: Request, faults: Faults) -> Response | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if bearer_token(request) is None:
             return google_error(
                 401,
                 "Request is missing required authentication credential. Expected OAuth 2 access "
