@@ -107,7 +107,12 @@ class Settings(BaseSettings):
     queue_poll_interval: float = Field(
         default=1.0, gt=0, description="seconds between checks of the job queue by a worker"
     )
-    worker_concurrency: int = Field(default=8, ge=1, description="jobs one worker runs at once")
+    worker_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="jobs one worker has in flight at once, waiting at providers included "
+        "(media work is bounded separately by media_workers)",
+    )
     media_workers: int | None = Field(
         default=None,
         ge=1,

@@ -19,7 +19,8 @@ from ._console import err, friendly
 @friendly
 def worker(
     concurrency: Annotated[
-        int | None, typer.Option(help="Jobs this worker runs at once.", min=1)
+        int | None,
+        typer.Option(help="Jobs this worker has in flight at once (default 1000).", min=1),
     ] = None,
     executor_id: Annotated[
         str | None,
