@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -164,6 +165,32 @@ async def test_deadline_ends_the_job_and_cancels_the_remote_task(engine: Engine)
     assert job.error is not None and job.error.code == "timeout"
     assert len(job.attempts) == 1, "a deadline never falls back"
     assert any(c.url.endswith("/cancel") for c in engine.calls(job.id))
+
+
+async def test_time_in_vidgates_own_queue_does_not_count_against_the_deadline(
+    settings: Settings,
+) -> None:
+    """One provider slot, held by a hanging job: the second job waits in vidgate's queue for
+    longer than its whole deadline, then gets the slot and still completes — the deadline
+    measures the provider's time, not ours."""
+    settings.provider_limits = {"simulated": {"concurrency": 1}}
+    deadline = 2.0
+    async with Engine(settings) as engine:
+        blocker = await engine.submit(small("[simulate:hang] a mole"))
+        async for snapshot in engine.watch(blocker.id, interval=0.02):
+            if snapshot.attempts and snapshot.attempts[0].remote_id:
+                break
+        waiting = await engine.submit(small("a fox", deadline_seconds=deadline))
+        # Time passing while the job waits for the provider slot is what is under test.
+        await asyncio.sleep(deadline + 1.0)
+        assert engine.get(waiting.id).attempts == [], "it waited behind the blocker"
+        await engine.cancel(blocker.id)
+        done = await asyncio.wait_for(engine.wait(waiting.id, interval=0.02), timeout=60)
+    assert done.status is JobStatus.COMPLETED, done.error
+    [attempt] = done.attempts
+    assert attempt.submitted_at is not None and attempt.submitted_at - done.created_at >= (
+        timedelta(seconds=deadline)
+    ), "the job reached the provider only after its deadline had passed since creation"
 
 
 async def test_a_tenant_default_deadline_applies_when_the_request_sets_none(

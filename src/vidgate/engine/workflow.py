@@ -33,6 +33,7 @@ from dbos import DBOS, SetWorkflowID
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
+from .._clock import as_utc
 from ..catalog import effective_params
 from ..exceptions import (
     GenerationFailed,
@@ -112,12 +113,23 @@ def _error(exc: VidgateError) -> ErrorPayload:
 
 def _time_left(job: Job) -> float:
     """Seconds until the job's deadline: the request's, else its tenant's (the tenant's own,
-    else ``VIDGATE_TENANT_DEADLINES``), else the default."""
+    else ``VIDGATE_TENANT_DEADLINES``), else the default.
+
+    The deadline measures the providers' time — from each attempt's create call to its end,
+    summed over the job's attempts — not the time the job waited in vidgate's own queues
+    (the job queue, a provider's concurrency or rate limit), so no job fails because vidgate
+    itself was busy. A job that waits shows it: its phase stays ``queued``."""
     settings = current().settings
     limit = job.request.deadline_seconds or current().store.tenant_deadline(job.tenant)
     if limit is None:
         limit = settings.tenant_deadlines.get(job.tenant, settings.default_deadline)
-    return limit - (datetime.now(UTC) - job.created_at).total_seconds()
+    now = datetime.now(UTC)
+    spent = 0.0
+    for attempt in job.attempts:
+        started = as_utc(attempt.submitted_at)
+        if started is not None:
+            spent += ((as_utc(attempt.finished_at) or now) - started).total_seconds()
+    return limit - spent
 
 
 # -- job workflow steps ----------------------------------------------------------------------
