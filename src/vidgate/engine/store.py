@@ -86,6 +86,30 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
     )
 
 
+def _columns(table: sa.Table, start: int) -> list[tuple[sa.Column[Any], int]]:
+    return [(column, start + i) for i, column in enumerate(table.c)]
+
+
+_JOB_COLUMNS = _columns(jobs, 0)
+_ATTEMPT_COLUMNS = _columns(attempts, len(jobs.c))
+_ASSET_COLUMNS = _columns(assets, len(jobs.c) + len(attempts.c))
+#: A job, each of its attempts and each of its assets in one query (attempts in order).
+_JOB_WITH_PARTS = (
+    sa.select(
+        *jobs.c,
+        *(c.label(f"a_{c.name}") for c in attempts.c),
+        *(c.label(f"s_{c.name}") for c in assets.c),
+    )
+    .select_from(
+        jobs.outerjoin(attempts, attempts.c.job_id == jobs.c.id).outerjoin(
+            assets, assets.c.job_id == jobs.c.id
+        )
+    )
+    .where(jobs.c.deleted_at.is_(None))
+    .order_by(attempts.c.number)
+)
+
+
 def _forward(progress: float) -> sa.ColumnElement[float]:
     """Progress never goes back, not even when a job falls back to another provider."""
     return sa.case((jobs.c.progress > progress, jobs.c.progress), else_=sa.literal(progress))
@@ -111,11 +135,13 @@ class JobStore:
         tenant: str = DEFAULT_TENANT,
         quote: CostQuote | None = None,
         guard: Callable[[sa.Connection], None] | None = None,
+        then: Callable[[sa.Connection], None] | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
         is an ``IdempotencyConflict``). ``guard`` runs inside the inserting transaction, before
-        the insert, to enforce the tenant's limits atomically."""
+        the insert, to enforce the tenant's limits atomically; ``then`` runs in it after the
+        insert (the DBOS enqueue: one commit for the whole admission)."""
         digest = request_hash(request)
         if request.idempotency_key is not None:
             existing = self._same_key(tenant, request.idempotency_key, digest)
@@ -148,6 +174,8 @@ class JobStore:
                     )
                 )
                 _outbox(conn, job_id, JobStatus.QUEUED)
+                if then is not None:
+                    then(conn)
         except sa.exc.IntegrityError:
             # Another request with the same key won the race to insert.
             if request.idempotency_key is None:
@@ -156,7 +184,9 @@ class JobStore:
             if existing is None:
                 raise
             return existing, False
-        return self.get(job_id), True
+        # Just inserted, so nothing else is on it yet: no need to read it back.
+        fresh = {**row, "cost_usd": None, "error": None, "routing": None, "completed_at": None}
+        return self._job(fresh, [], {}), True
 
     def _same_key(self, tenant: str, key: str, digest: str) -> Job | None:
         found = self.find_by_idempotency_key(tenant, key)
@@ -182,21 +212,24 @@ class JobStore:
         return self.get(row.id), row.request_hash
 
     def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job with its attempts and assets, read in one query (the job's row joined to
+        each attempt and asset: a job has few of either)."""
+        query = _JOB_WITH_PARTS.where(jobs.c.id == job_id)
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
         with self.engine.connect() as conn:
-            query = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.deleted_at.is_(None))
-            if tenant is not None:
-                query = query.where(jobs.c.tenant == tenant)
-            row = conn.execute(query).mappings().first()
-            if row is None:
-                raise JobNotFound(job_id)
-            attempt_rows = conn.execute(
-                sa.select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
-            ).mappings()
-            asset_rows = {
-                a["kind"]: a
-                for a in conn.execute(sa.select(assets).where(assets.c.job_id == job_id)).mappings()
-            }
-            return self._job(row, list(attempt_rows), asset_rows)
+            rows = conn.execute(query).all()
+        if not rows:
+            raise JobNotFound(job_id)
+        attempt_rows: dict[str, dict[str, Any]] = {}
+        asset_rows: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row.a_id is not None and row.a_id not in attempt_rows:
+                attempt_rows[row.a_id] = {c.name: row[i] for c, i in _ATTEMPT_COLUMNS}
+            if row.s_id is not None and row.s_kind not in asset_rows:
+                asset_rows[row.s_kind] = {c.name: row[i] for c, i in _ASSET_COLUMNS}
+        first = {c.name: rows[0][i] for c, i in _JOB_COLUMNS}
+        return self._job(first, list(attempt_rows.values()), asset_rows)
 
     def list_jobs(
         self, *, tenant: str | None = None, status: JobStatus | None = None, limit: int = 50
