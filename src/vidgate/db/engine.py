@@ -27,7 +27,9 @@ def make_engine(url: str, *, synchronous: str = "NORMAL") -> sa.Engine:
     if synchronous not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"synchronous is one of {SQLITE_SYNCHRONOUS}, not {synchronous!r}")
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        # pool_size: keep a connection per thread that may use one (asyncio's default executor
+        # has up to cpus + 4 threads), instead of opening and closing overflow connections.
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=16)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

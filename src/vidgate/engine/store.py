@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,9 +54,31 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
         return
     url = (row.request or {}).get("webhook_url")
     if not url:
-        url = conn.execute(
-            sa.select(tenants.c.webhook_url).where(tenants.c.name == row.tenant)
-        ).scalar()
+        url = _tenant_webhook(conn, row.tenant)
+    _queue_webhook(conn, url, row.tenant, job_id, status, row.progress, row.error)
+
+
+def _tenant_webhook(conn: sa.Connection, tenant: str) -> str | None:
+    url = conn.execute(_TENANT_WEBHOOK, {"tenant": tenant}).scalar()
+    return str(url) if url else None
+
+
+# Statements the hot paths run, built once: SQLAlchemy then finds their compiled form at once
+# instead of building and fingerprinting a new statement per call.
+_TENANT_WEBHOOK = sa.select(tenants.c.webhook_url).where(tenants.c.name == sa.bindparam("tenant"))
+_INSERT_JOB = jobs.insert()
+_INSERT_EVENT = job_events.insert()
+
+
+def _queue_webhook(
+    conn: sa.Connection,
+    url: str | None,
+    tenant: str,
+    job_id: str,
+    status: JobStatus,
+    progress: float,
+    error: Any,
+) -> None:
     if not url:
         return
     now = _now()
@@ -63,7 +87,7 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
     conn.execute(
         webhook_deliveries.insert().values(
             id=message_id,
-            tenant=row.tenant,
+            tenant=tenant,
             job_id=job_id,
             event=event,
             url=url,
@@ -74,8 +98,8 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
                     "id": job_id,
                     "object": "video",
                     "status": status.value,
-                    "progress": round(row.progress),
-                    "error": row.error,
+                    "progress": round(progress),
+                    "error": error,
                 },
             },
             status="pending",
@@ -105,9 +129,11 @@ _JOB_WITH_PARTS = (
             assets, assets.c.job_id == jobs.c.id
         )
     )
-    .where(jobs.c.deleted_at.is_(None))
+    .where(jobs.c.deleted_at.is_(None), jobs.c.id == sa.bindparam("job_id"))
     .order_by(attempts.c.number)
 )
+_JOB = _JOB_WITH_PARTS
+_JOB_OF_TENANT = _JOB_WITH_PARTS.where(jobs.c.tenant == sa.bindparam("tenant"))
 
 
 def _forward(progress: float) -> sa.ColumnElement[float]:
@@ -124,6 +150,13 @@ def request_hash(request: VideoRequest) -> str:
 class JobStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+        # steps of 1 to 100 ms before it tries again. Admissions from this process queue on a
+        # lock instead and go the moment the one before commits (other processes still wait
+        # on SQLite's own lock).
+        self._admissions: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -164,16 +197,24 @@ class JobStore:
             "updated_at": now,
         }
         try:
-            with self.engine.begin() as conn:
+            with self._admissions, self.engine.begin() as conn:
+                # Read before anything is written (on SQLite: before the write lock is taken),
+                # so the transaction below only writes.
+                webhook = request.webhook_url or _tenant_webhook(conn, tenant)
                 if guard is not None:
                     guard(conn)
-                conn.execute(jobs.insert().values(**row))
+                conn.execute(_INSERT_JOB, row)
                 conn.execute(
-                    job_events.insert().values(
-                        job_id=job_id, at=now, phase="queued", progress=0.0, message="job created"
-                    )
+                    _INSERT_EVENT,
+                    {
+                        "job_id": job_id,
+                        "at": now,
+                        "phase": "queued",
+                        "progress": 0.0,
+                        "message": "job created",
+                    },
                 )
-                _outbox(conn, job_id, JobStatus.QUEUED)
+                _queue_webhook(conn, webhook, tenant, job_id, JobStatus.QUEUED, 0.0, None)
                 if then is not None:
                     then(conn)
         except sa.exc.IntegrityError:
@@ -214,11 +255,9 @@ class JobStore:
     def get(self, job_id: str, *, tenant: str | None = None) -> Job:
         """The job with its attempts and assets, read in one query (the job's row joined to
         each attempt and asset: a job has few of either)."""
-        query = _JOB_WITH_PARTS.where(jobs.c.id == job_id)
-        if tenant is not None:
-            query = query.where(jobs.c.tenant == tenant)
+        query = _JOB_OF_TENANT if tenant is not None else _JOB
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, {"job_id": job_id, "tenant": tenant}).all()
         if not rows:
             raise JobNotFound(job_id)
         attempt_rows: dict[str, dict[str, Any]] = {}

@@ -229,6 +229,12 @@ KEY_CACHE_SECONDS = 5.0
 _KEY_CACHE_MAX = 10_000
 
 
+#: A tenant's cap and quota, read before deciding whether a create must lock the tenant.
+_CAPS = sa.select(tenants.c.max_concurrent, tenants.c.daily_videos).where(
+    tenants.c.name == sa.bindparam("tenant")
+)
+
+
 class TenantBook:
     def __init__(
         self,
@@ -556,11 +562,7 @@ class TenantBook:
         concurrent-job cap or its daily quota. Holds the tenant's lock until the insert commits.
         A tenant with neither limit is not locked: nothing is counted, so creates for it do not
         wait on each other (a limit set meanwhile applies from the next create)."""
-        caps = conn.execute(
-            sa.select(tenants.c.max_concurrent, tenants.c.daily_videos).where(
-                tenants.c.name == tenant
-            )
-        ).first()
+        caps = conn.execute(_CAPS, {"tenant": tenant}).first()
         if caps is None or not (caps.max_concurrent or caps.daily_videos):
             return
         row = self._lock(conn, tenant)
