@@ -7,7 +7,8 @@ constant time. Every query the gateway makes is scoped to the key's tenant.
 Limits are enforced atomically in the database, so a burst of concurrent requests — from one
 process or many — cannot get past them: each check first takes a write lock (an ``UPDATE`` of the
 tenant's row: a row lock on PostgreSQL, the database write lock on SQLite), then counts, then
-writes, in one transaction.
+writes, in one transaction. A tenant without a limit is never locked: nothing is counted for it.
+A verified key is trusted for ``key_cache_seconds`` in the process (``VIDGATE_KEY_CACHE_SECONDS``).
 """
 
 from __future__ import annotations
