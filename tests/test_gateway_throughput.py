@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -28,9 +29,12 @@ from vidgate.exceptions import (
     ConcurrencyLimitReached,
     DailyQuotaExceeded,
 )
+from vidgate.server import create_app
 from vidgate.server.tenancy import Limits, TenantBook
 from vidgate.settings import Settings
 from vidgate.types import Job
+
+SMALL = {"duration": 1, "resolution": "360p"}
 
 
 @contextmanager
@@ -250,3 +254,28 @@ def test_an_unknown_synchronous_level_is_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("VIDGATE_SQLITE_SYNCHRONOUS", "OFF")
     with pytest.raises(ValidationError):
         Settings()
+
+
+async def test_through_the_gateway_a_retrieve_with_a_cached_key_is_one_query(
+    settings: Settings,
+) -> None:
+    app = create_app(settings, worker=False)
+    key = app.state.gateway.tenants.create_key("acme").secret
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://gateway.test",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as http:
+        created = await http.post("/v1/videos", json={"prompt": "a kite", **SMALL})
+        assert created.status_code == 200, created.text
+        video_id = created.json()["id"]
+        with statements(app.state.gateway.engine.database) as sql:
+            for _ in range(5):
+                answer = await http.get(f"/v1/videos/{video_id}")
+                assert answer.status_code == 200 and answer.json()["id"] == video_id
+        other = app.state.gateway.tenants.create_key("other").secret
+        elsewhere = await http.get(
+            f"/v1/videos/{video_id}", headers={"Authorization": f"Bearer {other}"}
+        )
+    assert len(sql) == 5 and all(s.startswith("SELECT") and "FROM JOBS" in s for s in sql)
+    assert elsewhere.status_code == 404, "still scoped to the tenant"
