@@ -122,14 +122,19 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="vidgate-bench-"))
-    results: dict[str, Any] = {"machine": os.uname().machine, "cpus": os.cpu_count()}
+    results: dict[str, Any] = {
+        "machine": os.uname().machine,
+        "cpus": os.cpu_count(),
+        # Other work on the machine while measuring (1-minute load average, before and after).
+        "load_before": round(os.getloadavg()[0], 2),
+    }
 
     # -- the baseline ---------------------------------------------------------------------
     (work / "baseline.py").write_text(BASELINE, encoding="utf-8")
     env = {
         **os.environ,
         "BENCH_DB": f"sqlite:///{work / 'baseline.sqlite'}",
-        "PYTHONPATH": str(work),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(work), os.environ.get("PYTHONPATH")])),
     }
     proc, startup = start(
         [
@@ -243,6 +248,7 @@ def main() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+    results["load_after"] = round(os.getloadavg()[0], 2)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
 

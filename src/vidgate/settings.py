@@ -38,6 +38,17 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; default sqlite:///$VIDGATE_HOME/vidgate.sqlite",
     )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite's synchronous pragma (WAL mode): NORMAL keeps the database consistent "
+        "after a crash and may lose the last commits on power loss; FULL fsyncs every commit",
+    )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long the gateway trusts a verified API key without reading it again "
+        "(a revoked key stops working within this time); 0 reads the key on every request",
+    )
     storage_dir: Path | None = Field(
         default=None, description="local storage root; default $VIDGATE_HOME/media"
     )

@@ -16,7 +16,7 @@ def book() -> TenantBook:
     """The tenant book on the configured database (migrated)."""
     settings = Settings()
     settings.ensure_dirs()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
     upgrade(engine)
     return TenantBook(engine)
 

@@ -36,7 +36,7 @@ def _health() -> list[Health]:
     """Circuit-breaker state from the database (read only; nothing is launched)."""
     settings = Settings()
     settings.ensure_dirs()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
     try:
         upgrade(engine)
         book = HealthBook(

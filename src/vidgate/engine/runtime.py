@@ -68,7 +68,9 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         settings.ensure_dirs()
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(
+            settings.resolved_database_url, synchronous=settings.sqlite_synchronous
+        )
         upgrade(engine)
         # DBOS's own tables too, so a process that only enqueues (DBOSClient) finds them.
         DBOS.migrate(settings.resolved_database_url)

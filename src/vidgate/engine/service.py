@@ -211,11 +211,21 @@ class Engine:
         return plan_with_defaults(request, self.runtime.catalog, self.plan)
 
     def _admit(
-        self, request: VideoRequest, tenant: str, guard: Callable[[Any], None] | None
+        self,
+        request: VideoRequest,
+        tenant: str,
+        guard: Callable[[Any], None] | None,
+        then: Callable[[Any, str], None] | None = None,
     ) -> tuple[Job, bool]:
         request, plan = self.resolve(_absolute_inputs(request))
+        job_id = new_id("job")
         return self.runtime.store.create_job(
-            new_id("job"), request, tenant=tenant, quote=plan.first.quote, guard=guard
+            job_id,
+            request,
+            tenant=tenant,
+            quote=plan.first.quote,
+            guard=guard,
+            then=None if then is None else lambda conn: then(conn, job_id),
         )
 
     async def submit(
@@ -249,16 +259,24 @@ class Engine:
         guard: Callable[[Any], None] | None = None,
     ) -> Job:
         """Admit ``request`` and leave it on the queue for a worker (``vidgate worker``).
-        Needs no launched engine in this process."""
-        job, created = self._admit(request, tenant, guard)
-        if created:
+        Needs no launched engine in this process. The tenant checks, the job, its first history
+        line, its outbox event and the DBOS queue entry are one transaction (DBOS's tables live
+        in the same database): one commit, and no job without its queue entry or the reverse."""
+        _ = self.runtime  # the database made and migrated before the client connects to it
+        # Made here, not in the transaction below: on SQLite its first connection would wait
+        # for the write lock that transaction holds.
+        client = self._client()
+
+        def on_queue(conn: sa.Connection, job_id: str) -> None:
             options: Any = {
                 "queue_name": JOB_QUEUE,
                 "workflow_name": "vidgate.job",
-                "workflow_id": job.id,
+                "workflow_id": job_id,
                 "app_version": WORKFLOW_VERSION,
             }
-            self._client().enqueue(options, job.id)
+            client.enqueue_in_transaction(conn, options, job_id)
+
+        job, _ = self._admit(request, tenant, guard, on_queue)
         return job
 
     async def cancel(self, job_id: str, *, tenant: str | None = None) -> Job:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,9 +54,31 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
         return
     url = (row.request or {}).get("webhook_url")
     if not url:
-        url = conn.execute(
-            sa.select(tenants.c.webhook_url).where(tenants.c.name == row.tenant)
-        ).scalar()
+        url = _tenant_webhook(conn, row.tenant)
+    _queue_webhook(conn, url, row.tenant, job_id, status, row.progress, row.error)
+
+
+def _tenant_webhook(conn: sa.Connection, tenant: str) -> str | None:
+    url = conn.execute(_TENANT_WEBHOOK, {"tenant": tenant}).scalar()
+    return str(url) if url else None
+
+
+# Statements the hot paths run, built once: SQLAlchemy then finds their compiled form at once
+# instead of building and fingerprinting a new statement per call.
+_TENANT_WEBHOOK = sa.select(tenants.c.webhook_url).where(tenants.c.name == sa.bindparam("tenant"))
+_INSERT_JOB = jobs.insert()
+_INSERT_EVENT = job_events.insert()
+
+
+def _queue_webhook(
+    conn: sa.Connection,
+    url: str | None,
+    tenant: str,
+    job_id: str,
+    status: JobStatus,
+    progress: float,
+    error: Any,
+) -> None:
     if not url:
         return
     now = _now()
@@ -63,7 +87,7 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
     conn.execute(
         webhook_deliveries.insert().values(
             id=message_id,
-            tenant=row.tenant,
+            tenant=tenant,
             job_id=job_id,
             event=event,
             url=url,
@@ -74,8 +98,8 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
                     "id": job_id,
                     "object": "video",
                     "status": status.value,
-                    "progress": round(row.progress),
-                    "error": row.error,
+                    "progress": round(progress),
+                    "error": error,
                 },
             },
             status="pending",
@@ -84,6 +108,32 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
             created_at=now,
         )
     )
+
+
+def _columns(table: sa.Table, start: int) -> list[tuple[sa.Column[Any], int]]:
+    return [(column, start + i) for i, column in enumerate(table.c)]
+
+
+_JOB_COLUMNS = _columns(jobs, 0)
+_ATTEMPT_COLUMNS = _columns(attempts, len(jobs.c))
+_ASSET_COLUMNS = _columns(assets, len(jobs.c) + len(attempts.c))
+#: A job, each of its attempts and each of its assets in one query (attempts in order).
+_JOB_WITH_PARTS = (
+    sa.select(
+        *jobs.c,
+        *(c.label(f"a_{c.name}") for c in attempts.c),
+        *(c.label(f"s_{c.name}") for c in assets.c),
+    )
+    .select_from(
+        jobs.outerjoin(attempts, attempts.c.job_id == jobs.c.id).outerjoin(
+            assets, assets.c.job_id == jobs.c.id
+        )
+    )
+    .where(jobs.c.deleted_at.is_(None), jobs.c.id == sa.bindparam("job_id"))
+    .order_by(attempts.c.number)
+)
+_JOB = _JOB_WITH_PARTS
+_JOB_OF_TENANT = _JOB_WITH_PARTS.where(jobs.c.tenant == sa.bindparam("tenant"))
 
 
 def _forward(progress: float) -> sa.ColumnElement[float]:
@@ -100,6 +150,13 @@ def request_hash(request: VideoRequest) -> str:
 class JobStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+        # steps of 1 to 100 ms before it tries again. Admissions from this process queue on a
+        # lock instead and go the moment the one before commits (other processes still wait
+        # on SQLite's own lock).
+        self._admissions: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -111,11 +168,13 @@ class JobStore:
         tenant: str = DEFAULT_TENANT,
         quote: CostQuote | None = None,
         guard: Callable[[sa.Connection], None] | None = None,
+        then: Callable[[sa.Connection], None] | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
         is an ``IdempotencyConflict``). ``guard`` runs inside the inserting transaction, before
-        the insert, to enforce the tenant's limits atomically."""
+        the insert, to enforce the tenant's limits atomically; ``then`` runs in it after the
+        insert (the DBOS enqueue: one commit for the whole admission)."""
         digest = request_hash(request)
         if request.idempotency_key is not None:
             existing = self._same_key(tenant, request.idempotency_key, digest)
@@ -138,16 +197,26 @@ class JobStore:
             "updated_at": now,
         }
         try:
-            with self.engine.begin() as conn:
+            with self._admissions, self.engine.begin() as conn:
+                # Read before anything is written (on SQLite: before the write lock is taken),
+                # so the transaction below only writes.
+                webhook = request.webhook_url or _tenant_webhook(conn, tenant)
                 if guard is not None:
                     guard(conn)
-                conn.execute(jobs.insert().values(**row))
+                conn.execute(_INSERT_JOB, row)
                 conn.execute(
-                    job_events.insert().values(
-                        job_id=job_id, at=now, phase="queued", progress=0.0, message="job created"
-                    )
+                    _INSERT_EVENT,
+                    {
+                        "job_id": job_id,
+                        "at": now,
+                        "phase": "queued",
+                        "progress": 0.0,
+                        "message": "job created",
+                    },
                 )
-                _outbox(conn, job_id, JobStatus.QUEUED)
+                _queue_webhook(conn, webhook, tenant, job_id, JobStatus.QUEUED, 0.0, None)
+                if then is not None:
+                    then(conn)
         except sa.exc.IntegrityError:
             # Another request with the same key won the race to insert.
             if request.idempotency_key is None:
@@ -156,7 +225,9 @@ class JobStore:
             if existing is None:
                 raise
             return existing, False
-        return self.get(job_id), True
+        # Just inserted, so nothing else is on it yet: no need to read it back.
+        fresh = {**row, "cost_usd": None, "error": None, "routing": None, "completed_at": None}
+        return self._job(fresh, [], {}), True
 
     def _same_key(self, tenant: str, key: str, digest: str) -> Job | None:
         found = self.find_by_idempotency_key(tenant, key)
@@ -182,21 +253,22 @@ class JobStore:
         return self.get(row.id), row.request_hash
 
     def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job with its attempts and assets, read in one query (the job's row joined to
+        each attempt and asset: a job has few of either)."""
+        query = _JOB_OF_TENANT if tenant is not None else _JOB
         with self.engine.connect() as conn:
-            query = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.deleted_at.is_(None))
-            if tenant is not None:
-                query = query.where(jobs.c.tenant == tenant)
-            row = conn.execute(query).mappings().first()
-            if row is None:
-                raise JobNotFound(job_id)
-            attempt_rows = conn.execute(
-                sa.select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
-            ).mappings()
-            asset_rows = {
-                a["kind"]: a
-                for a in conn.execute(sa.select(assets).where(assets.c.job_id == job_id)).mappings()
-            }
-            return self._job(row, list(attempt_rows), asset_rows)
+            rows = conn.execute(query, {"job_id": job_id, "tenant": tenant}).all()
+        if not rows:
+            raise JobNotFound(job_id)
+        attempt_rows: dict[str, dict[str, Any]] = {}
+        asset_rows: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row.a_id is not None and row.a_id not in attempt_rows:
+                attempt_rows[row.a_id] = {c.name: row[i] for c, i in _ATTEMPT_COLUMNS}
+            if row.s_id is not None and row.s_kind not in asset_rows:
+                asset_rows[row.s_kind] = {c.name: row[i] for c, i in _ASSET_COLUMNS}
+        first = {c.name: rows[0][i] for c, i in _JOB_COLUMNS}
+        return self._job(first, list(attempt_rows.values()), asset_rows)
 
     def list_jobs(
         self, *, tenant: str | None = None, status: JobStatus | None = None, limit: int = 50

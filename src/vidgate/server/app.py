@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     gw = Gateway(
         settings=settings,
         engine=engine,
-        tenants=TenantBook(engine.database),
+        tenants=TenantBook(engine.database, key_cache_seconds=settings.key_cache_seconds),
         dispatcher=WebhookDispatcher(
             engine.database,
             retry_base=settings.webhook_retry_base,

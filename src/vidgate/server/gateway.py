@@ -56,7 +56,9 @@ class Gateway:
         return None
 
 
-def gateway(request: Request) -> Gateway:
+async def gateway(request: Request) -> Gateway:
+    """The request's ``Gateway``. ``async`` although it never waits: FastAPI runs a plain
+    ``def`` dependency in a worker thread, a thread hop per request for a dictionary lookup."""
     found: Any = request.app.state.gateway
     assert isinstance(found, Gateway)
     return found

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -46,7 +47,13 @@ def request_id(scope: Scope) -> str:
             if _REQUEST_ID.match(text):
                 return text
             break
-    return "req_" + secrets.token_hex(12)
+    return f"req_{_PROCESS}{next(_SERIAL):012x}"
+
+
+#: New request ids: a random prefix per process and a counter (24 hex digits, like a random
+#: id, and unique, without asking the operating system for randomness on every request).
+_PROCESS = secrets.token_hex(6)
+_SERIAL = itertools.count(1)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -7,7 +7,8 @@ constant time. Every query the gateway makes is scoped to the key's tenant.
 Limits are enforced atomically in the database, so a burst of concurrent requests — from one
 process or many — cannot get past them: each check first takes a write lock (an ``UPDATE`` of the
 tenant's row: a row lock on PostgreSQL, the database write lock on SQLite), then counts, then
-writes, in one transaction.
+writes, in one transaction. A tenant without a limit is never locked: nothing is counted for it.
+A verified key is trusted for ``key_cache_seconds`` in the process (``VIDGATE_KEY_CACHE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -223,12 +224,33 @@ KEY_NAME_MAX_CHARS = 128
 UNCERTAIN_SUBMIT_POLICIES = ("fallback", "fail")
 
 
+#: How long a verified key is trusted without reading its row again (``VIDGATE_KEY_CACHE_SECONDS``).
+KEY_CACHE_SECONDS = 5.0
+#: At most this many verified keys are remembered per process (then the memory starts afresh).
+_KEY_CACHE_MAX = 10_000
+
+
+#: A tenant's cap and quota, read before deciding whether a create must lock the tenant.
+_CAPS = sa.select(tenants.c.max_concurrent, tenants.c.daily_videos).where(
+    tenants.c.name == sa.bindparam("tenant")
+)
+
+
 class TenantBook:
-    def __init__(self, engine: sa.Engine, *, touch_seconds: float = TOUCH_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        touch_seconds: float = TOUCH_SECONDS,
+        key_cache_seconds: float = KEY_CACHE_SECONDS,
+    ) -> None:
         self.engine = engine
         self._limit_cache: dict[str, tuple[bool, float]] = {}
         self.touch_seconds = touch_seconds
         self._touched: dict[str, float] = {}
+        self.key_cache_seconds = key_cache_seconds
+        #: SHA-256 of a presented key → (its principal, when to read the key row again).
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     # -- tenants ---------------------------------------------------------------------------
 
@@ -378,9 +400,23 @@ class TenantBook:
             )
         return ApiKey(key_id, tenant, admin, name, now, None, None, f"vg_{key_id}_{secret}")
 
+    def verified(self, presented: str) -> Principal | None:
+        """The principal of a key verified less than ``key_cache_seconds`` ago in this process,
+        without reading the database; None otherwise. Only keys that passed ``verify`` are
+        remembered, by their digest (never the key itself)."""
+        found = self._verified.get(_digest(presented.strip()))
+        if found is None or time.monotonic() >= found[1]:
+            return None
+        return found[0]
+
     def verify(self, presented: str) -> Principal:
         """The principal for a presented key; ``AuthenticationFailed`` for anything else.
-        The failure message never repeats the key."""
+        The failure message never repeats the key. A key verified in the last
+        ``key_cache_seconds`` is not read again: a key revoked by another process stops
+        working here within that time (at once when revoked through this book)."""
+        cached = self.verified(presented)
+        if cached is not None:
+            return cached
         match = _KEY.match(presented.strip())
         if match is None:
             raise AuthenticationFailed("invalid API key")
@@ -396,7 +432,21 @@ class TenantBook:
         if row["revoked_at"] is not None:
             raise AuthenticationFailed("this API key was revoked")
         self._maybe_touch(key_id)
-        return Principal(tenant=row["tenant"], key_id=key_id, admin=bool(row["admin"]))
+        who = Principal(tenant=row["tenant"], key_id=key_id, admin=bool(row["admin"]))
+        if self.key_cache_seconds > 0:
+            if len(self._verified) >= _KEY_CACHE_MAX:
+                self._verified.clear()
+            expires = time.monotonic() + self.key_cache_seconds
+            self._verified[_digest(presented.strip())] = (who, expires)
+        return who
+
+    def no_rate_limit(self, tenant: str) -> bool:
+        """True when the limit cache says, without reading the database, that ``tenant`` has
+        no rate limit (so a request needs no counting)."""
+        cached = self._limit_cache.get(tenant)
+        return (
+            cached is not None and not cached[0] and time.time() - cached[1] < _LIMIT_CACHE_SECONDS
+        )
 
     def _maybe_touch(self, key_id: str) -> None:
         """Record that the key was used, at most once per ``touch_seconds`` in this process:
@@ -416,6 +466,7 @@ class TenantBook:
 
     def revoke(self, key_id: str) -> bool:
         key_id = key_id.removeprefix("vg_").split("_", 1)[0]
+        self._forget_key(key_id)
         with self.engine.begin() as conn:
             changed = conn.execute(
                 api_keys.update()
@@ -423,6 +474,11 @@ class TenantBook:
                 .values(revoked_at=_now())
             ).rowcount
         return changed == 1
+
+    def _forget_key(self, key_id: str) -> None:
+        for digest, (who, _) in list(self._verified.items()):
+            if who.key_id == key_id:
+                self._verified.pop(digest, None)
 
     def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
         query = sa.select(api_keys).order_by(api_keys.c.created_at)
@@ -504,7 +560,12 @@ class TenantBook:
 
     def guard_new_job(self, conn: sa.Connection, tenant: str) -> None:
         """Inside the transaction that inserts a job: refuse it if the tenant is at its
-        concurrent-job cap or its daily quota. Holds the tenant's lock until the insert commits."""
+        concurrent-job cap or its daily quota. Holds the tenant's lock until the insert commits.
+        A tenant with neither limit is not locked: nothing is counted, so creates for it do not
+        wait on each other (a limit set meanwhile applies from the next create)."""
+        caps = conn.execute(_CAPS, {"tenant": tenant}).first()
+        if caps is None or not (caps.max_concurrent or caps.daily_videos):
+            return
         row = self._lock(conn, tenant)
         cap, daily = row.get("max_concurrent"), row.get("daily_videos")
         if cap:
