@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from tests.support import Recorder, wait_until
 from vidgate._clock import utcnow
 from vidgate.db import make_engine, upgrade, webhook_deliveries
 from vidgate.engine import Engine
+from vidgate.engine.store import JobStore
 from vidgate.server.tenancy import TenantBook
 from vidgate.settings import Settings
 from vidgate.simulator.server import free_port
@@ -132,25 +134,56 @@ def test_a_stopping_dispatcher_gives_its_claims_back(db: sa.Engine) -> None:
 # -- real processes --------------------------------------------------------------------------
 
 
-def _start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vidgate", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def _start(env: dict[str, str], logs: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A vidgate process whose stderr goes to a file in ``logs`` (a pipe nobody reads until the
+    end would block a process that logs a lot)."""
+    logs.mkdir(exist_ok=True)
+    with (logs / f"{'-'.join(args)}.log").open("wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vidgate", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> str:
+def _stop(process: subprocess.Popen[bytes], logs: Path) -> str:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    return stderr.decode(errors="replace")
+    process.wait(timeout=60)
+    args = process.args[3:] if isinstance(process.args, list) else []
+    return (logs / f"{'-'.join(str(a) for a in args)}.log").read_text(errors="replace")
+
+
+def _missing_events(
+    database_url: str, expected: set[tuple[str, str]], seen: set[tuple[str, str]]
+) -> str:
+    """What a test that waited in vain should say: each missing event, its job's state, and
+    its delivery rows."""
+    engine = make_engine(database_url)
+    store = JobStore(engine)
+    lines = []
+    for job_id, status in sorted(expected - seen):
+        job = store.get(job_id)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id)
+            ).mappings()
+            deliveries = [
+                {
+                    k: v
+                    for k, v in row.items()
+                    if k in ("event", "status", "attempts", "claimed_by", "last_error")
+                }
+                for row in rows
+            ]
+        lines.append(f"{job_id} {status}: job {job.status.value}/{job.phase.value}, {deliveries}")
+    return "\n".join(lines)
 
 
 @pytest.mark.slow
 def test_api_only_gateway_and_two_workers_deliver_every_event_once(
-    monkeypatch: pytest.MonkeyPatch, receiver: Recorder
+    monkeypatch: pytest.MonkeyPatch, receiver: Recorder, tmp_path: Path
 ) -> None:
     for key, value in {
         "VIDGATE_SIMULATED_LATENCY": "0.3",
@@ -165,10 +198,11 @@ def test_api_only_gateway_and_two_workers_deliver_every_event_once(
     api_key = book.create_key("hooks").secret
     secret = book.tenant("hooks")["webhook_secret"]
     port = free_port()
+    logs = tmp_path / "logs"
     processes = [
-        _start(env, "serve", "--no-worker", "--port", str(port)),
-        _start(env, "worker", "--executor-id", "w-a"),
-        _start(env, "worker", "--executor-id", "w-b"),
+        _start(env, logs, "serve", "--no-worker", "--port", str(port)),
+        _start(env, logs, "worker", "--executor-id", "w-a"),
+        _start(env, logs, "worker", "--executor-id", "w-b"),
     ]
     jobs = 12
     try:
@@ -196,13 +230,18 @@ def test_api_only_gateway_and_two_workers_deliver_every_event_once(
                 for i in range(jobs)
             ]
         expected = {(job_id, e) for job_id in ids for e in ("queued", "in_progress", "completed")}
-        arrived = receiver.wait_for(len(expected), path="/hook", timeout=120)
-        assert {
-            (json.loads(d.body)["data"]["id"], json.loads(d.body)["data"]["status"])
-            for d in arrived
-        } == expected
+
+        def seen() -> set[tuple[str, str]]:
+            events = [json.loads(d.body)["data"] for d in receiver.to("/hook")]
+            return {(event["id"], event["status"]) for event in events}
+
+        try:
+            wait_until(lambda: seen() >= expected, 240, interval=0.1, what="every event")
+        except BaseException:  # pytest's failure: say which events are missing and why
+            pytest.fail(_missing_events(settings.resolved_database_url, expected, seen()))
+        assert seen() == expected
     finally:
-        errors = [_stop(p) for p in processes]
+        errors = [_stop(p, logs) for p in processes]
     # uvicorn re-raises the SIGTERM it handled gracefully, so serve ends with -15.
     assert [p.returncode for p in processes] in ([0, 0, 0], [-15, 0, 0]), errors
     times = Counter(d.headers["webhook-id"] for d in receiver.requests)
