@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -35,12 +36,15 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def worker(env: dict[str, str], executor_id: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vidgate", "worker", "--executor-id", executor_id],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # stderr goes to a file: a pipe nobody reads fills up with the worker's log lines, and a
+    # worker blocked writing to it stops heartbeating and is taken for dead.
+    with tempfile.TemporaryFile() as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vidgate", "worker", "--executor-id", executor_id],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
 def enqueue_jobs(settings: Settings) -> list[str]:
