@@ -93,11 +93,12 @@ def test_a_read_fails_while_the_task_is_young_when_asked_or_drawn() -> None:
 
 def task(**faults: float | None) -> SimTask:
     spec = RenderSpec.from_request("a fox", 1, "360p", "16:9", seed=1)
+    named = ",".join(name if value is None else f"{name}={value}" for name, value in faults.items())
     return SimTask(
         id="t1",
         provider="x",
         spec=spec,
-        faults=parse_faults(",".join(faults)),
+        faults=parse_faults(named),
         latency=10,
         created_at=1000.0,
     )
@@ -190,3 +191,34 @@ async def test_without_generic_renders_the_prompt_and_seed_shape_the_output(
     outputs = [await sim.render(t) for t in (a, b, other, reseeded)]
     assert sim.render_count == 3  # a and b share prompt and seed
     assert outputs[0].read_bytes() == outputs[1].read_bytes() != outputs[2].read_bytes()
+
+
+def test_a_timeline_names_its_next_change_so_watchers_sleep_until_then() -> None:
+    plain = task()
+    assert plain.changes_at(1000) == pytest.approx(1001.5)  # queued -> running
+    assert plain.changes_at(1002) == pytest.approx(1010)  # running -> succeeded
+    assert plain.changes_at(1010) is None
+    for moment in (1000.0, 1002.0):
+        change = plain.changes_at(moment)
+        assert change is not None
+        assert plain.at(change - 1e-6).phase == plain.at(moment).phase != plain.at(change).phase
+    assert task(fail=None).changes_at(1002) == pytest.approx(1006)
+    assert task(fail=None).changes_at(1006) is None
+    assert task(hang=None).changes_at(1002) is None
+    assert task(slow=None).changes_at(1002) == pytest.approx(1007.5)
+    assert task(slow=None).changes_at(1010) == pytest.approx(1050)
+    assert task(**{"moderation-after": 3}).changes_at(1002) == pytest.approx(1003)
+    canceled = task()
+    canceled.canceled_at = 1001
+    assert canceled.changes_at(1002) is None
+
+
+async def test_timers_run_callbacks_at_their_wall_clock_moment() -> None:
+    sim = SimState(SimulatorConfig())
+    fired: list[float] = []
+    done = asyncio.Event()
+    due = time.time() + 0.05
+    sim.call_at(due + 0.05, lambda: (fired.append(time.time()), done.set()))
+    sim.call_at(due, lambda: fired.append(time.time()))
+    await asyncio.wait_for(done.wait(), 5)
+    assert len(fired) == 2 and fired[0] >= due - 0.01 and fired[1] >= fired[0]

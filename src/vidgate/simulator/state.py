@@ -20,6 +20,7 @@ import shutil
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -133,7 +134,7 @@ class Timeline:
     failure: str | None = None  # "fail" | "moderation" when phase is failed
 
 
-@dataclass
+@dataclass(slots=True)
 class SimTask:
     id: str
     provider: str
@@ -172,6 +173,23 @@ class SimTask:
         if fraction < _QUEUED_FRACTION:
             return Timeline("queued", 0.0)
         return Timeline("running", round(fraction, 4))
+
+    def changes_at(self, now: float) -> float | None:
+        """The first moment after ``now`` at which :meth:`at` may answer another phase (None once
+        it cannot change by itself), so a watcher sleeps on a timer until then instead of
+        checking every few milliseconds. (A cancel is not foreseen: it happens on a request.)"""
+        if self.canceled_at is not None or self.at(now).phase in ("succeeded", "failed"):
+            return None
+        latency = self.latency * (5 if "slow" in self.faults else 1)
+        moments = [_QUEUED_FRACTION * latency]
+        if "fail" in self.faults:
+            moments.append(0.6 * latency)
+        if "hang" not in self.faults:
+            moments.append(latency)
+        if "moderation-after" in self.faults:
+            moments.append(self.faults.value("moderation-after", 1.0))
+        later = [self.created_at + moment for moment in moments if self.created_at + moment > now]
+        return min(later) if later else None
 
     def first_polls_fail(self, count: int = 2) -> bool:
         """Count a status check; True while the ``500-poll`` fault should still answer 500."""
@@ -347,6 +365,14 @@ class SimState:
             if not thumb.is_file():
                 await asyncio.to_thread(thumbnail, video, thumb)
         return thumb
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """Runs ``callback`` on the running loop at the wall-clock moment ``when``: an entry in
+        the loop's timer heap, with no task (or wake-up) per waiting task until then."""
+        loop = asyncio.get_running_loop()
+        return loop.call_at(loop.time() + max(0.0, when - time.time()), callback)
 
     # -- webhooks --------------------------------------------------------------------------
 
