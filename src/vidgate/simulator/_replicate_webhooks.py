@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..webhooks import sign
-from ._replicate_predictions import PROVIDER, TERMINAL, _prediction
+from ._replicate_predictions import PROVIDER, TERMINAL, _prediction, _state
 from .state import SimState, SimTask
 
 __all__ = ["EVENTS", "WATCH_LIMIT", "WEBHOOK_THROTTLE", "webhook_secret"]
@@ -90,11 +90,16 @@ class _Watch:
         now = time.time()
         if now >= self.limit or sim.tasks.get(task.id) is not task:
             return
-        body = _prediction(sim, task, now)
-        if body["status"] in TERMINAL:
+        status = _state(task, now).status
+        if status in TERMINAL:
             if "completed" in events:
-                _deliver(sim, task, body)
+                _deliver(sim, task, _prediction(sim, task, now))
             return
+        if "output" not in events and "logs" not in events:
+            # Nothing to send before the end: a cheap look at the timeline, no body built.
+            sim.call_at(self._next(now, status), self.check)
+            return
+        body = _prediction(sim, task, now)
         if "output" in events and body["output"] is not None and not self.output_sent:
             self.output_sent = True
             _deliver(sim, task, body)
@@ -105,15 +110,15 @@ class _Watch:
         ):
             self.last_logs, self.logs_sent_at = body["logs"], now
             _deliver(sim, task, body)
-        sim.call_at(self._next(now, body), self.check)
+        sim.call_at(self._next(now, status), self.check)
 
-    def _next(self, now: float, body: dict[str, Any]) -> float:
+    def _next(self, now: float, status: str) -> float:
         wake = now + WEBHOOK_THROTTLE
         deadline: float | None = self.task.extra.get("deadline")
         for moment in (self.task.changes_at(now), deadline):
             if moment is not None and moment > now:
                 wake = min(wake, moment)
-        if "logs" in self.events and body["status"] == "processing":
+        if "logs" in self.events and status == "processing":
             wake = min(wake, max(now + _LOGS_STEP, self.logs_sent_at + WEBHOOK_THROTTLE))
         return wake
 
