@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -91,11 +93,12 @@ def test_a_read_fails_while_the_task_is_young_when_asked_or_drawn() -> None:
 
 def task(**faults: float | None) -> SimTask:
     spec = RenderSpec.from_request("a fox", 1, "360p", "16:9", seed=1)
+    named = ",".join(name if value is None else f"{name}={value}" for name, value in faults.items())
     return SimTask(
         id="t1",
         provider="x",
         spec=spec,
-        faults=parse_faults(",".join(faults)),
+        faults=parse_faults(named),
         latency=10,
         created_at=1000.0,
     )
@@ -143,3 +146,79 @@ def test_signed_files_expire_and_faults_shape_the_output(simulator: RunningSimul
     assert probe(path).duration == pytest.approx(0.5, abs=0.05)
     stats = httpx.get(f"{simulator.url}/_simulator/stats").json()
     assert stats["creates"] == {"x": 3}
+
+
+def _task_with(task_id: str, prompt: str, faults: str = "", seed: int | None = 1) -> SimTask:
+    spec = RenderSpec.from_request(prompt, 1, "360p", "16:9", seed=seed)
+    return SimTask(id=task_id, provider="x", spec=spec, faults=parse_faults(faults), latency=0)
+
+
+async def test_outputs_are_rendered_once_per_distinct_spec(tmp_path: Path) -> None:
+    sim = SimState(SimulatorConfig(media_dir=tmp_path, generic_renders=True))
+    same = [sim.add(_task_with(f"s{i}", f"prompt {i}", seed=None)) for i in range(6)]
+    # Concurrent downloads of tasks that share a spec wait for the one render.
+    paths = await asyncio.gather(*(sim.render(t) for t in same), sim.render(same[0]))
+    assert sim.render_count == 1
+    assert [p.name for p in paths[:6]] == [f"s{i}.mp4" for i in range(6)]  # each task's name
+    assert len({p.read_bytes() for p in paths}) == 1
+    # Faults that change the bytes get their own (cached) variant.
+    short = sim.add(_task_with("short", "x", "wrong-duration"))
+    tall = sim.add(_task_with("tall", "x", "wrong-aspect"))
+    cut = sim.add(_task_with("cut", "x", "truncated"))
+    cut_again = sim.add(_task_with("cut2", "y", "truncated"))
+    for variant in (short, tall, cut, cut_again):
+        await sim.render(variant)
+    assert sim.render_count == 4
+    assert probe(await sim.render(short)).duration == pytest.approx(0.5, abs=0.05)
+    assert (probe(await sim.render(tall)).width, probe(await sim.render(tall)).height) == (
+        360,
+        640,
+    )
+    whole = (await sim.render(same[0])).stat().st_size
+    assert (await sim.render(cut)).stat().st_size == whole // 2
+    # A thumbnail is made once per render too.
+    assert await sim.thumbnail(same[1]) == await sim.thumbnail(same[2])
+    assert sim.stats()["renders"] == 4
+
+
+async def test_without_generic_renders_the_prompt_and_seed_shape_the_output(
+    tmp_path: Path,
+) -> None:
+    sim = SimState(SimulatorConfig(media_dir=tmp_path))
+    a, b = sim.add(_task_with("a", "a fox")), sim.add(_task_with("b", "a fox"))
+    other = sim.add(_task_with("c", "a cat"))
+    reseeded = sim.add(_task_with("d", "a fox", seed=2))
+    outputs = [await sim.render(t) for t in (a, b, other, reseeded)]
+    assert sim.render_count == 3  # a and b share prompt and seed
+    assert outputs[0].read_bytes() == outputs[1].read_bytes() != outputs[2].read_bytes()
+
+
+def test_a_timeline_names_its_next_change_so_watchers_sleep_until_then() -> None:
+    plain = task()
+    assert plain.changes_at(1000) == pytest.approx(1001.5)  # queued -> running
+    assert plain.changes_at(1002) == pytest.approx(1010)  # running -> succeeded
+    assert plain.changes_at(1010) is None
+    for moment in (1000.0, 1002.0):
+        change = plain.changes_at(moment)
+        assert change is not None
+        assert plain.at(change - 1e-6).phase == plain.at(moment).phase != plain.at(change).phase
+    assert task(fail=None).changes_at(1002) == pytest.approx(1006)
+    assert task(fail=None).changes_at(1006) is None
+    assert task(hang=None).changes_at(1002) is None
+    assert task(slow=None).changes_at(1002) == pytest.approx(1007.5)
+    assert task(slow=None).changes_at(1010) == pytest.approx(1050)
+    assert task(**{"moderation-after": 3}).changes_at(1002) == pytest.approx(1003)
+    canceled = task()
+    canceled.canceled_at = 1001
+    assert canceled.changes_at(1002) is None
+
+
+async def test_timers_run_callbacks_at_their_wall_clock_moment() -> None:
+    sim = SimState(SimulatorConfig())
+    fired: list[float] = []
+    done = asyncio.Event()
+    due = time.time() + 0.05
+    sim.call_at(due + 0.05, lambda: (fired.append(time.time()), done.set()))
+    sim.call_at(due, lambda: fired.append(time.time()))
+    await asyncio.wait_for(done.wait(), 5)
+    assert len(fired) == 2 and fired[0] >= due - 0.01 and fired[1] >= fired[0]

@@ -5,7 +5,6 @@ signed as Replicate signs them (research 1.9).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
 import time
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..webhooks import sign
-from ._replicate_predictions import PROVIDER, TERMINAL, _prediction
+from ._replicate_predictions import PROVIDER, TERMINAL, _prediction, _state
 from .state import SimState, SimTask
 
 __all__ = ["EVENTS", "WATCH_LIMIT", "WEBHOOK_THROTTLE", "webhook_secret"]
@@ -39,7 +38,6 @@ class _Account:
 
 
 _ACCOUNTS: weakref.WeakKeyDictionary[SimState, _Account] = weakref.WeakKeyDictionary()
-_WATCHERS: set[asyncio.Task[None]] = set()
 
 
 def _account(sim: SimState) -> _Account:
@@ -74,36 +72,62 @@ def _deliver(sim: SimState, task: SimTask, body: dict[str, Any]) -> None:
     )
 
 
-async def _watch(sim: SimState, task: SimTask) -> None:
-    """Send the prediction's webhooks as its state changes, until it is finished."""
-    events: list[str] = task.extra["webhook_events"]
-    limit = time.monotonic() + WATCH_LIMIT
-    if "start" in events:
-        _deliver(sim, task, _prediction(sim, task, time.time()))
-    last_logs = ""
-    logs_sent_at = 0.0
-    output_sent = False
-    while time.monotonic() < limit and sim.tasks.get(task.id) is task:
+class _Watch:
+    """Sends the prediction's webhooks as its state changes, until it is finished: a check on
+    the simulator's timer at each moment its state may change (its timeline's next phase, its
+    deadline, the ``logs`` throttle), and at least every ``WEBHOOK_THROTTLE`` (a cancel)."""
+
+    def __init__(self, sim: SimState, task: SimTask) -> None:
+        self.sim, self.task = sim, task
+        self.events: list[str] = task.extra["webhook_events"]
+        self.limit = time.time() + WATCH_LIMIT
+        self.last_logs = ""
+        self.logs_sent_at = 0.0
+        self.output_sent = False
+
+    def check(self) -> None:
+        sim, task, events = self.sim, self.task, self.events
         now = time.time()
-        body = _prediction(sim, task, now)
-        if body["status"] in TERMINAL:
-            if "completed" in events:
-                _deliver(sim, task, body)
+        if now >= self.limit or sim.tasks.get(task.id) is not task:
             return
-        if "output" in events and body["output"] is not None and not output_sent:
-            output_sent = True
+        status = _state(task, now).status
+        if status in TERMINAL:
+            if "completed" in events:
+                _deliver(sim, task, _prediction(sim, task, now))
+            return
+        if "output" not in events and "logs" not in events:
+            # Nothing to send before the end: a cheap look at the timeline, no body built.
+            sim.call_at(self._next(now, status), self.check)
+            return
+        body = _prediction(sim, task, now)
+        if "output" in events and body["output"] is not None and not self.output_sent:
+            self.output_sent = True
             _deliver(sim, task, body)
         elif (
             "logs" in events
-            and body["logs"] != last_logs
-            and now - logs_sent_at >= WEBHOOK_THROTTLE
+            and body["logs"] != self.last_logs
+            and now - self.logs_sent_at >= WEBHOOK_THROTTLE
         ):
-            last_logs, logs_sent_at = body["logs"], now
+            self.last_logs, self.logs_sent_at = body["logs"], now
             _deliver(sim, task, body)
-        await asyncio.sleep(0.05)
+        sim.call_at(self._next(now, status), self.check)
+
+    def _next(self, now: float, status: str) -> float:
+        wake = now + WEBHOOK_THROTTLE
+        deadline: float | None = self.task.extra.get("deadline")
+        for moment in (self.task.changes_at(now), deadline):
+            if moment is not None and moment > now:
+                wake = min(wake, moment)
+        if "logs" in self.events and status == "processing":
+            wake = min(wake, max(now + _LOGS_STEP, self.logs_sent_at + WEBHOOK_THROTTLE))
+        return wake
+
+
+#: While a subscribed ``logs`` stream may change, how often it is compared.
+_LOGS_STEP = 0.05
 
 
 def _start_watching(sim: SimState, task: SimTask) -> None:
-    watcher = asyncio.get_running_loop().create_task(_watch(sim, task))
-    _WATCHERS.add(watcher)
-    watcher.add_done_callback(_WATCHERS.discard)
+    if "start" in task.extra["webhook_events"]:
+        _deliver(sim, task, _prediction(sim, task, time.time()))
+    _Watch(sim, task).check()

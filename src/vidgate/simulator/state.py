@@ -14,13 +14,16 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
+import shutil
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 from starlette.requests import Request
@@ -28,7 +31,16 @@ from starlette.requests import Request
 from ..media.geometry import dimensions_for
 from .faults import FaultProfile, Faults
 
-__all__ = ["RenderSpec", "SimState", "SimTask", "SimulatorConfig", "Timeline", "sim_state"]
+__all__ = [
+    "GENERIC_PROMPT",
+    "RenderKey",
+    "RenderSpec",
+    "SimState",
+    "SimTask",
+    "SimulatorConfig",
+    "Timeline",
+    "sim_state",
+]
 
 log = logging.getLogger("vidgate.simulator")
 
@@ -54,6 +66,10 @@ class SimulatorConfig:
     )
     #: Webhook deliveries retry this many times on a non-2xx answer.
     webhook_retries: int = 3
+    #: Render every output as the same card (no prompt, seed 0), so that outputs are shared by
+    #: every task of one size, duration, fps, audio and output fault: for load runs, where the
+    #: simulator's own rendering must not be what is measured.
+    generic_renders: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,23 @@ class RenderSpec:
         )
 
 
+#: What a ``generic_renders`` output shows.
+GENERIC_PROMPT = "vidgate simulator"
+
+
+class RenderKey(NamedTuple):
+    """What an output's bytes depend on: one render per distinct key."""
+
+    prompt: str
+    seed: int
+    duration: float
+    width: int
+    height: int
+    fps: int
+    audio: bool
+    damage: str  # "" | "truncated" | "corrupt"
+
+
 @dataclass(frozen=True)
 class Timeline:
     """A task's state at one moment."""
@@ -101,7 +134,7 @@ class Timeline:
     failure: str | None = None  # "fail" | "moderation" when phase is failed
 
 
-@dataclass
+@dataclass(slots=True)
 class SimTask:
     id: str
     provider: str
@@ -141,6 +174,23 @@ class SimTask:
             return Timeline("queued", 0.0)
         return Timeline("running", round(fraction, 4))
 
+    def changes_at(self, now: float) -> float | None:
+        """The first moment after ``now`` at which :meth:`at` may answer another phase (None once
+        it cannot change by itself), so a watcher sleeps on a timer until then instead of
+        checking every few milliseconds. (A cancel is not foreseen: it happens on a request.)"""
+        if self.canceled_at is not None or self.at(now).phase in ("succeeded", "failed"):
+            return None
+        latency = self.latency * (5 if "slow" in self.faults else 1)
+        moments = [_QUEUED_FRACTION * latency]
+        if "fail" in self.faults:
+            moments.append(0.6 * latency)
+        if "hang" not in self.faults:
+            moments.append(latency)
+        if "moderation-after" in self.faults:
+            moments.append(self.faults.value("moderation-after", 1.0))
+        later = [self.created_at + moment for moment in moments if self.created_at + moment > now]
+        return min(later) if later else None
+
     def first_polls_fail(self, count: int = 2) -> bool:
         """Count a status check; True while the ``500-poll`` fault should still answer 500."""
         self.polls += 1
@@ -163,7 +213,14 @@ class SimState:
         self.webhooks: list[dict[str, Any]] = []
         self.once: set[tuple[str, str]] = set()
         self._url_key = secrets.token_bytes(32)
-        self._render_locks: dict[str, asyncio.Lock] = {}
+        #: Rendered outputs by what shapes their bytes, renders in progress, and how many
+        #: renders were made (``/_simulator/stats``).
+        self._renders: dict[RenderKey, Path] = {}
+        self._rendering: dict[RenderKey, asyncio.Task[Path]] = {}
+        self._thumb_locks: dict[Path, asyncio.Lock] = {}
+        self.render_count = 0
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- tasks -----------------------------------------------------------------------------
@@ -220,53 +277,114 @@ class SimState:
         """Whether ``sig`` signs ``name`` (``<task id>.<suffix>``) until ``expires``."""
         return hmac.compare_digest(self._sign(f"{name}.{expires}"), sig)
 
+    def render_key(self, task: SimTask) -> RenderKey:
+        """Everything that changes the bytes of ``task``'s output: the size, duration, fps and
+        audio after the output faults, the fault that damages the file, and the prompt and seed
+        the synthetic renderer draws (left out with ``generic_renders``, where every output is
+        the same card)."""
+        spec, faults = task.spec, task.faults
+        duration = spec.duration / 2 if "wrong-duration" in faults else spec.duration
+        width, height = spec.width, spec.height
+        if "wrong-aspect" in faults:
+            width, height = height, width
+        damage = "truncated" if "truncated" in faults else "corrupt" if "corrupt" in faults else ""
+        prompt, seed = (
+            (GENERIC_PROMPT, 0) if self.config.generic_renders else (spec.prompt, spec.seed)
+        )
+        return RenderKey(prompt, seed, duration, width, height, spec.fps, spec.audio, damage)
+
     async def render(self, task: SimTask) -> Path:
-        """The task's output file, rendered once (output faults applied) and cached."""
+        """The task's output file (``<media_dir>/<task id>.mp4``): a link to the render of its
+        key, which is made once however many tasks (or concurrent downloads) share it."""
+        rendered = await self._rendered(self.render_key(task))
+        path = self.config.media_dir / f"{task.id}.mp4"
+        if not path.is_file():
+            tmp = path.with_name(f".{task.id}.{secrets.token_hex(4)}.mp4")
+            try:
+                os.link(rendered, tmp)
+            except OSError:
+                shutil.copyfile(rendered, tmp)
+            os.replace(tmp, path)
+        return path
+
+    async def _rendered(self, key: RenderKey) -> Path:
+        """The render of ``key``; concurrent callers wait for the one render in progress."""
+        done = self._renders.get(key)
+        if done is not None:
+            return done
+        pending = self._rendering.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_task(self._render(key))
+            self._rendering[key] = pending
+        try:
+            path = await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._rendering.pop(key, None)
+        self._renders[key] = path
+        return path
+
+    async def _render(self, key: RenderKey) -> Path:
         from ..media.synth import SynthSpec, render
 
-        path = self.config.media_dir / f"{task.id}.mp4"
-        lock = self._render_locks.setdefault(task.id, asyncio.Lock())
-        async with lock:
-            if path.is_file():
-                return path
-            spec = task.spec
-            duration = spec.duration / 2 if "wrong-duration" in task.faults else spec.duration
-            width, height = spec.width, spec.height
-            if "wrong-aspect" in task.faults:
-                width, height = height, width
-            path.parent.mkdir(parents=True, exist_ok=True)
-            synth = SynthSpec(
-                prompt=spec.prompt,
-                seed=spec.seed,
-                duration=duration,
-                width=width,
-                height=height,
-                fps=spec.fps,
-                audio=spec.audio,
-            )
-            await asyncio.to_thread(render, synth, path)
-            if "truncated" in task.faults:
-                with path.open("r+b") as handle:
-                    handle.truncate(path.stat().st_size // 2)
-            elif "corrupt" in task.faults:
-                # Zero a block in the middle of the media data: the file keeps its size and
-                # opens, but frames no longer decode (deterministic, unlike random bit flips).
-                data = bytearray(path.read_bytes())
-                start, end = int(len(data) * 0.4), int(len(data) * 0.7)
-                data[start:end] = bytes(end - start)
-                path.write_bytes(bytes(data))
-            return path
+        folder = self.config.media_dir / "renders"
+        folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+        path = folder / f"{digest}.mp4"
+        tmp = folder / f".{digest}.{secrets.token_hex(4)}.mp4"
+        synth = SynthSpec(
+            prompt=key.prompt,
+            seed=key.seed,
+            duration=key.duration,
+            width=key.width,
+            height=key.height,
+            fps=key.fps,
+            audio=key.audio,
+        )
+        self.render_count += 1
+        await asyncio.to_thread(render, synth, tmp)
+        if key.damage == "truncated":
+            with tmp.open("r+b") as handle:
+                handle.truncate(tmp.stat().st_size // 2)
+        elif key.damage == "corrupt":
+            # Zero a block in the middle of the media data: the file keeps its size and
+            # opens, but frames no longer decode (deterministic, unlike random bit flips).
+            data = bytearray(tmp.read_bytes())
+            start, end = int(len(data) * 0.4), int(len(data) * 0.7)
+            data[start:end] = bytes(end - start)
+            tmp.write_bytes(bytes(data))
+        os.replace(tmp, path)
+        return path
 
     async def thumbnail(self, task: SimTask) -> Path:
+        """The poster frame of the task's output, made once per render."""
         from ..media.thumbnail import thumbnail
 
-        video = await self.render(task)
+        video = await self._rendered(self.render_key(task))
         thumb = video.with_suffix(".jpg")
-        if not thumb.is_file():
-            await asyncio.to_thread(thumbnail, video, thumb)
+        lock = self._thumb_locks.setdefault(video, asyncio.Lock())
+        async with lock:
+            if not thumb.is_file():
+                await asyncio.to_thread(thumbnail, video, thumb)
         return thumb
 
+    # -- timers ----------------------------------------------------------------------------
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """Runs ``callback`` on the running loop at the wall-clock moment ``when``: an entry in
+        the loop's timer heap, with no task (or wake-up) per waiting task until then."""
+        loop = asyncio.get_running_loop()
+        return loop.call_at(loop.time() + max(0.0, when - time.time()), callback)
+
     # -- webhooks --------------------------------------------------------------------------
+
+    def _webhook_client(self) -> httpx.AsyncClient:
+        """One client (one connection pool, one TLS context) for every delivery made on the
+        running loop: making one per delivery costs milliseconds of CPU each."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client, self._client_loop = httpx.AsyncClient(timeout=10), loop
+        return self._client
 
     def send_webhook(
         self,
@@ -304,18 +422,18 @@ class SimState:
                 k: (v[:-4] + "AAAA" if "signature" in k.lower() else v) for k, v in headers.items()
             }
         copies = 2 if "webhook-duplicate" in faults else 1
-        async with httpx.AsyncClient(timeout=10) as client:
-            for _ in range(copies):
-                for attempt in range(self.config.webhook_retries):
-                    record["attempts"] += 1
-                    try:
-                        response = await client.post(url, content=raw, headers=headers)
-                        record["status"] = response.status_code
-                        if response.status_code < 300:
-                            break
-                    except httpx.HTTPError as exc:
-                        record["status"] = f"error: {exc}"
-                    await asyncio.sleep(0.2 * (attempt + 1))
+        client = self._webhook_client()
+        for _ in range(copies):
+            for attempt in range(self.config.webhook_retries):
+                record["attempts"] += 1
+                try:
+                    response = await client.post(url, content=raw, headers=headers)
+                    record["status"] = response.status_code
+                    if response.status_code < 300:
+                        break
+                except httpx.HTTPError as exc:
+                    record["status"] = f"error: {exc}"
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     # -- stats -----------------------------------------------------------------------------
 
@@ -324,6 +442,7 @@ class SimState:
             "creates": dict(self.creates),
             "creates_by_reference": {p: dict(c) for p, c in self.creates_by_reference.items()},
             "tasks": len(self.tasks),
+            "renders": self.render_count,
             "requests": dict(self.requests),
             "webhooks": self.webhooks,
         }
