@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
@@ -58,6 +58,7 @@ from ..types import (
     parse_ref,
 )
 from .payloads import (
+    AttemptDone,
     AttemptPayload,
     AttemptResult,
     CandidatePayload,
@@ -72,10 +73,19 @@ from .payloads import (
 from .retry import definitely_not_created, retrying
 from .runtime import current, provider_queue
 
-__all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
+__all__ = ["ATTEMPT_DONE", "PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
 
 #: The DBOS message topic a provider webhook is delivered on, to the attempt's workflow.
 PROVIDER_EVENT = "provider-event"
+#: The DBOS message topic an attempt sends its result on, to its job's workflow.
+ATTEMPT_DONE = "attempt-done"
+#: How long the job waits for its attempt's message before it looks at the attempt's workflow
+#: itself (a backstop: the message is sent in the attempt's last checkpoint, so it is not lost).
+ATTEMPT_WAIT_SECONDS = 300.0
+#: The longest a poll step keeps polling in-process while the task is unchanged before it
+#: returns (and checkpoints). Without provider webhooks (no ``VIDGATE_PUBLIC_URL``) a waiting
+#: task costs one checkpoint per this many seconds instead of three per poll.
+POLL_HOLD_SECONDS = 60.0
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -304,6 +314,24 @@ def _falls_back(error: ErrorPayload, fallback_on_moderation: bool) -> bool:
     return True
 
 
+async def _await_attempt(handle: WorkflowHandleAsync[AttemptResult], number: int) -> AttemptResult:
+    """Wait for attempt ``number``'s result: the message it sends as its last act (one ``recv``
+    checkpoint, no polling of its workflow row). Only when no message came for a long time (an
+    attempt still running, or one recovered from a version before the message) does the job look
+    at the attempt's workflow itself; a finished attempt's result is read from it."""
+    while True:
+        message = await DBOS.recv_async(ATTEMPT_DONE, timeout_seconds=ATTEMPT_WAIT_SECONDS)
+        if isinstance(message, dict) and message.get("number") == number:
+            return cast(AttemptDone, message)["result"]
+        if message is None:
+            # a checkpointed read (DBOS.getStatus), so a replay takes the same branch
+            status = await DBOS.get_workflow_status_async(handle.workflow_id)
+            if status is None or status.status not in ("PENDING", "ENQUEUED"):
+                return await handle.get_result()
+        # a message from another attempt (cannot happen: attempts run one after another) is
+        # dropped; the wait goes on
+
+
 @DBOS.workflow(name="vidgate.job")
 async def job_workflow(job_id: str) -> str:
     """Run one job to a terminal state, trying candidates in order. Returns the final status."""
@@ -335,7 +363,7 @@ async def job_workflow(job_id: str) -> str:
             handle = await DBOS.enqueue_workflow_async(
                 provider_queue(provider), attempt_workflow, job_id, number, candidate
             )
-        result: AttemptResult = await handle.get_result()
+        result = await _await_attempt(handle, number)
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
             await thumbnail_step(job_id, attempt, output)
@@ -736,7 +764,18 @@ async def _await_task(job_id: str, attempt: AttemptPayload) -> TaskStatus:
 @DBOS.workflow(name="vidgate.attempt")
 async def attempt_workflow(job_id: str, number: int, candidate: CandidatePayload) -> AttemptResult:
     """One provider attempt: submit, wait, download, validate. Never raises for a provider's
-    failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back."""
+    failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back.
+
+    Its last act sends the result to the job's workflow (whose id is the job's id), which waits
+    on that message instead of polling this workflow's row. A send from a workflow is a
+    checkpoint: a recovered attempt replays it and never sends twice."""
+    result = await _attempt(job_id, number, candidate)
+    done: AttemptDone = {"number": number, "result": result}
+    await DBOS.send_async(job_id, done, ATTEMPT_DONE)
+    return result
+
+
+async def _attempt(job_id: str, number: int, candidate: CandidatePayload) -> AttemptResult:
     try:
         attempt = await submit_step(job_id, number, candidate)
     except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:
