@@ -142,3 +142,35 @@ def recorders() -> Iterator[Callable[..., Recorder]]:
 def receiver(recorders: Callable[..., Recorder]) -> Recorder:
     """A webhook receiver on a loopback port: records every delivery and answers 200."""
     return recorders()
+
+
+# -- ending the run ----------------------------------------------------------------------------
+
+_EXIT_STATUS: list[int] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the process even if a stray thread would keep it alive.
+
+    DBOS shuts its step executor down without waiting; a step whose checkpoint write is still
+    in flight when a test ends retries that write for ever (with backoff) once the test's
+    PostgreSQL database has been dropped, and Python's exit waits for that thread. The run's
+    results are reported by now, so such threads are named on stderr and the process exits
+    with pytest's own status instead of hanging CI."""
+    import sys
+    import threading
+
+    stray = [
+        t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+    ]
+    if not stray or not _EXIT_STATUS:
+        return
+    print(f"\nexiting past {len(stray)} stray thread(s): {', '.join(stray)}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_EXIT_STATUS[-1])
