@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
-    "AttemptDone",
     "AttemptFailed",
     "AttemptPayload",
     "AttemptResult",
@@ -117,11 +116,6 @@ class PollPayload(TypedDict):
     poll_after: float | None
     deadline_exceeded: bool
     queue_timeout: bool
-    #: The interval the next wait uses (the step adapts it; absent in older checkpoints).
-    interval: NotRequired[float]
-    #: True when the step held the wait in-process (polling while nothing changed), so the
-    #: workflow polls again without a ``recv`` in between (absent in older checkpoints: False).
-    held: NotRequired[bool]
 
 
 class AttemptSucceeded(TypedDict):
@@ -139,10 +133,3 @@ class AttemptFailed(TypedDict):
 
 #: What ``attempt_workflow`` returns to the job: never an exception for a provider's failure.
 AttemptResult = AttemptSucceeded | AttemptFailed
-
-
-class AttemptDone(TypedDict):
-    """The message an attempt sends its job as its last act: its number and its result."""
-
-    number: int
-    result: AttemptResult

@@ -50,10 +50,8 @@ def provider_queue(provider: str) -> str:
 
 #: Pinned so that queued and recovered work is picked up by any worker running this code line
 #: (DBOS would otherwise version workflows by a hash of the source). Bump it when the workflow's
-#: step sequence changes incompatibly. 3: the job waits on its attempt with a ``recv`` (the
-#: attempt's last act is a ``send``), where 2 awaited the attempt's handle; jobs in flight on 2
-#: are recovered only by a worker running the previous release (drain them before upgrading).
-WORKFLOW_VERSION = "vidgate-wf-3"
+#: step sequence changes incompatibly.
+WORKFLOW_VERSION = "vidgate-wf-2"
 
 
 @dataclass

@@ -46,7 +46,7 @@ from .runtime import (
     uninstall,
 )
 from .store import DEFAULT_TENANT
-from .workflow import PROVIDER_EVENT, job_workflow, wake  # importing it registers the workflows
+from .workflow import PROVIDER_EVENT, job_workflow  # importing it registers the workflows
 
 log = logging.getLogger("vidgate.engine")
 
@@ -314,7 +314,6 @@ class Engine:
         Polling stays the backstop, so a lost notification only costs time."""
         self.runtime.store.get(job_id)
         self._client().send(attempt_id, event or {}, PROVIDER_EVENT)
-        wake(attempt_id)  # a poll step holding its wait in this process polls at once
 
     async def delete(self, job_id: str, *, tenant: str | None = None) -> Job:
         """Cancel the job if it still runs, delete its stored files, and hide it from every

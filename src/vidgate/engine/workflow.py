@@ -24,13 +24,12 @@ on another provider (``fallback``), recording the attempt as a possible orphan w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
+from dbos import DBOS, SetWorkflowID
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
@@ -59,7 +58,6 @@ from ..types import (
     parse_ref,
 )
 from .payloads import (
-    AttemptDone,
     AttemptPayload,
     AttemptResult,
     CandidatePayload,
@@ -74,19 +72,10 @@ from .payloads import (
 from .retry import definitely_not_created, retrying
 from .runtime import current, provider_queue
 
-__all__ = ["ATTEMPT_DONE", "PROVIDER_EVENT", "attempt_workflow", "job_workflow", "wake"]
+__all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
 
 #: The DBOS message topic a provider webhook is delivered on, to the attempt's workflow.
 PROVIDER_EVENT = "provider-event"
-#: The DBOS message topic an attempt sends its result on, to its job's workflow.
-ATTEMPT_DONE = "attempt-done"
-#: How long the job waits for its attempt's message before it looks at the attempt's workflow
-#: itself (a backstop: the message is sent in the attempt's last checkpoint, so it is not lost).
-ATTEMPT_WAIT_SECONDS = 300.0
-#: The longest a poll step keeps polling in-process while the task is unchanged before it
-#: returns (and checkpoints). Without provider webhooks (no ``VIDGATE_PUBLIC_URL``) a waiting
-#: task costs one checkpoint per this many seconds instead of three per poll.
-POLL_HOLD_SECONDS = 60.0
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -315,24 +304,6 @@ def _falls_back(error: ErrorPayload, fallback_on_moderation: bool) -> bool:
     return True
 
 
-async def _await_attempt(handle: WorkflowHandleAsync[AttemptResult], number: int) -> AttemptResult:
-    """Wait for attempt ``number``'s result: the message it sends as its last act (one ``recv``
-    checkpoint, no polling of its workflow row). Only when no message came for a long time (an
-    attempt still running, or one recovered from a version before the message) does the job look
-    at the attempt's workflow itself; a finished attempt's result is read from it."""
-    while True:
-        message = await DBOS.recv_async(ATTEMPT_DONE, timeout_seconds=ATTEMPT_WAIT_SECONDS)
-        if isinstance(message, dict) and message.get("number") == number:
-            return cast(AttemptDone, message)["result"]
-        if message is None:
-            # a checkpointed read (DBOS.getStatus), so a replay takes the same branch
-            status = await DBOS.get_workflow_status_async(handle.workflow_id)
-            if status is None or status.status not in ("PENDING", "ENQUEUED"):
-                return await handle.get_result()
-        # a message from another attempt (cannot happen: attempts run one after another) is
-        # dropped; the wait goes on
-
-
 @DBOS.workflow(name="vidgate.job")
 async def job_workflow(job_id: str) -> str:
     """Run one job to a terminal state, trying candidates in order. Returns the final status."""
@@ -364,7 +335,7 @@ async def job_workflow(job_id: str) -> str:
             handle = await DBOS.enqueue_workflow_async(
                 provider_queue(provider), attempt_workflow, job_id, number, candidate
             )
-        result = await _await_attempt(handle, number)
+        result: AttemptResult = await handle.get_result()
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
             await thumbnail_step(job_id, attempt, output)
@@ -501,122 +472,43 @@ async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> 
     }
 
 
-#: Poll steps waiting in this process, by attempt workflow id: ``wake`` cuts their wait short.
-_waiting: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
-
-
-def wake(attempt_workflow_id: str) -> None:
-    """Cut short the in-process wait of an attempt's poll step in this process (a provider
-    webhook arrived): it polls at once. Safe from any thread; a no-op when none waits here."""
-    waiting = _waiting.get(attempt_workflow_id)
-    if waiting is not None:
-        loop, event = waiting
-        loop.call_soon_threadsafe(event.set)
-
-
-def _next_interval(status: TaskStatus, interval: float) -> float:
-    """The wait before the next poll: the provider's hint, else backing off while the task is
-    queued, else the base interval."""
-    settings = current().settings
-    if status.poll_after is not None:
-        return status.poll_after
-    if status.state is TaskState.QUEUED:
-        return min(interval * 1.5, settings.poll_max_interval)
-    return settings.poll_interval
-
-
 @DBOS.step(name="vidgate.poll")
-async def poll_step(
-    job_id: str, attempt: AttemptPayload, interval: float | None = None, delay: float = 0.0
-) -> PollPayload:
-    """Status checks (with retries for transient errors), plus the clock checks: job deadline
-    and time spent queued at the provider. Done here so the workflow body never reads a clock.
-
-    Without provider webhooks (no ``VIDGATE_PUBLIC_URL``) the step *holds*: it waits ``delay``
-    first, then polls at the adaptive interval in-process while the task is unfinished, and
-    returns (one checkpoint) only when the task ends, a clock check trips, the job was finished
-    elsewhere (a cancel) or ``POLL_HOLD_SECONDS`` have passed. "Still running" is not worth a
-    checkpoint: after a crash the step runs again whole, which a read-only poll may. ``wake``
-    (``Engine.notify`` in this process) cuts a wait short. With webhooks the step polls once and
-    the workflow waits in a ``recv``, so a push from any process is noticed at once.
-
-    The job's and the attempt's rows are written only when the progress changes; each call to
-    the provider still writes its request-log row (the audit trail)."""
+async def poll_step(job_id: str, attempt: AttemptPayload) -> PollPayload:
+    """One status check (with retries for transient errors), plus the clock checks: job deadline
+    and time spent queued at the provider. Done here so the workflow body never reads a clock."""
     rt = current()
-    settings = rt.settings
     provider = rt.provider(attempt["provider"])
     remote_id = _remote_id(attempt)
-    hold = 0.0 if settings.public_url else POLL_HOLD_SECONDS
-    interval = settings.poll_interval if interval is None else interval
+    with requestlog.bind(job_id, attempt["attempt_id"]):
+        status = await retrying(
+            "status check",
+            lambda: provider.poll(remote_id),
+            rt.retry_policy(attempt["provider"]),
+            on_retry=_note_retry(job_id),
+        )
+    job = rt.store.get(job_id)
     record = rt.store.attempt(attempt["attempt_id"])
-    recorded: tuple[str, float] | None = None  # (state, progress) last written
-    key = DBOS.workflow_id or attempt["attempt_id"]
-    loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
-    _waiting[key] = (loop, woken)
-    started = loop.time()
-    try:
-        wait = delay
-        while True:
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), wait)
-                woken.clear()
-            with requestlog.bind(job_id, attempt["attempt_id"]):
-                status = await retrying(
-                    "status check",
-                    lambda: provider.poll(remote_id),
-                    rt.retry_policy(attempt["provider"]),
-                    on_retry=_note_retry(job_id),
-                )
-            job = rt.store.get(job_id)
-            if status.state in (TaskState.QUEUED, TaskState.RUNNING):
-                fraction = status.progress or 0.0
-                now = (status.state.value, fraction)
-                first = recorded is None
-                if now != recorded and not (first and fraction == record.progress):
-                    progress = _GENERATING_FROM + fraction * (_GENERATING_TO - _GENERATING_FROM)
-                    rt.store.update_attempt(attempt["attempt_id"], progress=fraction)
-                    word = "queued at" if status.state is TaskState.QUEUED else "generating on"
-                    rt.store.set_progress(
-                        job_id,
-                        Phase.GENERATING,
-                        round(progress, 1),
-                        f"{word} {attempt['provider']}",
-                    )
-                recorded = now
-            queued_for = (
-                (datetime.now(UTC) - record.submitted_at).total_seconds()
-                if record.submitted_at
-                else 0.0
-            )
-            interval = _next_interval(status, interval)
-            polled = cast(
-                PollPayload,
-                {
-                    **status.model_dump(mode="json"),
-                    "deadline_exceeded": _time_left(job) <= 0,
-                    "queue_timeout": (
-                        status.state is TaskState.QUEUED
-                        and queued_for > settings.provider_queue_timeout
-                    ),
-                    "interval": interval,
-                    "held": hold > 0,
-                },
-            )
-            if (
-                hold <= 0
-                or status.state.terminal
-                or polled["deadline_exceeded"]
-                or polled["queue_timeout"]
-                or job.status.terminal
-                or loop.time() - started + interval > hold
-            ):
-                return polled
-            wait = interval
-    finally:
-        if _waiting.get(key, (None, None))[1] is woken:
-            del _waiting[key]
+    if status.state in (TaskState.QUEUED, TaskState.RUNNING):
+        fraction = status.progress or 0.0
+        progress = _GENERATING_FROM + fraction * (_GENERATING_TO - _GENERATING_FROM)
+        rt.store.update_attempt(attempt["attempt_id"], progress=fraction)
+        word = "queued at" if status.state is TaskState.QUEUED else "generating on"
+        rt.store.set_progress(
+            job_id, Phase.GENERATING, round(progress, 1), f"{word} {attempt['provider']}"
+        )
+    queued_for = (
+        (datetime.now(UTC) - record.submitted_at).total_seconds() if record.submitted_at else 0.0
+    )
+    return cast(
+        PollPayload,
+        {
+            **status.model_dump(mode="json"),
+            "deadline_exceeded": _time_left(job) <= 0,
+            "queue_timeout": (
+                status.state is TaskState.QUEUED and queued_for > rt.settings.provider_queue_timeout
+            ),
+        },
+    )
 
 
 def _remote_id(attempt: AttemptPayload) -> str:
@@ -811,16 +703,13 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 
 async def _await_task(job_id: str, attempt: AttemptPayload) -> TaskStatus:
-    """Poll until the task ends. With provider webhooks, wait between polls for a webhook
-    (delivered with ``DBOS.send`` to this workflow) or the interval, whichever comes first:
-    polling is the backstop for lost webhooks. Without, the poll step holds the wait itself
-    (see ``poll_step``): one checkpoint per hold, not three per poll. The interval backs off
-    while the task is queued."""
+    """Poll until the task ends. Between polls, wait for a provider webhook (delivered with
+    ``DBOS.send`` to this workflow) or the interval, whichever comes first: polling is the
+    backstop for lost webhooks. The interval backs off while the task is queued."""
     settings = current().settings
     interval = settings.poll_interval
-    delay = 0.0
     while True:
-        polled = await poll_step(job_id, attempt, interval, delay)
+        polled = await poll_step(job_id, attempt)
         status = TaskStatus.model_validate(polled)
         if status.state.terminal:
             return status
@@ -835,29 +724,19 @@ async def _await_task(job_id: str, attempt: AttemptPayload) -> TaskStatus:
                 f"{settings.provider_queue_timeout:g} s",
                 provider=attempt["provider"],
             )
-        # a checkpoint from before the step adapted the interval has none
-        interval = polled["interval"] if "interval" in polled else _next_interval(status, interval)
-        if polled.get("held", False):
-            delay = interval  # the next step waits first, in-process
+        if status.poll_after is not None:
+            interval = status.poll_after
+        elif status.state is TaskState.QUEUED:
+            interval = min(interval * 1.5, settings.poll_max_interval)
         else:
-            await DBOS.recv_async(PROVIDER_EVENT, timeout_seconds=interval)
+            interval = settings.poll_interval
+        await DBOS.recv_async(PROVIDER_EVENT, timeout_seconds=interval)
 
 
 @DBOS.workflow(name="vidgate.attempt")
 async def attempt_workflow(job_id: str, number: int, candidate: CandidatePayload) -> AttemptResult:
     """One provider attempt: submit, wait, download, validate. Never raises for a provider's
-    failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back.
-
-    Its last act sends the result to the job's workflow (whose id is the job's id), which waits
-    on that message instead of polling this workflow's row. A send from a workflow is a
-    checkpoint: a recovered attempt replays it and never sends twice."""
-    result = await _attempt(job_id, number, candidate)
-    done: AttemptDone = {"number": number, "result": result}
-    await DBOS.send_async(job_id, done, ATTEMPT_DONE)
-    return result
-
-
-async def _attempt(job_id: str, number: int, candidate: CandidatePayload) -> AttemptResult:
+    failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back."""
     try:
         attempt = await submit_step(job_id, number, candidate)
     except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:
