@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from .. import requestlog
+from ..accounting import Reservation, admit
 from ..catalog import Catalog
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
 from ..providers.registry import provider_classes
@@ -219,12 +220,19 @@ class Engine:
     ) -> tuple[Job, bool]:
         request, plan = self.resolve(_absolute_inputs(request))
         job_id = new_id("job")
+        held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
+
+        def check(conn: sa.Connection) -> None:
+            if guard is not None:
+                guard(conn)
+            admit(conn, held)  # budgets and quotas, and the job's reservation in the ledger
+
         return self.runtime.store.create_job(
             job_id,
             request,
             tenant=tenant,
             quote=plan.first.quote,
-            guard=guard,
+            guard=check,
             then=None if then is None else lambda conn: then(conn, job_id),
         )
 
@@ -446,6 +454,28 @@ async def _off_loop(func: Callable[..., None], *args: Any) -> None:
     DBOS installs its own there and shuts it down on destroy, so a loop that starts a second
     engine would find it closed."""
     await asyncio.get_running_loop().run_in_executor(_lifecycle_thread, func, *args)
+
+
+def _reservation(
+    tenant: str, job_id: str, request: VideoRequest, plan: RoutePlan, max_attempts: int
+) -> Reservation:
+    """What admission holds for the job: the dearest quote among the candidates it may try
+    (a fallback may cost more than the first choice)."""
+    chain = [c for c in plan.candidates[:max_attempts] if c.quote is not None]
+    dearest = max(chain, key=lambda c: c.quote.usd if c.quote else 0.0, default=None)
+    usd = dearest.quote.usd if dearest is not None and dearest.quote is not None else 0.0
+    first = plan.first
+    return Reservation(
+        tenant=tenant,
+        user=request.user or "",
+        job_id=job_id,
+        amount_usd=usd,
+        seconds=request.duration,
+        provider=first.model.provider,
+        model=first.model.id,
+        basis=f"estimated: the dearest of {len(plan.candidates[:max_attempts])} candidates"
+        + (f" ({dearest.ref})" if dearest is not None else ""),
+    )
 
 
 def _check_inputs(request: VideoRequest) -> None:
