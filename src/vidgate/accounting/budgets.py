@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from .periods import Period, period_of, zone
 __all__ = [
     "BUDGET_FIELDS",
     "DEFAULT_THRESHOLDS",
+    "LIMITS",
     "Budget",
     "BudgetBook",
     "Standing",
@@ -334,7 +335,7 @@ class BudgetBook:
                 ).all()
             )
             return [
-                Budget(**{**b.__dict__, "standing": tuple(standing(conn, b, zones.get(b.tenant), now))})
+                replace(b, standing=tuple(standing(conn, b, zones.get(b.tenant), now)))
                 for b in rows
             ]
 

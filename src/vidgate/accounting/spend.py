@@ -86,10 +86,11 @@ def spend_totals(engine: sa.Engine) -> dict[tuple[str, str, str], float]:
     """``(tenant, provider, model)`` → USD charged, for ``/metrics``."""
     totals: dict[tuple[str, str, str], float] = {}
     with engine.connect() as conn:
+        groups = (ledger.c.tenant, ledger.c.provider, ledger.c.model)
         for tenant, provider, model, usd in conn.execute(
-            sa.select(ledger.c.tenant, ledger.c.provider, ledger.c.model, sa.func.sum(ledger.c.amount_usd))
+            sa.select(*groups, sa.func.sum(ledger.c.amount_usd))
             .where(ledger.c.kind.in_(SPENT))
-            .group_by(ledger.c.tenant, ledger.c.provider, ledger.c.model)
+            .group_by(*groups)
         ):
             totals[(tenant, provider or "-", model or "-")] = float(usd or 0.0)
     return totals
