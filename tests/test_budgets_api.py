@@ -152,6 +152,17 @@ def test_spend_report_a_tenant_sees_its_own(api: tuple[TestClient, TenantBook, E
     assert future["total_usd"] == 0
     assert client.get("/v1/spend?by=colour", headers=acme).status_code == 400
     assert client.get("/v1/spend?since=yesterday", headers=acme).status_code == 400
+    # Prometheus reads the same ledger: charged money, held money, and how budgets stand.
+    BudgetBook(engine.database).set("acme", None, {"daily_usd": 2.0})
+    metrics = client.get("/metrics").text
+    assert (
+        'vidgate_ledger_spend_usd_total{model="synth-1",provider="simulated",tenant="acme"} 0.5'
+        in metrics
+    )
+    assert 'vidgate_spend_usd_total{provider="simulated"} 1.5' in metrics
+    assert f'vidgate_reserved_usd{{tenant="acme"}} {WORST}' in metrics
+    ratio = (0.5 + WORST) / 2.0
+    assert f'vidgate_budget_used_ratio{{limit="daily_usd",tenant="acme",user=""}} {ratio}' in metrics
 
 
 # -- the CLI ------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ __all__ = [
     "close_job",
     "insert_once",
     "reserve",
+    "reserved_by_tenant",
     "reserved_usd",
     "true_up",
     "used_usd",
@@ -213,6 +214,17 @@ def reserved_usd(conn: sa.Connection, tenant: str, user: str | None) -> float:
         .where(ledger.c.kind == "reservation", jobs.c.status.in_(_OPEN))
     )
     return float(conn.execute(_subject(query, tenant, user)).scalar_one())
+
+
+def reserved_by_tenant(conn: sa.Connection) -> dict[str, float]:
+    """Every tenant's money held by unfinished jobs (for ``/metrics``)."""
+    query = (
+        sa.select(ledger.c.tenant, sa.func.sum(ledger.c.amount_usd))
+        .select_from(ledger.join(jobs, jobs.c.id == ledger.c.job_id))
+        .where(ledger.c.kind == "reservation", jobs.c.status.in_(_OPEN))
+        .group_by(ledger.c.tenant)
+    )
+    return {tenant: float(usd or 0.0) for tenant, usd in conn.execute(query)}
 
 
 def videos_and_seconds(
