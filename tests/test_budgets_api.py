@@ -162,7 +162,8 @@ def test_spend_report_a_tenant_sees_its_own(api: tuple[TestClient, TenantBook, E
     assert 'vidgate_spend_usd_total{provider="simulated"} 1.5' in metrics
     assert f'vidgate_reserved_usd{{tenant="acme"}} {WORST}' in metrics
     ratio = (0.5 + WORST) / 2.0
-    assert f'vidgate_budget_used_ratio{{limit="daily_usd",tenant="acme",user=""}} {ratio}' in metrics
+    labels = 'limit="daily_usd",tenant="acme",user=""'
+    assert f"vidgate_budget_used_ratio{{{labels}}} {ratio}" in metrics
 
 
 # -- the CLI ------------------------------------------------------------------------------------
