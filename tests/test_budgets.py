@@ -20,7 +20,7 @@ from tests.budget_support import (
     priced_catalog,
 )
 from tests.conftest import small_request
-from vidgate.accounting import BudgetBook
+from vidgate.accounting import BudgetBook, close_job
 from vidgate.engine import Engine
 from vidgate.exceptions import BudgetExceeded, InvalidRequest, QuotaExceeded, VidgateError
 from vidgate.settings import Settings
@@ -160,6 +160,8 @@ def test_a_completed_job_settles_its_reservation_to_the_real_charge() -> None:
             assert settled["provider"] == "simulated" and settled["model"] == "synth-1"
             # Finishing again (a step re-run after a crash) settles nothing twice.
             engine.runtime.store.finish(job.id, JobStatus.COMPLETED, "again")
+            with engine.database.begin() as conn:
+                assert close_job(conn, job.id) is None, "closed already"
             assert kinds(engine.database, job.id) == ["reservation", "settlement"]
             stand = BudgetBook(engine.database).set("default", None, {"daily_usd": 10})
             assert stand.standing[0].used == pytest.approx(charged)

@@ -29,6 +29,7 @@ __all__ = [
     "KINDS",
     "Reservation",
     "close_job",
+    "insert_if_new",
     "insert_once",
     "reserve",
     "reserved_by_tenant",
@@ -60,14 +61,16 @@ class Reservation:
 
 def insert_once(conn: sa.Connection, row: dict[str, Any]) -> bool:
     """Insert a ledger row; with a ``once`` key already written, nothing (returns False)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(ledger).values(**row).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(ledger).values(**row).on_conflict_do_nothing()
-    else:  # pragma: no cover - vidgate runs on these two
-        stmt = ledger.insert().values(**row)
-    return bool(conn.execute(stmt).rowcount)
+    return insert_if_new(conn, ledger, row)
+
+
+def insert_if_new(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True when the row was written. (The inserted key is
+    returned and looked at: psycopg reports no rowcount for such an insert.)"""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = next(iter(table.primary_key.columns))
+    stmt = dialect.insert(table).values(**row).on_conflict_do_nothing().returning(key)
+    return conn.execute(stmt).first() is not None
 
 
 def reserve(conn: sa.Connection, held: Reservation, now: datetime | None = None) -> None:

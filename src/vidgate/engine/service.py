@@ -18,6 +18,7 @@ from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from .. import requestlog
 from ..accounting import Reservation, admit
+from ..accounting.alerts import AlertWatcher
 from ..catalog import Catalog
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
 from ..providers.registry import provider_classes
@@ -74,6 +75,7 @@ class Engine:
         self._launched = False
         self._keeper: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._alerts: asyncio.Task[None] | None = None
         self._stop_sending: asyncio.Event | None = None
         self._dbos_client: DBOSClient | None = None
 
@@ -146,6 +148,15 @@ class Engine:
             dispatcher.run(self._stop_sending, min(1.0, settings.webhook_retry_base)),
             name="vidgate-webhooks",
         )
+        watcher = AlertWatcher(
+            self.runtime.store.engine,
+            operator_url=settings.alert_webhook_url,
+            anomaly_factor=settings.spend_anomaly_factor,
+            anomaly_min_usd=settings.spend_anomaly_min_usd,
+        )
+        self._alerts = asyncio.create_task(
+            watcher.run(self._stop_sending, settings.alert_interval), name="vidgate-alerts"
+        )
 
     async def _stop_webhooks(self) -> None:
         """Let the delivery in flight finish (its claims on the rest are given back); a send
@@ -155,7 +166,10 @@ class Engine:
         self._stop_sending.set()
         with suppress(TimeoutError):  # wait_for cancels it
             await asyncio.wait_for(self._sender, timeout=_SEND_TIMEOUT + 5)
-        self._sender = self._stop_sending = None
+        if self._alerts is not None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._alerts, timeout=_SEND_TIMEOUT)
+        self._sender = self._stop_sending = self._alerts = None
 
     async def _keep_lease(self) -> None:
         """Heartbeat, and take over the unfinished jobs of processes that are gone."""
