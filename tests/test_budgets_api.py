@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from tests.budget_support import FALLBACK_PER_SECOND, priced_catalog
 from tests.conftest import small_request
-from vidgate.accounting import BudgetBook
+from vidgate.accounting import BudgetBook, true_up
 from vidgate.accounting.periods import period_of
 from vidgate.cli import app as cli
 from vidgate.engine import Engine
@@ -223,3 +223,17 @@ def test_cli_spend_reports_the_ledger() -> None:
     assert code == 0 and datetime.now(UTC).date().isoformat() in stdout and "$0.3000" in stdout
     code, _, stderr = run("spend", "--by", "colour")
     assert code == 2 and "grouped by one of" in stderr
+
+
+def test_a_charge_learned_after_the_end_is_an_adjustment_once() -> None:
+    engine = Engine(Settings())
+    job = engine.enqueue(small_request(duration=2, user="ann"))
+    _settle(engine, job.id, 0.2)
+    store = engine.runtime.store
+    store.update_attempt(f"{job.id}-1", cost_usd=0.25)  # the provider billed more, later
+    with engine.database.begin() as conn:
+        assert true_up(conn, job.id) == pytest.approx(0.05)
+    with engine.database.begin() as conn:
+        assert true_up(conn, job.id) == 0.0, "the ledger agrees now"
+    code, stdout, _ = run("spend", "--user", "ann", "--json")
+    assert code == 0 and json.loads(stdout)["total_usd"] == pytest.approx(0.25)
