@@ -15,7 +15,7 @@ from ..db import ledger
 from ..exceptions import InvalidRequest
 from .ledger import SPENT
 
-__all__ = ["GROUPS", "SpendLine", "spend_report", "spend_totals"]
+__all__ = ["GROUPS", "SpendLine", "spend_report"]
 
 #: What a report may be grouped by.
 GROUPS = ("provider", "model", "user", "day", "tenant")
@@ -80,17 +80,3 @@ def _key(by: str, row: Any) -> str:
     if by == "user":
         return str(row.end_user or "-")
     return str(getattr(row, by) or "-")
-
-
-def spend_totals(engine: sa.Engine) -> dict[tuple[str, str, str], float]:
-    """``(tenant, provider, model)`` → USD charged, for ``/metrics``."""
-    totals: dict[tuple[str, str, str], float] = {}
-    with engine.connect() as conn:
-        groups = (ledger.c.tenant, ledger.c.provider, ledger.c.model)
-        for tenant, provider, model, usd in conn.execute(
-            sa.select(*groups, sa.func.sum(ledger.c.amount_usd))
-            .where(ledger.c.kind.in_(SPENT))
-            .group_by(*groups)
-        ):
-            totals[(tenant, provider or "-", model or "-")] = float(usd or 0.0)
-    return totals
