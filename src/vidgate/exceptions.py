@@ -23,7 +23,9 @@ engine does next (see ``vidgate.types.Outcome``)::
     ├── LimitExceeded                   limit_exceeded           (gateway: a tenant's limit)
     │   ├── TooManyRequests             too_many_requests        rate limit, with retry_after
     │   ├── ConcurrencyLimitReached     concurrency_limit        unfinished jobs at the cap
-    │   └── DailyQuotaExceeded          daily_quota_exceeded     jobs per UTC day
+    │   ├── DailyQuotaExceeded          daily_quota_exceeded     jobs per UTC day
+    │   └── QuotaExceeded               quota_exceeded           videos a day, seconds a month
+    ├── BudgetExceeded                  budget_exceeded          (402: the job could overspend)
     ├── ProviderError                   provider_error           (anything a provider said)
     │   ├── ProviderUnavailable         provider_unavailable     retryable: 5xx, timeout, network
     │   │   └── RateLimited             rate_limited             retryable: 429, THROTTLED
@@ -50,6 +52,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationFailed",
+    "BudgetExceeded",
     "ConcurrencyLimitReached",
     "ConfigurationError",
     "ContentNotReady",
@@ -57,6 +60,7 @@ __all__ = [
     "NotFound",
     "RequestTooLarge",
     "DailyQuotaExceeded",
+    "QuotaExceeded",
     "LimitExceeded",
     "PermissionDenied",
     "TooManyRequests",
@@ -257,6 +261,26 @@ class ConcurrencyLimitReached(LimitExceeded):
 
 class DailyQuotaExceeded(LimitExceeded):
     code = "daily_quota_exceeded"
+
+
+class QuotaExceeded(LimitExceeded):
+    """A tenant's (or its end user's) quota of videos a day or seconds of output a month is
+    used up; ``details`` say which, how much, and when it resets (``resets_at``)."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float, details: dict[str, Any]) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.details.update(details)
+
+
+class BudgetExceeded(VidgateError):
+    """Admitting the job could spend more than a budget allows: nothing was spent. ``details``
+    hold the budget, what is used and reserved, what this job could cost, and ``resets_at``."""
+
+    code = "budget_exceeded"
+    http_status = 402
+    outcome = "user_error"
 
 
 class ProviderError(VidgateError):

@@ -216,6 +216,22 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(
         default=8, ge=1, description="deliveries of one client webhook before it is failed"
     )
+    alert_webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="the operator's webhook for budget and spend alerts (plain JSON)",
+    )
+    alert_interval: float = Field(
+        default=30.0, gt=0, description="seconds between a worker's checks of budget alerts"
+    )
+    spend_anomaly_factor: float = Field(
+        default=5.0,
+        gt=1,
+        description="alert when the last hour's spend is this many times the trailing hourly mean",
+    )
+    spend_anomaly_min_usd: float = Field(
+        default=1.0, ge=0, description="no spend-rate alert for an hour that spent less than this"
+    )
 
     @property
     def resolved_executor_id(self) -> str:

@@ -147,6 +147,11 @@ class VideoRequest(BaseModel):
         default=None, max_length=2048, description="where to POST signed job events"
     )
     idempotency_key: str | None = Field(default=None, max_length=255)
+    user: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:+=-]{0,127}$",
+        description="the end user the video is for (OpenAI's field): their budgets and quotas",
+    )
     deadline_seconds: float | None = Field(
         default=None, gt=0, le=24 * 3600, description="None: the configured default (600 s)"
     )

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog_cmds, generate, jobs, keys, probe, serve, simulator, tenants, worker
+from . import (
+    budgets,
+    catalog_cmds,
+    generate,
+    jobs,
+    keys,
+    probe,
+    serve,
+    simulator,
+    spend,
+    tenants,
+    worker,
+)
 from ._console import check_home, friendly
 
 app = typer.Typer(
@@ -33,6 +45,8 @@ app.command("simulator")(simulator.simulator)
 app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(budgets.app, name="budgets")
+app.command("spend")(spend.spend)
 
 
 def main() -> None:

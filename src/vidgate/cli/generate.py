@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 
+from ..accounting import check_user
 from ..engine import Engine
 from ..exceptions import InvalidRequest
 from ..settings import Settings
@@ -57,6 +58,10 @@ def generate(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Run at most one job for this key.")
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="The end user it is for: their budget and quotas apply."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
     detach: Annotated[
         bool, typer.Option(help="Queue the job for `vidgate worker` and print its id.")
@@ -80,6 +85,7 @@ def generate(
         providers=(provider,) if provider else (),
         idempotency_key=idempotency_key,
         deadline_seconds=deadline,
+        user=check_user(user) if user else None,
     )
     settings = Settings()
     out_path = Path(out_arg).expanduser() if out_arg else None

@@ -195,3 +195,55 @@ shared_secrets = sa.Table(
     sa.Column("value", sa.String(128), nullable=False),
     sa.Column("created_at", _ts, nullable=False),
 )
+
+#: Budgets (USD) and quotas (videos a day, seconds of output a month) per tenant, and per end
+#: user of a tenant (``end_user`` = '' is the tenant-wide row). See ``vidgate.accounting``.
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("end_user", sa.String(128), primary_key=True, server_default=""),
+    sa.Column("daily_usd", sa.Float),
+    sa.Column("monthly_usd", sa.Float),
+    sa.Column("daily_videos", sa.Integer),
+    sa.Column("monthly_seconds", sa.Float),
+    # IANA time zone of the tenant's days and months (on the tenant-wide row); None: UTC.
+    sa.Column("timezone", sa.String(64)),
+    # Alert thresholds in percent of a budget, e.g. [50, 80, 100]; None: the default.
+    sa.Column("thresholds", sa.JSON),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("updated_at", _ts, nullable=False),
+)
+
+#: Every movement of money, append-only: a reservation at admission, then a settlement (what
+#: the attempts really cost) or a release (nothing was charged) when the job ends, and
+#: adjustments for charges learned later. ``once`` makes a movement that must happen at most
+#: once (a job's reservation, its closing) unique.
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("end_user", sa.String(128), nullable=False, server_default=""),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("attempt_id", sa.String(64)),
+    sa.Column("kind", sa.String(16), nullable=False),  # reservation|settlement|release|adjustment
+    sa.Column("provider", sa.String(64)),
+    sa.Column("model", sa.String(255)),
+    sa.Column("amount_usd", sa.Float, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False, server_default="0"),  # output seconds
+    sa.Column("basis", sa.String(255)),  # estimated | computed | billed (or how it was reached)
+    sa.Column("at", _ts, nullable=False),
+    sa.Column("once", sa.String(160), unique=True),
+    sa.Index("ix_ledger_tenant_at", "tenant", "at"),
+    sa.Index("ix_ledger_job", "job_id", "kind"),
+)
+
+#: Alerts already sent: one per budget, period and threshold.
+budget_alerts = sa.Table(
+    "budget_alerts",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),  # tenant/user/period/start/threshold
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("fired_at", _ts, nullable=False),
+)

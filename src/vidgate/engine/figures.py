@@ -8,7 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..db import attempts, job_events, jobs
+from ..accounting.budgets import BudgetBook
+from ..accounting.ledger import SPENT, reserved_by_tenant
+from ..db import attempts, job_events, jobs, ledger
 
 __all__ = ["JobFigures", "ProviderFigures", "read_figures"]
 
@@ -18,7 +20,8 @@ RECENT_JOBS = 1000
 
 @dataclass
 class ProviderFigures:
-    """One provider's attempts: money spent, and how the finished ones ended."""
+    """One provider's attempts: money spent (settled in the ledger), and how the finished ones
+    ended."""
 
     spend_usd: float = 0.0
     finished: int = 0
@@ -41,6 +44,12 @@ class JobFigures:
     providers: dict[str, ProviderFigures] = field(default_factory=dict)
     #: ``(provider or "none", phase)`` → mean seconds a recent finished job spent in it.
     phase_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: ``(tenant, provider, model)`` → USD charged, from the ledger.
+    spend: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    #: tenant → USD held by its unfinished jobs.
+    reserved: dict[str, float] = field(default_factory=dict)
+    #: ``(tenant, user or "", limit)`` → (used + reserved) / allowed, for every budget set.
+    budget_ratios: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
 
 def read_figures(engine: sa.Engine) -> JobFigures:
@@ -63,9 +72,21 @@ def read_figures(engine: sa.Engine) -> JobFigures:
             )
         ).all()
         figures.phase_seconds = _phase_means(conn)
-    for provider, status, submitted, finished, cost in rows:
+        groups = (ledger.c.tenant, ledger.c.provider, ledger.c.model)
+        for tenant, provider, model, usd in conn.execute(
+            sa.select(*groups, sa.func.sum(ledger.c.amount_usd))
+            .where(ledger.c.kind.in_(SPENT))
+            .group_by(*groups)
+        ):
+            figures.spend[(tenant, provider or "none", model or "none")] = float(usd or 0.0)
+            one = figures.providers.setdefault(provider or "none", ProviderFigures())
+            one.spend_usd += float(usd or 0.0)
+        figures.reserved = reserved_by_tenant(conn)
+    for budget in BudgetBook(engine).list():
+        for stand in budget.standing:
+            figures.budget_ratios[(budget.tenant, budget.user, stand.limit)] = stand.ratio
+    for provider, status, submitted, finished, _cost in rows:
         one = figures.providers.setdefault(provider, ProviderFigures())
-        one.spend_usd += cost or 0
         if status in ("succeeded", "failed"):
             one.finished += 1
         if status == "succeeded":

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from .. import requestlog
+from ..accounting import Reservation, admit
+from ..accounting.alerts import AlertWatcher
 from ..catalog import Catalog
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
 from ..providers.registry import provider_classes
@@ -73,6 +75,7 @@ class Engine:
         self._launched = False
         self._keeper: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._alerts: asyncio.Task[None] | None = None
         self._stop_sending: asyncio.Event | None = None
         self._dbos_client: DBOSClient | None = None
 
@@ -145,6 +148,15 @@ class Engine:
             dispatcher.run(self._stop_sending, min(1.0, settings.webhook_retry_base)),
             name="vidgate-webhooks",
         )
+        watcher = AlertWatcher(
+            self.runtime.store.engine,
+            operator_url=settings.alert_webhook_url,
+            anomaly_factor=settings.spend_anomaly_factor,
+            anomaly_min_usd=settings.spend_anomaly_min_usd,
+        )
+        self._alerts = asyncio.create_task(
+            watcher.run(self._stop_sending, settings.alert_interval), name="vidgate-alerts"
+        )
 
     async def _stop_webhooks(self) -> None:
         """Let the delivery in flight finish (its claims on the rest are given back); a send
@@ -154,7 +166,10 @@ class Engine:
         self._stop_sending.set()
         with suppress(TimeoutError):  # wait_for cancels it
             await asyncio.wait_for(self._sender, timeout=_SEND_TIMEOUT + 5)
-        self._sender = self._stop_sending = None
+        if self._alerts is not None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._alerts, timeout=_SEND_TIMEOUT)
+        self._sender = self._stop_sending = self._alerts = None
 
     async def _keep_lease(self) -> None:
         """Heartbeat, and take over the unfinished jobs of processes that are gone."""
@@ -219,12 +234,19 @@ class Engine:
     ) -> tuple[Job, bool]:
         request, plan = self.resolve(_absolute_inputs(request))
         job_id = new_id("job")
+        held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
+
+        def check(conn: sa.Connection) -> None:
+            if guard is not None:
+                guard(conn)
+            admit(conn, held)  # budgets and quotas, and the job's reservation in the ledger
+
         return self.runtime.store.create_job(
             job_id,
             request,
             tenant=tenant,
             quote=plan.first.quote,
-            guard=guard,
+            guard=check,
             then=None if then is None else lambda conn: then(conn, job_id),
         )
 
@@ -446,6 +468,28 @@ async def _off_loop(func: Callable[..., None], *args: Any) -> None:
     DBOS installs its own there and shuts it down on destroy, so a loop that starts a second
     engine would find it closed."""
     await asyncio.get_running_loop().run_in_executor(_lifecycle_thread, func, *args)
+
+
+def _reservation(
+    tenant: str, job_id: str, request: VideoRequest, plan: RoutePlan, max_attempts: int
+) -> Reservation:
+    """What admission holds for the job: the dearest quote among the candidates it may try
+    (a fallback may cost more than the first choice)."""
+    chain = [c for c in plan.candidates[:max_attempts] if c.quote is not None]
+    dearest = max(chain, key=lambda c: c.quote.usd if c.quote else 0.0, default=None)
+    usd = dearest.quote.usd if dearest is not None and dearest.quote is not None else 0.0
+    first = plan.first
+    return Reservation(
+        tenant=tenant,
+        user=request.user or "",
+        job_id=job_id,
+        amount_usd=usd,
+        seconds=request.duration,
+        provider=first.model.provider,
+        model=first.model.id,
+        basis=f"estimated: the dearest of {len(plan.candidates[:max_attempts])} candidates"
+        + (f" ({dearest.ref})" if dearest is not None else ""),
+    )
 
 
 def _check_inputs(request: VideoRequest) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from .._clock import as_utc as _aware
 from .._clock import utcnow as _now
+from ..accounting import close_job
 from ..db import assets, attempts, job_events, jobs, request_log, tenants, webhook_deliveries
 from ..exceptions import IdempotencyConflict, JobNotFound
 from ..requestlog import CallRecord
@@ -144,6 +145,8 @@ def _forward(progress: float) -> sa.ColumnElement[float]:
 def request_hash(request: VideoRequest) -> str:
     """A fingerprint of what was asked, for idempotency: the same key must mean the same body."""
     body = request.model_dump(mode="json", exclude={"idempotency_key"})
+    if body.get("user") is None:
+        body.pop("user", None)  # fingerprints made before the field existed stay the same
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -470,6 +473,8 @@ class JobStore:
                     message=message,
                 )
             )
+            # The ledger closes with the job: settled to what its attempts cost, or released.
+            close_job(conn, job_id, now)
             _outbox(conn, job_id, status)
 
     # -- attempts --------------------------------------------------------------------------

@@ -44,8 +44,23 @@ class _JobCollector:
         )
         spend = CounterMetricFamily(
             "vidgate_spend_usd",
-            "Money spent on provider attempts, by provider.",
+            "Money charged for provider attempts (settled in the ledger), by provider.",
             labels=["provider"],
+        )
+        ledger_spend = CounterMetricFamily(
+            "vidgate_ledger_spend_usd",
+            "Money charged (ledger settlements and adjustments), by tenant, provider and model.",
+            labels=["tenant", "provider", "model"],
+        )
+        reserved = GaugeMetricFamily(
+            "vidgate_reserved_usd",
+            "Money held by unfinished jobs (their reservations), by tenant.",
+            labels=["tenant"],
+        )
+        ratio = GaugeMetricFamily(
+            "vidgate_budget_used_ratio",
+            "(Used + reserved) / allowed for each budget and quota in its current period.",
+            labels=["tenant", "user", "limit"],
         )
         generation = GaugeMetricFamily(
             "vidgate_generation_seconds_avg",
@@ -73,4 +88,10 @@ class _JobCollector:
                 success.add_metric([provider], one.success_ratio)
         for (provider, phase), seconds in figures.phase_seconds.items():
             phases.add_metric([provider, phase], seconds)
-        yield from (by_status, spend, generation, success, phases)
+        for (tenant, provider, model), usd in figures.spend.items():
+            ledger_spend.add_metric([tenant, provider, model], usd)
+        for tenant, usd in figures.reserved.items():
+            reserved.add_metric([tenant], usd)
+        for (tenant, user, limit), value in figures.budget_ratios.items():
+            ratio.add_metric([tenant, user, limit], value)
+        yield from (by_status, spend, generation, success, phases, ledger_spend, reserved, ratio)

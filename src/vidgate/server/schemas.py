@@ -35,6 +35,7 @@ VIDGATE_FIELDS = frozenset(
         "deadline_seconds",
         "metadata",
         "webhook_url",
+        "user",
     }
 )
 _JSON_FIELDS = {"providers", "metadata"}
@@ -73,6 +74,11 @@ _CREATE_PROPERTIES: dict[str, Any] = {
         "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_CHARS},
     },
     "webhook_url": _TEXT,
+    "user": {
+        "type": "string",
+        "maxLength": 128,
+        "description": "the end user the video is for: their budgets and quotas apply",
+    },
 }
 #: The create (and estimate) body for the OpenAPI document: JSON, or multipart with the same
 #: fields (objects and lists JSON-encoded) and an ``input_reference`` image file.
@@ -296,6 +302,7 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
         "aspect_ratio": request.aspect_ratio,
         "resolution": request.resolution,
         "metadata": request.metadata,
+        "user": request.user,
         "attempts": [
             {
                 "number": a.number,
