@@ -205,7 +205,9 @@ class TemplateVariableError(InvalidRequest):
     code = "template_variable_invalid"
 
     def __init__(self, message: str, *, variable: str, template: str) -> None:
-        super().__init__(message, details={"variable": variable, "template": template})
+        super().__init__(
+            message, details={"param": "variables", "variable": variable, "template": template}
+        )
 
 
 class MissingTemplateVariable(TemplateVariableError):

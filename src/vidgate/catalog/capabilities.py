@@ -105,9 +105,7 @@ def violations(model: ModelProfile, request: VideoRequest) -> list[str]:
     # gets it folded into the text or dropped, with a warning on the job.
     core = request.prompt_core
     if model.prompt_max_chars is not None and len(core) > model.prompt_max_chars:
-        problems.append(
-            f"the prompt has {len(core)} characters (limit: {model.prompt_max_chars})"
-        )
+        problems.append(f"the prompt has {len(core)} characters (limit: {model.prompt_max_chars})")
     if not problems:
         values = params.as_rule_values()
         problems.extend(rule.message for rule in model.rules if _breaks(rule, values))

@@ -137,7 +137,7 @@ class Prompting(_Strict):
     it out (a guide that warns negative words in the prompt backfire). Either way the job says so.
     """
 
-    order: list[str] = Field(default_factory=lambda: list(SECTIONS))
+    order: list[str] = Field(default_factory=lambda: [str(name) for name in SECTIONS])
     labels: bool = True
     negative_fallback: Literal["fold", "drop"] = "fold"
     fold_prefix: str = "Avoid: "

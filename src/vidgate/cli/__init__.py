@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog_cmds, generate, jobs, keys, probe, serve, simulator, tenants, worker
+from . import (
+    catalog_cmds,
+    estimate,
+    generate,
+    jobs,
+    keys,
+    probe,
+    serve,
+    simulator,
+    templates,
+    tenants,
+    worker,
+)
 from ._console import check_home, friendly
 
 app = typer.Typer(
@@ -24,6 +36,8 @@ def _every_command() -> None:
 
 
 app.command("generate")(generate.generate)
+app.command("estimate")(estimate.estimate)
+app.add_typer(templates.app, name="templates")
 app.command("models")(catalog_cmds.models)
 app.command("providers")(catalog_cmds.providers)
 app.add_typer(jobs.app, name="jobs")

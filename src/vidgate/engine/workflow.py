@@ -414,7 +414,9 @@ async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> 
         for warning in sent.warnings:
             rt.store.add_event(job_id, Phase.SUBMITTING, _PROGRESS[Phase.SUBMITTING], warning)
     request = apply_prompt(job.request, sent)
-    submission = Submission.build(request, model, effective_params(model, request), attempt.reference)
+    submission = Submission.build(
+        request, model, effective_params(model, request), attempt.reference
+    )
     if rt.settings.public_url:
         # Providers that push completion notify the gateway's receiver for this provider.
         submission.callback_url = f"{rt.settings.public_url.rstrip('/')}/webhooks/{model.provider}"

@@ -111,8 +111,7 @@ def lint(request: VideoRequest, model: ModelProfile | None) -> list[PromptHint]:
         hints.append(
             _hint(
                 "too_long",
-                f"the prompt has {len(request.prompt_core)} characters; {model.ref} takes "
-                f"{limit}",
+                f"the prompt has {len(request.prompt_core)} characters; {model.ref} takes {limit}",
             )
         )
         return hints

@@ -58,7 +58,9 @@ def render(request: VideoRequest, model: ModelProfile) -> SentPrompt:
     if not negative:
         return SentPrompt(prompt=text, warnings=warnings)
     if model.negative_prompt:
-        return SentPrompt(prompt=text, negative_prompt=negative, negative="field", warnings=warnings)
+        return SentPrompt(
+            prompt=text, negative_prompt=negative, negative="field", warnings=warnings
+        )
     if rules.negative_fallback == "fold":
         folded = f"{text} {sentence(rules.fold_prefix + negative)}"
         if limit is None or len(folded) <= limit:

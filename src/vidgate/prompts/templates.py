@@ -12,6 +12,7 @@ the variables as used (defaults included).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -218,19 +219,7 @@ def _coerce(template: str, name: str, variable: Variable, raw: Any) -> Value:
             return raw.strip().lower() in _TRUE
         raise wrong(f"must be true or false, not {str(raw)[:40]!r}")
     if variable.type == "int":
-        if isinstance(raw, bool):
-            raise wrong("must be a whole number, not a boolean")
-        if isinstance(raw, int):
-            number = raw
-        elif isinstance(raw, str) and re.fullmatch(r"-?\d{1,12}", raw.strip()):
-            number = int(raw)
-        else:
-            raise wrong(f"must be a whole number, not {str(raw)[:40]!r}")
-        if variable.min is not None and number < variable.min:
-            raise wrong(f"must be at least {variable.min}")
-        if variable.max is not None and number > variable.max:
-            raise wrong(f"must be at most {variable.max}")
-        return number
+        return _whole(raw, variable, wrong)
     if not isinstance(raw, str):
         raise wrong(f"must be text, not {type(raw).__name__}")
     text = " ".join(raw.split())
@@ -243,6 +232,22 @@ def _coerce(template: str, name: str, variable: Variable, raw: Any) -> Value:
     if len(text) > variable.max_length:
         raise wrong(f"is longer than {variable.max_length} characters")
     return text
+
+
+def _whole(raw: Any, variable: Variable, wrong: Callable[[str], TemplateVariableError]) -> int:
+    if isinstance(raw, bool):
+        raise wrong("must be a whole number, not a boolean")
+    if isinstance(raw, int):
+        number = raw
+    elif isinstance(raw, str) and re.fullmatch(r"-?\d{1,12}", raw.strip()):
+        number = int(raw)
+    else:
+        raise wrong(f"must be a whole number, not {str(raw)[:40]!r}")
+    if variable.min is not None and number < variable.min:
+        raise wrong(f"must be at least {variable.min}")
+    if variable.max is not None and number > variable.max:
+        raise wrong(f"must be at most {variable.max}")
+    return number
 
 
 def coerce_variables(template: Template, given: dict[str, Any]) -> dict[str, Value]:
