@@ -208,3 +208,32 @@ def test_a_multipart_create_takes_a_json_encoded_prompt_object(gateway: Server) 
         assert plain.status_code == 200, plain.text
     assert created.json()["prompt_parts"]["subject"] == "a paper boat"
     assert plain.json()["prompt"] == "{not json"  # text that is not an object stays text
+
+
+def test_the_python_client_takes_parts_and_templates(gateway: Server) -> None:
+    from vidgate.client import Client
+    from vidgate.exceptions import MissingTemplateVariable
+
+    with Client(gateway.url, api_key=gateway.key("client")) as client:
+        estimate = client.estimate({"subject": "a fox", "camera": "slow pan"})
+        made = client.create_template(
+            {
+                "name": "fox",
+                "variables": {"where": {"type": "string", "default": "snow"}},
+                "prompt": {"subject": "a fox in {where}", "lighting": "dusk"},
+            }
+        )
+        shown = client.template("fox")
+        with pytest.raises(MissingTemplateVariable) as missing:
+            client.create(template="product-shot")
+    assert [h["code"] for h in estimate.hints] == ["no_lighting"]
+    assert made["id"] == "fox@1" and shown["versions"] == [1]
+    assert "fox" in {t["name"] for t in client_templates(gateway)}
+    assert missing.value.details["variable"] == "product"
+
+
+def client_templates(gateway: Server) -> list[dict[str, Any]]:
+    from vidgate.client import Client
+
+    with Client(gateway.url, api_key=gateway.key("client")) as client:
+        return client.templates()
