@@ -303,3 +303,29 @@ def test_every_built_in_template_renders_with_its_defaults(tmp_path: Path) -> No
         assert done.prompt_parts is not None and done.prompt_parts.subject
         assert done.prompt_parts.camera and done.prompt_parts.lighting, template.ref
         assert "{" not in done.prompt, template.ref
+
+
+def test_tenant_templates_on_each_database_number_concurrent_posts_apart(backend: str) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vidgate.engine import Engine
+    from vidgate.settings import Settings
+
+    engine = Engine(Settings())
+    try:
+        library = engine.templates
+        body = _template(name="race")
+        with ThreadPoolExecutor(4) as pool:
+            made = list(pool.map(lambda _: library.create(body, "acme"), range(4)))
+        assert sorted(t.version for t in made) == [1, 2, 3, 4]
+        assert [t.version for t in library.all("acme", "race")] == [1, 2, 3, 4]
+        assert library.all("other", "race") == []
+        request, _ = engine.resolve(
+            VideoRequest(template="race@2", variables={"thing": "boats"}), tenant="acme"
+        )
+        assert request.template == "race@2"
+        with pytest.raises(TemplateNotFound):
+            engine.resolve(VideoRequest(template="race", variables={"thing": "x"}), tenant="b")
+    finally:
+        asyncio.run(engine.close())

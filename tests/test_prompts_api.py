@@ -208,6 +208,8 @@ def test_a_multipart_create_takes_a_json_encoded_prompt_object(gateway: Server) 
         assert plain.status_code == 200, plain.text
     assert created.json()["prompt_parts"]["subject"] == "a paper boat"
     assert plain.json()["prompt"] == "{not json"  # text that is not an object stays text
+    # The job keeps the hints it was created with.
+    assert [h["code"] for h in plain.json()["hints"]] == ["no_camera", "no_lighting"]
 
 
 def test_the_python_client_takes_parts_and_templates(gateway: Server) -> None:

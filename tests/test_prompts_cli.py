@@ -72,3 +72,12 @@ def test_the_cli_generates_from_a_template_and_estimates_with_hints() -> None:
     assert report["prompt"] == "A fox. Camera: static shot, whip pan."
     code, _, stderr = run("generate", "--template", "b-roll", "--duration", "1")
     assert code == 2 and "template_variable_missing" in stderr and "scene" in stderr
+
+
+def test_estimate_and_generate_show_hints_to_a_person() -> None:
+    code, stdout, _ = run("estimate", "a fox in snow", "--negative", "snow")
+    assert code == 0
+    assert "hint [no_camera]" in stdout and "hint [no_lighting]" in stdout
+    assert "excludes what the prompt asks for: snow" in stdout
+    code, _, stderr = run("generate", "a fox", "--duration", "1", "--resolution", "360p")
+    assert code == 0 and "hint[no_camera]:" in stderr

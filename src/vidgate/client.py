@@ -321,9 +321,7 @@ class AsyncClient:
             await self._call("POST", "/v1/videos", json=_body(prompt, fields), headers=headers)
         )
 
-    async def estimate(
-        self, prompt: str | dict[str, str] | None = None, **fields: Any
-    ) -> Estimate:
+    async def estimate(self, prompt: str | dict[str, str] | None = None, **fields: Any) -> Estimate:
         return Estimate.model_validate(
             await self._call("POST", "/v1/videos/estimate", json=_body(prompt, fields))
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ..exceptions import InvalidRequest
 from ..types import PromptHint
@@ -100,4 +101,5 @@ def prompt_fields(
 
 def show_hints(hints: list[PromptHint]) -> None:
     for hint in hints:
-        err.print(f"[yellow]hint[{hint.code}]:[/] {hint.message}", markup=True, highlight=False)
+        label = escape(f"hint[{hint.code}]:")
+        err.print(f"[yellow]{label}[/] {escape(hint.message)}", markup=True, highlight=False)

@@ -112,7 +112,7 @@ def estimate(
     if plan.candidates[1:]:
         table.add_row("fallbacks", ", ".join(c.ref for c in plan.candidates[1:]))
     for hint in hints:
-        table.add_row(f"hint [{hint.code}]", escape(hint.message))
+        table.add_row(escape(f"hint [{hint.code}]"), escape(hint.message))
     if plan.notice:
         table.add_row("note", escape(plan.notice))
     out.print(table)

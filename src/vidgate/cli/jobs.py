@@ -152,7 +152,7 @@ def _print_job(job: Job) -> None:
     if job.request.template:
         grid.add_row("template", escape(job.request.template))
     for hint in job.hints:
-        grid.add_row(f"hint [{hint.code}]", escape(hint.message))
+        grid.add_row(escape(f"hint [{hint.code}]"), escape(hint.message))
     for a in job.attempts:
         if a.prompt_sent is not None and a.prompt_sent.prompt != job.request.prompt:
             grid.add_row(f"sent (#{a.number})", escape(a.prompt_sent.prompt))
