@@ -36,6 +36,8 @@ async def engine(
     monkeypatch.setenv("RUNWAYML_API_SECRET", "rw-test-secret-0123456789")
     monkeypatch.setenv("LUMAAI_API_KEY", "luma-test-key-0123456789")
     monkeypatch.setenv("GEMINI_API_KEY", "AIza-test-key-0123456789abcdef")
+    monkeypatch.setenv("FAL_KEY", "fal-key-id:fal-key-secret-0123456789")
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_test-token-0123456789abcdef")
     async with Engine(Settings()) as running:
         yield running
 
@@ -49,7 +51,7 @@ async def test_veo_gets_the_negative_prompt_in_its_own_field_and_its_guides_orde
     engine: Engine, simulator: RunningSimulator
 ) -> None:
     request = VideoRequest(prompt=PARTS, model="google:veo-3.1-fast-generate-preview", duration=4)
-    done = await run_job(engine, request)
+    done = await run_job(engine, request, timeout=180)
     assert done.status is JobStatus.COMPLETED, done.error
     body = _task(simulator, "google").extra["body"]
     sent = body["instances"][0]["prompt"]
@@ -70,7 +72,7 @@ async def test_luma_has_no_negative_field_so_it_is_folded_into_the_text_with_a_w
     engine: Engine, simulator: RunningSimulator
 ) -> None:
     request = VideoRequest(prompt=PARTS, model="luma:ray-flash-2", resolution="540p")
-    done = await run_job(engine, request)
+    done = await run_job(engine, request, timeout=180)
     assert done.status is JobStatus.COMPLETED, done.error
     received = _task(simulator, "luma").extra["request"]
     assert received["prompt"] == (
@@ -93,7 +95,7 @@ async def test_runway_drops_the_negative_prompt_and_keeps_the_prompt_under_its_l
     long_style = "cinematic, " + ", ".join(f"detail {i}" for i in range(60))
     parts = {**PARTS, "style": long_style[:500], "atmosphere": "quiet " * 80}
     request = VideoRequest(prompt=parts, model="runway:gen4.5")
-    done = await run_job(engine, request)
+    done = await run_job(engine, request, timeout=180)
     assert done.status is JobStatus.COMPLETED, done.error
     body = _task(simulator, "runway").extra["body"]
     sent = body["promptText"]
@@ -121,3 +123,37 @@ async def test_a_subject_too_long_for_the_model_is_refused_before_anything_is_se
     with pytest.raises(UnsupportedRequest, match="limit: 1000"):
         await engine.submit(request)
     assert not simulator.state.tasks
+
+
+@pytest.mark.parametrize(
+    ("ref", "resolution", "provider", "negative", "folded"),
+    [
+        ("fal:fal-ai/wan-25-preview/text-to-video", "480p", "fal", "blur, text", False),
+        ("fal:fal-ai/minimax/hailuo-02/standard/text-to-video", "768p", "fal", None, True),
+        ("replicate:google/veo-3.1-fast", "720p", "replicate", "blur, text", False),
+    ],
+)
+async def test_fal_and_replicate_models_get_the_negative_in_their_field_or_folded(
+    engine: Engine,
+    simulator: RunningSimulator,
+    ref: str,
+    resolution: str,
+    provider: str,
+    negative: str | None,
+    folded: bool,
+) -> None:
+    request = VideoRequest(prompt=PARTS, model=ref, resolution=resolution)
+    done = await run_job(engine, request, timeout=180)
+    assert done.status is JobStatus.COMPLETED, done.error
+    received = _task(simulator, provider).extra["input"]
+    if provider == "fal":
+        received = received.get("input", received)
+    assert received.get("negative_prompt") == negative
+    assert received["prompt"].startswith("A red fox trots through fresh snow. Camera:")
+    assert received["prompt"].endswith("Avoid: blur, text.") is folded
+    [attempt] = done.attempts
+    assert attempt.prompt_sent is not None
+    assert (attempt.prompt_sent.prompt, attempt.prompt_sent.negative_prompt) == (
+        received["prompt"],
+        negative,
+    )
