@@ -92,10 +92,11 @@ def test_each_capability_is_checked_and_explained() -> None:
         "60 fps is not offered",
         "audio is not offered",
         "a seed is not accepted",
-        "a negative prompt is not accepted",
         "60 characters (limit: 50)",
     ):
         assert expected in text
+    # A negative prompt is never a refusal: the model gets it folded in or dropped, with a warning.
+    assert "negative" not in text
 
 
 def test_quote_picks_the_most_specific_tier() -> None:

@@ -75,6 +75,9 @@ class Estimate(BaseModel):
     quote: dict[str, Any] | None = None
     alternatives: list[dict[str, Any]] = Field(default_factory=list)
     not_used: dict[str, str] = Field(default_factory=dict)
+    hints: list[dict[str, str]] = Field(
+        default_factory=list, description="the prompt linter's hints: code and message"
+    )
 
 
 def _error_classes() -> dict[str, type[VidgateError]]:
@@ -116,7 +119,7 @@ def _gateway(base_url: str | None, api_key: str | None) -> tuple[str, dict[str, 
     return (base_url or settings.url).rstrip("/"), {"Authorization": f"Bearer {key}"}
 
 
-def _body(prompt: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+def _body(prompt: str | dict[str, str] | None, fields: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in fields.items() if v is not None}
     if prompt is not None:
         body["prompt"] = prompt
@@ -168,19 +171,41 @@ class Client:
         _raise_for(response)
         return response.json()
 
-    def create(self, prompt: str, *, idempotency_key: str | None = None, **fields: Any) -> Video:
-        """Start a job. ``fields`` are the gateway's create fields (duration, aspect_ratio,
+    def create(
+        self,
+        prompt: str | dict[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Video:
+        """Start a job. ``prompt`` is text or a structured prompt (``{"subject": …,
+        "camera": …}``); ``fields`` are the gateway's create fields (duration, aspect_ratio,
         resolution, model, providers, seed, negative_prompt, image, last_frame, metadata,
-        webhook_url, deadline_seconds…)."""
+        webhook_url, deadline_seconds, template, variables…)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return Video.model_validate(
             self._call("POST", "/v1/videos", json=_body(prompt, fields), headers=headers)
         )
 
-    def estimate(self, prompt: str, **fields: Any) -> Estimate:
+    def estimate(self, prompt: str | dict[str, str] | None = None, **fields: Any) -> Estimate:
         return Estimate.model_validate(
             self._call("POST", "/v1/videos/estimate", json=_body(prompt, fields))
         )
+
+    def templates(self) -> list[dict[str, Any]]:
+        """The newest version of every template this key's tenant can use."""
+        data: list[dict[str, Any]] = self._call("GET", "/v1/templates")["data"]
+        return data
+
+    def template(self, name: str) -> dict[str, Any]:
+        """A template: ``name`` (its newest version) or ``name@version``, with its versions."""
+        found: dict[str, Any] = self._call("GET", f"/v1/templates/{name}")
+        return found
+
+    def create_template(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Store a template, or the next version of one (versions are never edited)."""
+        made: dict[str, Any] = self._call("POST", "/v1/templates", json=body)
+        return made
 
     def get(self, video_id: str) -> Video:
         return Video.model_validate(self._call("GET", f"/v1/videos/{video_id}"))
@@ -285,14 +310,18 @@ class AsyncClient:
         return response.json()
 
     async def create(
-        self, prompt: str, *, idempotency_key: str | None = None, **fields: Any
+        self,
+        prompt: str | dict[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
     ) -> Video:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return Video.model_validate(
             await self._call("POST", "/v1/videos", json=_body(prompt, fields), headers=headers)
         )
 
-    async def estimate(self, prompt: str, **fields: Any) -> Estimate:
+    async def estimate(self, prompt: str | dict[str, str] | None = None, **fields: Any) -> Estimate:
         return Estimate.model_validate(
             await self._call("POST", "/v1/videos/estimate", json=_body(prompt, fields))
         )

@@ -12,7 +12,12 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── UnsupportedRequest          unsupported              (capability check failed)
     │   ├── ModelRetired                model_retired
     │   ├── IdempotencyConflict         idempotency_conflict
-    │   └── RequestTooLarge             request_too_large        (gateway: body over the limit)
+    │   ├── RequestTooLarge             request_too_large        (gateway: body over the limit)
+    │   ├── InvalidTemplate             invalid_template         (a template that cannot be used)
+    │   └── TemplateVariableError       template_variable_invalid  (names the variable)
+    │       ├── MissingTemplateVariable template_variable_missing
+    │       └── UnknownTemplateVariable template_variable_unknown
+    ├── TemplateNotFound                template_not_found       (no such template or version)
     ├── JobNotFound                     not_found
     ├── NotFound                        not_found                (gateway: no such route, delivery)
     ├── TenantNotFound                  not_found                (gateway admin: no such tenant)
@@ -67,6 +72,11 @@ __all__ = [
     "ContentRejected",
     "GenerationFailed",
     "IdempotencyConflict",
+    "InvalidTemplate",
+    "MissingTemplateVariable",
+    "TemplateNotFound",
+    "TemplateVariableError",
+    "UnknownTemplateVariable",
     "InsufficientCredits",
     "InvalidRequest",
     "JobCanceled",
@@ -184,6 +194,44 @@ class RequestTooLarge(InvalidRequest):
 
     code = "request_too_large"
     http_status = 413
+
+
+class InvalidTemplate(InvalidRequest):
+    """A template that cannot be stored or used: its shape, a placeholder, a default."""
+
+    code = "invalid_template"
+
+
+class TemplateVariableError(InvalidRequest):
+    """A template variable given with the wrong type or a value it does not allow. The
+    variable's name is in ``details["variable"]``."""
+
+    code = "template_variable_invalid"
+
+    def __init__(self, message: str, *, variable: str, template: str) -> None:
+        super().__init__(
+            message, details={"param": "variables", "variable": variable, "template": template}
+        )
+
+
+class MissingTemplateVariable(TemplateVariableError):
+    """A variable with no default was not given."""
+
+    code = "template_variable_missing"
+
+
+class UnknownTemplateVariable(TemplateVariableError):
+    """A variable the template does not declare was given."""
+
+    code = "template_variable_unknown"
+
+
+class TemplateNotFound(VidgateError):
+    """No template by that name (or no such version of it) is visible to the caller."""
+
+    code = "template_not_found"
+    http_status = 404
+    outcome = "user_error"
 
 
 class JobNotFound(VidgateError):

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         description="a folder of extra catalogue TOML files; a file for an existing provider "
         "replaces it",
     )
+    templates_dir: Path | None = Field(
+        default=None,
+        description="a folder of the operator's own prompt templates (TOML, one version per "
+        "file), beside the built-in ones; a name@version the built-ins have is refused",
+    )
     # -- where providers are (their simulator twins in tests and demos) --
     simulator_url: str | None = Field(
         default=None,

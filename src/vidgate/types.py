@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .prompts.model import StructuredPrompt, core_text
+
 __all__ = [
     "Asset",
     "Attempt",
@@ -28,7 +30,10 @@ __all__ = [
     "ModelRef",
     "Outcome",
     "Phase",
+    "PromptHint",
     "RequestLogEntry",
+    "SentPrompt",
+    "StructuredPrompt",
     "VideoRequest",
     "new_id",
     "normalize_resolution",
@@ -118,12 +123,41 @@ class Outcome(StrEnum):
     USER_ERROR = "user_error"  # the request itself must change
 
 
+#: Bounds on a request's template call (hostile input).
+VARIABLES_MAX = 32
+VARIABLE_VALUE_MAX_CHARS = 1000
+OVERRIDES_MAX = 16
+_VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
 class VideoRequest(BaseModel):
-    """What to generate. Every field but ``prompt`` has a default."""
+    """What to generate. Every field but ``prompt`` has a default; ``prompt`` may be left out
+    when a ``template`` supplies it.
+
+    ``prompt`` is text, or on input an object of parts (``StructuredPrompt``: subject, action,
+    camera, lighting, atmosphere, style, negative). An object is kept in ``prompt_parts`` and
+    ``prompt`` becomes its provider-neutral text; its ``negative`` moves to ``negative_prompt``.
+    Each attempt renders the parts for its model (``prompts.render``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt: str = Field(min_length=1, max_length=10_000)
+    prompt: str = Field(default="", max_length=10_000)
+    prompt_parts: StructuredPrompt | None = Field(
+        default=None, description="the prompt's parts, rendered per model at submit"
+    )
+    prompt_overrides: dict[str, StructuredPrompt] = Field(
+        default_factory=dict,
+        description="provider name → parts that replace the prompt's for that provider "
+        "(a template's per-provider overrides)",
+    )
+    template: str | None = Field(
+        default=None,
+        max_length=140,
+        description="a template name (or name@version); a job records name@version",
+    )
+    variables: dict[str, str | bool | int] = Field(
+        default_factory=dict, description="the template's variables"
+    )
     negative_prompt: str | None = Field(default=None, max_length=10_000)
     duration: float = Field(default=5.0, gt=0, le=600, description="seconds of output")
     aspect_ratio: str = Field(default="16:9", description="W:H, e.g. 16:9, 9:16, 1:1")
@@ -156,12 +190,53 @@ class VideoRequest(BaseModel):
         default=None, gt=0, le=24 * 3600, description="None: the configured default (600 s)"
     )
 
-    @field_validator("prompt")
+    @model_validator(mode="before")
     @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("prompt must not be blank")
+    def _structured_prompt(cls, data: Any) -> Any:
+        """An object given as ``prompt`` is the prompt's parts."""
+        if isinstance(data, dict):
+            prompt = data.get("prompt")
+            if isinstance(prompt, StructuredPrompt | dict):
+                if data.get("prompt_parts") is not None:
+                    raise ValueError("give the prompt's parts once: as prompt or prompt_parts")
+                data = {**data, "prompt": "", "prompt_parts": prompt}
+        return data
+
+    @field_validator("variables")
+    @classmethod
+    def _bounded_variables(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > VARIABLES_MAX:
+            raise ValueError(f"at most {VARIABLES_MAX} variables")
+        for name, item in value.items():
+            if not _VARIABLE_NAME_RE.match(name):
+                raise ValueError(f"variable name {name[:64]!r} is not a plain name")
+            if isinstance(item, str) and len(item) > VARIABLE_VALUE_MAX_CHARS:
+                raise ValueError(f"variable {name} is longer than {VARIABLE_VALUE_MAX_CHARS}")
         return value
+
+    @field_validator("prompt_overrides")
+    @classmethod
+    def _bounded_overrides(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > OVERRIDES_MAX or any(len(k) > 64 for k in value):
+            raise ValueError(f"at most {OVERRIDES_MAX} provider overrides, named by provider")
+        return value
+
+    @model_validator(mode="after")
+    def _prompt_present(self) -> VideoRequest:
+        parts = self.prompt_parts
+        if parts is not None and parts.negative:
+            if self.negative_prompt and self.negative_prompt != parts.negative:
+                raise ValueError("give the negative prompt once: in the prompt or negative_prompt")
+            object.__setattr__(self, "negative_prompt", parts.negative)
+            parts = parts.model_copy(update={"negative": ""})
+            object.__setattr__(self, "prompt_parts", parts)
+        if parts is not None and parts.empty and self.template is None:
+            raise ValueError("a structured prompt needs a subject or an action")
+        if parts is not None and not self.prompt:
+            object.__setattr__(self, "prompt", parts.text()[:10_000])
+        if not self.prompt.strip() and self.template is None:
+            raise ValueError("prompt must not be blank")
+        return self
 
     @field_validator("aspect_ratio")
     @classmethod
@@ -196,6 +271,32 @@ class VideoRequest(BaseModel):
     def aspect_value(self) -> float:
         w, h = self.aspect_ratio.split(":")
         return int(w) / int(h)
+
+    @property
+    def prompt_core(self) -> str:
+        """The text no rendering drops: a structured prompt's subject and action, or the whole
+        prompt text (what a model's prompt length limit is checked against at admission)."""
+        if self.prompt_parts is not None and not self.prompt_parts.empty:
+            return core_text(self.prompt_parts)
+        return self.prompt
+
+
+class PromptHint(BaseModel):
+    """A prompt linter's hint: advice, never a refusal."""
+
+    code: str = Field(description="stable: no_camera, no_lighting, too_long, conflict, …")
+    message: str
+
+
+class SentPrompt(BaseModel):
+    """What one attempt sent to its provider: the rendered prompt and negative prompt."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    negative: str = Field(
+        default="none", description="none | field (the provider's own) | folded | dropped"
+    )
+    warnings: list[str] = Field(default_factory=list)
 
 
 class MediaInfo(BaseModel):
@@ -283,6 +384,9 @@ class Attempt(BaseModel):
     orphan_cost_usd: float | None = Field(
         default=None, description="a possible orphan's estimated cost, from its quote"
     )
+    prompt_sent: SentPrompt | None = Field(
+        default=None, description="exactly what this attempt sent: rendered prompt and negative"
+    )
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -328,6 +432,9 @@ class Job(BaseModel):
     error: JobError | None = None
     routing: dict[str, Any] | None = Field(
         default=None, description="candidates in order, and why other models were not used"
+    )
+    hints: list[PromptHint] = Field(
+        default_factory=list, description="the prompt linter's hints, from admission"
     )
     created_at: datetime
     updated_at: datetime

@@ -89,8 +89,6 @@ def violations(model: ModelProfile, request: VideoRequest) -> list[str]:
         problems.append("silent output is not offered (this model always renders audio)")
     if request.seed is not None and not model.seed:
         problems.append("a seed is not accepted")
-    if request.negative_prompt and not model.negative_prompt:
-        problems.append("a negative prompt is not accepted")
     if not model.local_images:
         local = [
             label
@@ -102,10 +100,12 @@ def violations(model: ModelProfile, request: VideoRequest) -> list[str]:
                 f"a local {' and '.join(local)} file is not accepted (this model needs an "
                 "image URL, not a local file: it fetches images itself from public https URLs)"
             )
-    if model.prompt_max_chars is not None and len(request.prompt) > model.prompt_max_chars:
-        problems.append(
-            f"the prompt has {len(request.prompt)} characters (limit: {model.prompt_max_chars})"
-        )
+    # A structured prompt's other parts may be left out to fit (prompts.render): its subject
+    # and action must fit. A negative prompt is never a refusal: a model without a field for it
+    # gets it folded into the text or dropped, with a warning on the job.
+    core = request.prompt_core
+    if model.prompt_max_chars is not None and len(core) > model.prompt_max_chars:
+        problems.append(f"the prompt has {len(core)} characters (limit: {model.prompt_max_chars})")
     if not problems:
         values = params.as_rule_values()
         problems.extend(rule.message for rule in model.rules if _breaks(rule, values))

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..prompts.model import SECTIONS
 from ..types import Mode, normalize_resolution
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ModelProfile",
     "Price",
     "PriceTier",
+    "Prompting",
     "ProviderProfile",
     "Rule",
 ]
@@ -127,6 +129,27 @@ class Rule(_Strict):
         return self
 
 
+class Prompting(_Strict):
+    """How a model wants its prompt written (from the provider's prompting guide): the order of
+    the parts after subject and action, whether they carry labels ("Camera: …"), and what
+    happens to a negative prompt when the model has no field for one (``negative_prompt``
+    false): ``fold`` appends it to the text as ``fold_prefix`` + the negative, ``drop`` leaves
+    it out (a guide that warns negative words in the prompt backfire). Either way the job says so.
+    """
+
+    order: list[str] = Field(default_factory=lambda: [str(name) for name in SECTIONS])
+    labels: bool = True
+    negative_fallback: Literal["fold", "drop"] = "fold"
+    fold_prefix: str = "Avoid: "
+
+    @field_validator("order")
+    @classmethod
+    def _every_section_once(cls, value: list[str]) -> list[str]:
+        if sorted(value) != sorted(SECTIONS):
+            raise ValueError(f"prompting.order must name each of {list(SECTIONS)} once")
+        return value
+
+
 class ModelProfile(_Strict):
     """One model at one provider, as data."""
 
@@ -148,7 +171,14 @@ class ModelProfile(_Strict):
     audio: Literal["none", "optional", "always"] = "none"
     seed: bool = False
     negative_prompt: bool = False
-    prompt_max_chars: int | None = None
+    prompt_max_chars: int | None = Field(
+        default=None, gt=0, description="the longest prompt text the model takes"
+    )
+    prompting: Prompting = Field(
+        default_factory=Prompting,
+        description="how prompts are rendered for it; the provider file's [prompting] is the "
+        "default for its models",
+    )
     local_images: bool = Field(
         default=True,
         description="whether a local image file can be sent; false: the provider fetches "
@@ -215,6 +245,9 @@ class ProviderProfile(_Strict):
     base_url: str | None = None
     docs: str | None = None
     notes: str | None = None
+    prompting: Prompting | None = Field(
+        default=None, description="the default [prompting] of this provider's models"
+    )
     models: list[ModelProfile] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -223,7 +256,17 @@ class ProviderProfile(_Strict):
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:
             raise ValueError(f"{self.name}: duplicate model ids {sorted(duplicates)}")
-        stamped = [m.model_copy(update={"provider": self.name}) for m in self.models]
+        stamped = [
+            m.model_copy(
+                update={"provider": self.name}
+                | (
+                    {"prompting": self.prompting}
+                    if self.prompting is not None and "prompting" not in m.model_fields_set
+                    else {}
+                )
+            )
+            for m in self.models
+        ]
         object.__setattr__(self, "models", stamped)
         return self
 

@@ -7,6 +7,7 @@ import typer
 from . import (
     budgets,
     catalog_cmds,
+    estimate,
     generate,
     jobs,
     keys,
@@ -14,6 +15,7 @@ from . import (
     serve,
     simulator,
     spend,
+    templates,
     tenants,
     worker,
 )
@@ -36,6 +38,8 @@ def _every_command() -> None:
 
 
 app.command("generate")(generate.generate)
+app.command("estimate")(estimate.estimate)
+app.add_typer(templates.app, name="templates")
 app.command("models")(catalog_cmds.models)
 app.command("providers")(catalog_cmds.providers)
 app.add_typer(jobs.app, name="jobs")

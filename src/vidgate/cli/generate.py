@@ -21,19 +21,38 @@ from ..exceptions import InvalidRequest
 from ..settings import Settings
 from ..types import Job, JobStatus, VideoRequest
 from ._console import EXIT_FAILED, err, fail, friendly, out, print_json
+from ._prompting import (
+    Action,
+    Atmosphere,
+    Camera,
+    Lighting,
+    Style,
+    Subject,
+    TemplateName,
+    Vars,
+    prompt_fields,
+    show_hints,
+)
 
 __all__ = ["generate"]
 
 
 @friendly
 def generate(
-    prompt: Annotated[str, typer.Argument(help="What the video shows.")],
+    prompt: Annotated[
+        str | None,
+        typer.Argument(help="What the video shows (the subject, with --camera and the like)."),
+    ] = None,
     duration: Annotated[
         float | None,
         typer.Option("--duration", "-d", help="Seconds (default 5, or the model's default)."),
     ] = None,
-    aspect: Annotated[str, typer.Option("--aspect", "-a", help="W:H, e.g. 16:9, 9:16.")] = "16:9",
-    resolution: Annotated[str, typer.Option(help="480p, 720p, 1080p, 4k.")] = "720p",
+    aspect: Annotated[
+        str | None, typer.Option("--aspect", "-a", help="W:H, e.g. 16:9, 9:16 (default 16:9).")
+    ] = None,
+    resolution: Annotated[
+        str | None, typer.Option(help="480p, 720p, 1080p, 4k (default 720p).")
+    ] = None,
     fps: Annotated[int | None, typer.Option(help="Frames per second (model default).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed, where the model takes one.")] = None,
     negative: Annotated[str | None, typer.Option(help="What to avoid (negative prompt).")] = None,
@@ -66,16 +85,35 @@ def generate(
     detach: Annotated[
         bool, typer.Option(help="Queue the job for `vidgate worker` and print its id.")
     ] = False,
+    subject: Subject = None,
+    action: Action = None,
+    camera: Camera = None,
+    lighting: Lighting = None,
+    atmosphere: Atmosphere = None,
+    style: Style = None,
+    template: TemplateName = None,
+    var: Vars = None,
 ) -> None:
     """Generate a video from a prompt and wait for it, showing progress."""
     # Only what was given: an unset duration lets routing fall back to a model's default.
-    given = {"duration": duration} if duration is not None else {}
+    given: dict[str, float | str] = {"duration": duration} if duration is not None else {}
+    # Only what was given: a template's default parameters fill the rest.
+    shape = {"aspect_ratio": aspect, "resolution": resolution}
+    given |= {k: v for k, v in shape.items() if v is not None}
     request = VideoRequest(
-        prompt=prompt,
-        negative_prompt=negative,
+        **prompt_fields(
+            prompt,
+            negative=negative,
+            subject=subject,
+            action=action,
+            camera=camera,
+            lighting=lighting,
+            atmosphere=atmosphere,
+            style=style,
+            template=template,
+            variables=var,
+        ),
         **given,
-        aspect_ratio=aspect,
-        resolution=resolution,
         fps=fps,
         seed=seed,
         audio=audio,
@@ -153,9 +191,11 @@ def _writable_destination(out: str) -> Path | None:
 
 
 def _announce(engine: Engine, request: VideoRequest, *, quiet: bool) -> None:
-    _, plan = engine.resolve(request)  # the defaults create decides, before it is spent
+    resolved, plan = engine.resolve(request)  # the defaults create decides, before it is spent
     if plan.notice and not quiet:
         err.print(f"[yellow]note:[/] {plan.notice}")
+    if not quiet:
+        show_hints(engine.hints(resolved, plan))
 
 
 async def _run(settings: Settings, request: VideoRequest, *, quiet: bool) -> Job:

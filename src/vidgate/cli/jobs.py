@@ -149,6 +149,13 @@ def _print_job(job: Job) -> None:
     )
     grid.add_row("progress", f"{job.progress:.0f}%")
     grid.add_row("prompt", escape(job.request.prompt))
+    if job.request.template:
+        grid.add_row("template", escape(job.request.template))
+    for hint in job.hints:
+        grid.add_row(escape(f"hint [{hint.code}]"), escape(hint.message))
+    for a in job.attempts:
+        if a.prompt_sent is not None and a.prompt_sent.prompt != job.request.prompt:
+            grid.add_row(f"sent (#{a.number})", escape(a.prompt_sent.prompt))
     grid.add_row(
         "asked",
         f"{job.request.duration:g} s, {job.request.aspect_ratio}, {job.request.resolution}",

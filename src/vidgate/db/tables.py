@@ -32,6 +32,7 @@ jobs = sa.Table(
     # The routing decision: candidates in order and why other models were not used.
     sa.Column("routing", sa.JSON),
     sa.Column("deleted_at", _ts),
+    sa.Column("hints", sa.JSON),  # the prompt linter's hints, from admission
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),
@@ -55,6 +56,7 @@ attempts = sa.Table(
     # A create that failed ambiguously where the provider cannot be asked: a task may exist.
     sa.Column("possible_orphan", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("orphan_cost_usd", sa.Float),  # that task's estimated cost, from its quote
+    sa.Column("prompt_sent", sa.JSON),  # the rendered prompt and negative this attempt sent
     sa.Column("submitted_at", _ts),
     sa.Column("finished_at", _ts),
     sa.UniqueConstraint("job_id", "number", name="uq_attempts_job_number"),
@@ -246,4 +248,15 @@ budget_alerts = sa.Table(
     sa.Column("key", sa.String(255), primary_key=True),  # tenant/user/period/start/threshold
     sa.Column("tenant", sa.String(128), nullable=False),
     sa.Column("fired_at", _ts, nullable=False),
+)
+
+#: Templates a tenant created through the API: one row per immutable version.
+prompt_templates = sa.Table(
+    "prompt_templates",
+    metadata,
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
 )

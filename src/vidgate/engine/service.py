@@ -21,6 +21,9 @@ from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
 from ..catalog import Catalog
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
+from ..prompts.admission import PromptContext, expand_template, hints
+from ..prompts.sources import TemplateLibrary
+from ..prompts.store import TemplateStore
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route, plan_with_defaults
 from ..settings import Settings
@@ -30,6 +33,7 @@ from ..types import (
     Job,
     JobEvent,
     JobStatus,
+    PromptHint,
     RequestLogEntry,
     VideoRequest,
     new_id,
@@ -78,6 +82,7 @@ class Engine:
         self._alerts: asyncio.Task[None] | None = None
         self._stop_sending: asyncio.Event | None = None
         self._dbos_client: DBOSClient | None = None
+        self._templates: TemplateLibrary | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -220,10 +225,26 @@ class Engine:
         _check_inputs(request)
         return plan_route(request, self.runtime.catalog)
 
-    def resolve(self, request: VideoRequest) -> tuple[VideoRequest, RoutePlan]:
-        """``request`` with the defaults it left unset decided (``routing.plan_with_defaults``),
-        and its plan: what create runs and estimate quotes."""
+    @property
+    def templates(self) -> TemplateLibrary:
+        """The prompt templates: built-in, the operator's directory, each tenant's own."""
+        if self._templates is None:
+            store = TemplateStore(self.runtime.store.engine)
+            self._templates = TemplateLibrary(store, self.settings.templates_dir)
+        return self._templates
+
+    def resolve(
+        self, request: VideoRequest, *, tenant: str = DEFAULT_TENANT
+    ) -> tuple[VideoRequest, RoutePlan]:
+        """``request`` with its template applied (``prompts.admission``) and the defaults it
+        left unset decided (``routing.plan_with_defaults``), and its plan: what create runs
+        and estimate quotes."""
+        request = expand_template(request, PromptContext(tenant, self.templates))
         return plan_with_defaults(request, self.runtime.catalog, self.plan)
+
+    def hints(self, request: VideoRequest, plan: RoutePlan) -> list[PromptHint]:
+        """The prompt linter's hints for the model the plan chose first."""
+        return hints(request, plan.first.model)
 
     def _admit(
         self,
@@ -232,7 +253,7 @@ class Engine:
         guard: Callable[[Any], None] | None,
         then: Callable[[Any, str], None] | None = None,
     ) -> tuple[Job, bool]:
-        request, plan = self.resolve(_absolute_inputs(request))
+        request, plan = self.resolve(_absolute_inputs(request), tenant=tenant)
         job_id = new_id("job")
         held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
 
@@ -246,6 +267,7 @@ class Engine:
             request,
             tenant=tenant,
             quote=plan.first.quote,
+            hints=self.hints(request, plan),
             guard=check,
             then=None if then is None else lambda conn: then(conn, job_id),
         )

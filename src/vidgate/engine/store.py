@@ -32,7 +32,9 @@ from ..types import (
     JobStatus,
     MediaInfo,
     Phase,
+    PromptHint,
     RequestLogEntry,
+    SentPrompt,
     VideoRequest,
     new_id,
 )
@@ -172,6 +174,7 @@ class JobStore:
         quote: CostQuote | None = None,
         guard: Callable[[sa.Connection], None] | None = None,
         then: Callable[[sa.Connection], None] | None = None,
+        hints: list[PromptHint] | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
@@ -196,6 +199,7 @@ class JobStore:
             "provider": quote.provider if quote else None,
             "model": quote.model if quote else None,
             "quote": quote.model_dump(mode="json") if quote else None,
+            "hints": [h.model_dump(mode="json") for h in hints] if hints else None,
             "created_at": now,
             "updated_at": now,
         }
@@ -608,6 +612,9 @@ class JobStore:
             cost_usd=row["cost_usd"],
             possible_orphan=bool(row["possible_orphan"]),
             orphan_cost_usd=row["orphan_cost_usd"],
+            prompt_sent=SentPrompt.model_validate(row["prompt_sent"])
+            if row.get("prompt_sent")
+            else None,
             submitted_at=_aware(row["submitted_at"]),
             finished_at=_aware(row["finished_at"]),
         )
@@ -644,6 +651,7 @@ class JobStore:
             cost_usd=row["cost_usd"],
             error=JobError.model_validate(row["error"]) if row["error"] else None,
             routing=row["routing"],
+            hints=[PromptHint.model_validate(h) for h in row.get("hints") or ()],
             created_at=_aware(row["created_at"]) or _now(),
             updated_at=_aware(row["updated_at"]) or _now(),
             completed_at=_aware(row["completed_at"]),

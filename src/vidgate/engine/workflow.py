@@ -43,6 +43,8 @@ from ..exceptions import (
     UnsupportedRequest,
     VidgateError,
 )
+from ..prompts.render import apply as apply_prompt
+from ..prompts.render import render as render_prompt
 from ..providers.base import OutputRef, Submission, TaskState, TaskStatus
 from ..routing import plan_route
 from ..types import (
@@ -404,8 +406,16 @@ async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> 
         quote=candidate["quote"],
     )
 
+    # What this model is sent: the prompt rendered for it (order, length, negative prompt in
+    # its own field, folded or dropped), recorded on the attempt with its warnings.
+    sent = render_prompt(job.request, model)
+    if attempt.prompt_sent is None:
+        rt.store.update_attempt(attempt.id, prompt_sent=sent.model_dump(mode="json"))
+        for warning in sent.warnings:
+            rt.store.add_event(job_id, Phase.SUBMITTING, _PROGRESS[Phase.SUBMITTING], warning)
+    request = apply_prompt(job.request, sent)
     submission = Submission.build(
-        job.request, model, effective_params(model, job.request), attempt.reference
+        request, model, effective_params(model, request), attempt.reference
     )
     if rt.settings.public_url:
         # Providers that push completion notify the gateway's receiver for this provider.

@@ -21,7 +21,7 @@ from ..engine import Engine
 from ..exceptions import LimitExceeded, MethodNotAllowed, NotFound, VidgateError
 from ..settings import Settings
 from ..webhooks import WebhookDispatcher
-from . import admin, admin_budgets, admin_tenants, provider_webhooks, spend
+from . import admin, admin_budgets, admin_tenants, provider_webhooks, spend, templates
 from .errors import error_response, from_exception
 from .gateway import Gateway
 from .metrics import HttpMetrics
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.include_router(videos_router)
+    app.include_router(templates.router)
     app.include_router(ops_router)
     app.include_router(admin.router)
     app.include_router(admin_tenants.router)

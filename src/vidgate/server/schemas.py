@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ..catalog import Catalog, frame_sizes
 from ..exceptions import InvalidRequest, UnknownModel, UnsupportedRequest
 from ..media.geometry import dimensions_for
+from ..prompts.model import FIELD_MAX_CHARS
 from ..types import Job, VideoRequest
 
 __all__ = ["CREATE_BODY", "OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
@@ -36,9 +37,11 @@ VIDGATE_FIELDS = frozenset(
         "metadata",
         "webhook_url",
         "user",
+        "template",
+        "variables",
     }
 )
-_JSON_FIELDS = {"providers", "metadata"}
+_JSON_FIELDS = {"providers", "metadata", "variables"}
 
 #: Bounds on what a create stores (the prompt's 10,000 characters are the request model's own).
 #: Metadata follows OpenAI's limits: 16 keys, keys up to 64 characters, values up to 512.
@@ -51,8 +54,32 @@ PROVIDERS_MAX = 16
 
 
 _TEXT: dict[str, Any] = {"type": "string", "maxLength": URL_MAX_CHARS}
+_PART = {"type": "string", "maxLength": 2000}
+#: A structured prompt (``vidgate.prompts.model.StructuredPrompt``): each part bounded.
+STRUCTURED_PROMPT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {name: {**_PART, "maxLength": FIELD_MAX_CHARS[name]} for name in FIELD_MAX_CHARS},
+    "description": "subject and action first, then camera, lighting, atmosphere, style; "
+    "negative is what to keep out",
+}
 _CREATE_PROPERTIES: dict[str, Any] = {
-    "prompt": {"type": "string", "minLength": 1, "maxLength": 10_000},
+    "prompt": {
+        "oneOf": [{"type": "string", "minLength": 1, "maxLength": 10_000}, STRUCTURED_PROMPT],
+        "description": "text, or a structured prompt (rendered for each model)",
+    },
+    "template": {
+        "type": "string",
+        "maxLength": 140,
+        "description": "a template (GET /v1/templates): NAME or NAME@VERSION; prompt is then "
+        "optional, and its parts override the template's",
+    },
+    "variables": {
+        "type": "object",
+        "maxProperties": 32,
+        "additionalProperties": {"type": ["string", "integer", "boolean"]},
+        "description": "the template's variables",
+    },
     "model": {"type": "string", "maxLength": MODEL_MAX_CHARS, "description": "provider:model"},
     "seconds": {"type": "string", "description": "OpenAI's duration, e.g. '4'"},
     "size": {"type": "string", "description": "WIDTHxHEIGHT, e.g. 1280x720"},
@@ -89,7 +116,6 @@ CREATE_BODY: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "required": ["prompt"],
                     "additionalProperties": False,
                     "properties": {
                         **_CREATE_PROPERTIES,
@@ -103,7 +129,6 @@ CREATE_BODY: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["prompt"],
                     "properties": {
                         **{name: {"type": "string"} for name in _CREATE_PROPERTIES},
                         "input_reference": {"type": "string", "format": "binary"},
@@ -211,6 +236,23 @@ def _model(value: str, catalog: Catalog) -> tuple[str | None, tuple[str, ...]]:
     )
 
 
+def _prompt(value: Any) -> Any:
+    """A prompt: text, or a structured prompt — an object in JSON, a JSON-encoded object in a
+    multipart form (the only text a form prompt is read as an object from: it starts with
+    ``{`` and parses as one)."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+        return parsed if isinstance(parsed, dict) else value
+    if value is not None and not isinstance(value, str | dict):
+        raise InvalidRequest(
+            "prompt must be text or an object of parts", details={"param": "prompt"}
+        )
+    return value
+
+
 def parse_create(
     fields: dict[str, Any],
     catalog: Catalog,
@@ -236,9 +278,9 @@ def parse_create(
                     raise InvalidRequest(f"{name} must be a JSON object") from None
         values[name] = raw
     _check_bounds(values)
-    if "prompt" not in values:
-        raise InvalidRequest("prompt is required")
-    request: dict[str, Any] = {"prompt": values.pop("prompt")}
+    if "prompt" not in values and "template" not in values:
+        raise InvalidRequest("prompt is required (or a template)")
+    request: dict[str, Any] = {"prompt": _prompt(values.pop("prompt", ""))}
     seconds = values.pop("seconds", None)
     if "duration" not in values and seconds is not None:
         values["duration"] = seconds
@@ -298,6 +340,13 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
         "phase": job.phase.value,
         "provider": job.provider,
         "prompt": request.prompt,
+        "prompt_parts": request.prompt_parts.model_dump(mode="json")
+        if request.prompt_parts is not None
+        else None,
+        "negative_prompt": request.negative_prompt,
+        "template": request.template,
+        "variables": request.variables,
+        "hints": [h.model_dump(mode="json") for h in job.hints],
         "duration": request.duration,
         "aspect_ratio": request.aspect_ratio,
         "resolution": request.resolution,
@@ -317,6 +366,8 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
                 # went on elsewhere, and this is what the task would cost if it ran.
                 "possible_orphan": a.possible_orphan,
                 "orphan_cost_usd": a.orphan_cost_usd,
+                # Exactly what this attempt sent: the rendered prompt and negative prompt.
+                "prompt_sent": a.prompt_sent.model_dump(mode="json") if a.prompt_sent else None,
             }
             for a in job.attempts
         ],

@@ -124,7 +124,7 @@ async def _job(gw: Gateway, job_id: str, who: Principal) -> Job:
 @router.post(
     "/videos",
     summary="Create a video (OpenAI-compatible, with vidgate's fields)",
-    responses=errors(400, 401, 402, 409, 413, 429, 503),
+    responses=errors(400, 401, 402, 404, 409, 413, 429, 503),
     openapi_extra=CREATE_BODY,
 )
 async def create(
@@ -153,7 +153,7 @@ async def create(
 @router.post(
     "/videos/estimate",
     summary="Quote a request: the model that would serve it, and why",
-    responses=errors(400, 401, 413, 429, 503),
+    responses=errors(400, 401, 404, 413, 429, 503),
     openapi_extra=CREATE_BODY,
 )
 async def estimate(
@@ -163,7 +163,9 @@ async def estimate(
     video_request = parse_create(fields, gw.engine.catalog)
     video_request = await asyncio.to_thread(guard_inputs, video_request, gw.settings, who.tenant)
     # The same defaults as create: an unset duration may become a capable model's default.
-    video_request, plan = await asyncio.to_thread(gw.engine.resolve, video_request)
+    video_request, plan = await asyncio.to_thread(
+        lambda: gw.engine.resolve(video_request, tenant=who.tenant)
+    )
     first = plan.first
     return {
         "object": "video.estimate",
@@ -178,6 +180,11 @@ async def estimate(
         "not_used": plan.skipped,
         "notice": plan.notice,
         "problems": violations(first.model, video_request),
+        # The prompt as it stands (a template applied) and the linter's hints for this model.
+        "prompt": video_request.prompt,
+        "template": video_request.template,
+        "variables": video_request.variables,
+        "hints": [h.model_dump(mode="json") for h in gw.engine.hints(video_request, plan)],
     }
 
 
