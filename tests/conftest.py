@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,20 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     base = POSTGRES_URL.rsplit("/", 1)[0]
     monkeypatch.setenv("VIDGATE_DATABASE_URL", f"{base}/{name}")
     yield "postgres"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_database(name)
+
+
+def _drop_database(name: str) -> None:
+    """Drop a test database. FORCE ends its sessions, but not one another role holds (a
+    superuser's psql, a bench run as postgres): such a database is left behind with a warning
+    instead of failing the test that used it."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.errors.InsufficientPrivilege as exc:
+        warnings.warn(f"test database {name} left behind: {exc}", stacklevel=1)
 
 
 @pytest.fixture
