@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 def _drop_database(name: str) -> None:
     """Drop a test database. FORCE ends its sessions, but not one another role holds (a
-    superuser's psql, a bench run as postgres): such a database is left behind with a warning
+    superuser's psql, a bench run as postgres): such a database is left behind, said on stderr,
     instead of failing the test that used it."""
     import psycopg
 
@@ -116,7 +115,7 @@ def _drop_database(name: str) -> None:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except psycopg.errors.InsufficientPrivilege as exc:
-        warnings.warn(f"test database {name} left behind: {exc}", stacklevel=1)
+        print(f"test database {name} left behind: {exc}", file=sys.stderr)
 
 
 @pytest.fixture
