@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
@@ -57,6 +57,8 @@ from ..types import (
     new_id,
     parse_ref,
 )
+from .fairshare import DEFAULT_PARTITION, enqueue_attempt
+from .limitwait import note_limit_wait
 from .payloads import (
     AttemptPayload,
     AttemptResult,
@@ -70,7 +72,7 @@ from .payloads import (
     UncertainSubmit,
 )
 from .retry import definitely_not_created, retrying
-from .runtime import current, provider_queue
+from .runtime import current
 
 __all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
 
@@ -167,6 +169,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "max_attempts": rt.settings.max_attempts,
         "fallback_on_moderation": rt.settings.fallback_on_moderation,
         "uncertain_submit": _policy(job),
+        "tenant": job.tenant,
     }
 
 
@@ -174,8 +177,10 @@ async def route_step(job_id: str) -> PlanPayload:
 async def admit_step(job_id: str, ref: str) -> str | None:
     """The provider's circuit breaker: None if the candidate may be tried, else why not."""
     rt = current()
-    allowed, reason = rt.health.admit(parse_ref(ref).provider)
+    provider = parse_ref(ref).provider
+    allowed, reason = rt.health.admit(provider)
     if allowed:
+        note_limit_wait(rt.store, rt.settings, job_id, provider)
         return None
     rt.store.note_skip(job_id, ref, reason or "circuit open")
     return reason
@@ -331,10 +336,14 @@ async def job_workflow(job_id: str) -> str:
             )
             continue
         number += 1
-        with SetWorkflowID(f"{job_id}-{number}"):
-            handle = await DBOS.enqueue_workflow_async(
-                provider_queue(provider), attempt_workflow, job_id, number, candidate
-            )
+        handle = await enqueue_attempt(
+            provider,
+            attempt_workflow,
+            job_id,
+            number,
+            candidate,
+            tenant=plan.get("tenant", DEFAULT_PARTITION),
+        )
         result: AttemptResult = await handle.get_result()
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
