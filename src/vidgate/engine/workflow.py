@@ -120,7 +120,8 @@ def _time_left(job: Job) -> float:
     The deadline measures the providers' time — from each attempt's create call to its end,
     summed over the job's attempts — not the time the job waited in vidgate's own queues
     (the job queue, a provider's concurrency or rate limit), so no job fails because vidgate
-    itself was busy. A job that waits shows it: its phase stays ``queued``."""
+    itself was busy. A job that waits shows it: phase ``queued`` (for a worker) or
+    ``provider_limit`` (for a provider's limit)."""
     settings = current().settings
     limit = job.request.deadline_seconds or current().store.tenant_deadline(job.tenant)
     if limit is None:
