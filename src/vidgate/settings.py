@@ -129,8 +129,8 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="the largest part of a worker's job slots (worker_concurrency) one tenant "
-        "may fill, so that another tenant's job always finds a slot; 1 lets one tenant fill "
-        "them all",
+        "may fill, so that one tenant's burst leaves slots for the others; 1 lets one tenant "
+        "fill them all",
     )
     tenant_provider_share: float = Field(
         default=1.0,
