@@ -106,14 +106,14 @@ def _started(engine: Engine, job: Job) -> datetime | None:
 
 async def _wait_all(engine: Engine, jobs: list[Job]) -> list[Job]:
     async def one(job: Job) -> Job:
-        return await asyncio.wait_for(engine.wait(job.id, interval=0.05), timeout=120)
+        return await asyncio.wait_for(engine.wait(job.id, interval=0.05), timeout=300)
 
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
 
 async def _until_done(engine: Engine, single: Job, burst: list[Job]) -> list[Job]:
     """Wait for B's job only (A's backlog is not what is measured), then read every job."""
-    done = await asyncio.wait_for(engine.wait(single.id, interval=0.05), timeout=120)
+    done = await asyncio.wait_for(engine.wait(single.id, interval=0.05), timeout=300)
     assert done.status is JobStatus.COMPLETED, done.error
     return [engine.get(j.id) for j in burst] + [done]
 
@@ -187,17 +187,20 @@ async def test_a_job_says_when_it_waits_for_a_providers_limit(settings: Settings
     async with Engine(settings) as engine:
         blocker = await engine.submit(small("[simulate:hang] a mole"))
         await until(
-            lambda: _has_remote(engine, blocker.id), what="the blocker reaching the provider"
+            lambda: _has_remote(engine, blocker.id),
+            timeout=120,
+            what="the blocker reaching the provider",
         )
         waiting = await engine.submit(small("a fox"), tenant="acme")
         seen = await until(
             lambda: _in_phase(engine, waiting.id, Phase.PROVIDER_LIMIT),
+            timeout=120,
             what="the job showing its wait",
         )
         assert seen.status is JobStatus.IN_PROGRESS and seen.attempts == []
         assert video_object(seen)["phase"] == "provider_limit"
         await engine.cancel(blocker.id)
-        done = await asyncio.wait_for(engine.wait(waiting.id, interval=0.02), timeout=60)
+        done = await asyncio.wait_for(engine.wait(waiting.id, interval=0.02), timeout=300)
     assert done.status is JobStatus.COMPLETED, done.error
     history = [(e.phase, e.message) for e in engine.events(waiting.id)]
     line = (Phase.PROVIDER_LIMIT, "queued for simulated's limit (1 at once)")
@@ -212,7 +215,7 @@ async def test_a_provider_with_room_shows_no_wait(settings: Settings) -> None:
     settings.provider_limits = {"simulated": {"concurrency": 2}}
     async with Engine(settings) as engine:
         job = await engine.submit(small("a fox"))
-        done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+        done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=300)
     assert done.status is JobStatus.COMPLETED, done.error
     assert Phase.PROVIDER_LIMIT not in {e.phase for e in engine.events(job.id)}
 
