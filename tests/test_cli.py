@@ -99,6 +99,19 @@ def test_jobs_show_has_history_and_provider_calls() -> None:
     assert code == 2 and "no job with id" in stderr
 
 
+def test_jobs_show_says_when_a_job_waits_for_a_providers_limit() -> None:
+    from vidgate.engine import Engine
+    from vidgate.types import Phase, VideoRequest
+
+    store = Engine().runtime.store
+    store.create_job("job_waiting", VideoRequest(prompt="a fox"))
+    line = "queued for runway's limit (4 at once; 3 of yours ahead)"
+    store.set_phase("job_waiting", Phase.PROVIDER_LIMIT, 1.0, line)
+    code, stdout, _ = run("jobs", "show", "job_waiting")
+    assert code == 0
+    assert "in_progress (provider_limit)" in stdout and f"waiting: {line}" in stdout
+
+
 def test_models_and_providers() -> None:
     code, stdout, _ = run("models", "--json")
     assert code == 0

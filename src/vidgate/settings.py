@@ -124,6 +124,22 @@ class Settings(BaseSettings):
         description="jobs one worker has in flight at once, waiting at providers included "
         "(media work is bounded separately by media_workers)",
     )
+    tenant_job_share: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="the largest part of a worker's job slots (worker_concurrency) one tenant "
+        "may fill, so that one tenant's burst leaves slots for the others; 1 lets one tenant "
+        "fill them all",
+    )
+    tenant_provider_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="the largest part of a provider's limits (provider_limits: concurrency "
+        "and starts per minute) one tenant may hold; below 1 keeps slots free for other "
+        "tenants at all times, at 1 tenants waiting for a provider take turns as slots free",
+    )
     media_workers: int | None = Field(
         default=None,
         ge=1,

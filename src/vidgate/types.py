@@ -95,6 +95,9 @@ class Phase(StrEnum):
 
     QUEUED = "queued"
     ROUTING = "routing"
+    #: Waiting for a slot under the provider's concurrency or rate limit
+    #: (``VIDGATE_PROVIDER_LIMITS``); the job's history says which limit.
+    PROVIDER_LIMIT = "provider_limit"
     SUBMITTING = "submitting"
     GENERATING = "generating"
     DOWNLOADING = "downloading"

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..engine import Engine
 from ..settings import Settings
-from ..types import Job, JobStatus
+from ..types import Job, JobStatus, Phase
 from ._console import friendly, out, print_json
 
 app = typer.Typer(help="List and inspect jobs.", no_args_is_help=True)
@@ -87,6 +87,8 @@ def show(
         print_json(body)
         return
     _print_job(job)
+    if job.phase is Phase.PROVIDER_LIMIT and events:
+        out.print(f"[yellow]waiting:[/] {escape(events[-1].message)}")
     history = Table(title="history")
     for column in ("at", "phase", "progress", "message"):
         history.add_column(column, overflow="fold")

@@ -55,6 +55,9 @@ class PlanPayload(TypedDict):
     fallback_on_moderation: bool
     #: The tenant's (else the global) policy; missing in checkpoints written before it existed.
     uncertain_submit: NotRequired[UncertainSubmit]
+    #: The job's tenant: the partition its attempts queue in on a provider's queue (missing in
+    #: checkpoints written before partitions existed: the default partition).
+    tenant: NotRequired[str]
 
 
 class ErrorPayload(TypedDict):

@@ -39,11 +39,17 @@ from ..types import (
     new_id,
 )
 from ..webhooks import WebhookDispatcher
+from .fairshare import (
+    adopt_legacy,
+    job_options,
+    job_queue_limits,
+    partition_key,
+    provider_queue_limits,
+)
 from .figures import JobFigures, read_figures
 from .health import Health
 from .runtime import (
     JOB_QUEUE,
-    WORKFLOW_VERSION,
     Runtime,
     destroy_dbos,
     install,
@@ -111,26 +117,18 @@ class Engine:
         if self._launched:
             return
         install(self.runtime)
+        await self._adopt_legacy()
         provider_queues = [provider_queue(name) for name in provider_classes()]
         listen = None if self.worker else provider_queues
         await _off_loop(launch_dbos, self.settings, listen)
         self._launched = True
+        # Each queue is partitioned by tenant where it has limits (engine/fairshare.py).
         for name in provider_classes():
-            limits = self.settings.provider_limits.get(name, {})
-            concurrency = limits.get("concurrency")
-            per_minute = limits.get("per_minute")
             await DBOS.register_queue_async(
-                provider_queue(name),
-                global_concurrency=int(concurrency) if concurrency else None,
-                limiter={"limit": int(per_minute), "period": 60.0} if per_minute else None,
-                polling_interval_sec=self.settings.queue_poll_interval,
+                provider_queue(name), **provider_queue_limits(self.settings, name)
             )
         if self.worker:
-            await DBOS.register_queue_async(
-                JOB_QUEUE,
-                worker_concurrency=self.settings.worker_concurrency,
-                polling_interval_sec=self.settings.queue_poll_interval,
-            )
+            await DBOS.register_queue_async(JOB_QUEUE, **job_queue_limits(self.settings))
         await self._keep_lease()
         self._keeper = asyncio.create_task(self._lease_loop(), name="vidgate-lease")
         if self.worker:
@@ -184,6 +182,14 @@ class Engine:
             handles = await asyncio.to_thread(DBOS._recover_pending_workflows, [dead])
             if handles:
                 log.warning("resuming %d unfinished job steps of executor %s", len(handles), dead)
+                await self._adopt_legacy()  # a process from before partitions may have died
+
+    async def _adopt_legacy(self) -> None:
+        """Queue entries from before the queues were partitioned join the default partition
+        (a partitioned queue would never run them)."""
+        adopted = await asyncio.to_thread(adopt_legacy, self.runtime.store.engine)
+        if adopted:
+            log.info("%d queued workflows from an earlier version joined the queues", adopted)
 
     async def _lease_loop(self) -> None:
         while True:
@@ -253,6 +259,7 @@ class Engine:
         guard: Callable[[Any], None] | None,
         then: Callable[[Any, str], None] | None = None,
     ) -> tuple[Job, bool]:
+        partition_key(tenant)  # refused here, before anything is queued where no worker looks
         request, plan = self.resolve(_absolute_inputs(request), tenant=tenant)
         job_id = new_id("job")
         held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
@@ -312,13 +319,7 @@ class Engine:
         client = self._client()
 
         def on_queue(conn: sa.Connection, job_id: str) -> None:
-            options: Any = {
-                "queue_name": JOB_QUEUE,
-                "workflow_name": "vidgate.job",
-                "workflow_id": job_id,
-                "app_version": WORKFLOW_VERSION,
-            }
-            client.enqueue_in_transaction(conn, options, job_id)
+            client.enqueue_in_transaction(conn, job_options(job_id, tenant), job_id)
 
         job, _ = self._admit(request, tenant, guard, on_queue)
         return job

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
@@ -59,6 +59,8 @@ from ..types import (
     new_id,
     parse_ref,
 )
+from .fairshare import DEFAULT_PARTITION, enqueue_attempt
+from .limitwait import note_limit_wait
 from .payloads import (
     AttemptPayload,
     AttemptResult,
@@ -72,7 +74,7 @@ from .payloads import (
     UncertainSubmit,
 )
 from .retry import definitely_not_created, retrying
-from .runtime import current, provider_queue
+from .runtime import current
 
 __all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
 
@@ -120,7 +122,8 @@ def _time_left(job: Job) -> float:
     The deadline measures the providers' time — from each attempt's create call to its end,
     summed over the job's attempts — not the time the job waited in vidgate's own queues
     (the job queue, a provider's concurrency or rate limit), so no job fails because vidgate
-    itself was busy. A job that waits shows it: its phase stays ``queued``."""
+    itself was busy. A job that waits shows it: phase ``queued`` (for a worker) or
+    ``provider_limit`` (for a provider's limit)."""
     settings = current().settings
     limit = job.request.deadline_seconds or current().store.tenant_deadline(job.tenant)
     if limit is None:
@@ -169,6 +172,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "max_attempts": rt.settings.max_attempts,
         "fallback_on_moderation": rt.settings.fallback_on_moderation,
         "uncertain_submit": _policy(job),
+        "tenant": job.tenant,
     }
 
 
@@ -176,8 +180,10 @@ async def route_step(job_id: str) -> PlanPayload:
 async def admit_step(job_id: str, ref: str) -> str | None:
     """The provider's circuit breaker: None if the candidate may be tried, else why not."""
     rt = current()
-    allowed, reason = rt.health.admit(parse_ref(ref).provider)
+    provider = parse_ref(ref).provider
+    allowed, reason = rt.health.admit(provider)
     if allowed:
+        note_limit_wait(rt.store, rt.settings, job_id, provider)
         return None
     rt.store.note_skip(job_id, ref, reason or "circuit open")
     return reason
@@ -333,10 +339,14 @@ async def job_workflow(job_id: str) -> str:
             )
             continue
         number += 1
-        with SetWorkflowID(f"{job_id}-{number}"):
-            handle = await DBOS.enqueue_workflow_async(
-                provider_queue(provider), attempt_workflow, job_id, number, candidate
-            )
+        handle = await enqueue_attempt(
+            provider,
+            attempt_workflow,
+            job_id,
+            number,
+            candidate,
+            tenant=plan.get("tenant", DEFAULT_PARTITION),
+        )
         result: AttemptResult = await handle.get_result()
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
