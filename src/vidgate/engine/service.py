@@ -187,7 +187,11 @@ class Engine:
     async def _adopt_legacy(self) -> None:
         """Queue entries from before the queues were partitioned join the default partition
         (a partitioned queue would never run them)."""
-        adopted = await asyncio.to_thread(adopt_legacy, self.runtime.store.engine)
+        # Before DBOS launches, the loop's default executor may be the one a previous engine's
+        # DBOS shut down; the lifecycle thread is always there.
+        loop = asyncio.get_running_loop()
+        engine = self.runtime.store.engine
+        adopted = await loop.run_in_executor(_lifecycle_thread, adopt_legacy, engine)
         if adopted:
             log.info("%d queued workflows from an earlier version joined the queues", adopted)
 

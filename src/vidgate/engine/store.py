@@ -139,6 +139,11 @@ _JOB = _JOB_WITH_PARTS
 _JOB_OF_TENANT = _JOB_WITH_PARTS.where(jobs.c.tenant == sa.bindparam("tenant"))
 
 
+# A job row still open to change: every write that moves a job says so in its WHERE, so a
+# write that raced a cancel (PostgreSQL re-checks the WHERE once the row lock is free) is void.
+_LIVE = jobs.c.status.notin_([s.value for s in JobStatus if s.terminal])
+
+
 def _forward(progress: float) -> sa.ColumnElement[float]:
     """Progress never goes back, not even when a job falls back to another provider."""
     return sa.case((jobs.c.progress > progress, jobs.c.progress), else_=sa.literal(progress))
@@ -339,13 +344,13 @@ class JobStore:
         values.setdefault("status", JobStatus.IN_PROGRESS.value)
         with self.engine.begin() as conn:
             before = conn.execute(sa.select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
-            if before is not None and JobStatus(before).terminal:
-                return  # a cancelled job's workflow may still be winding down: leave it be
-            conn.execute(
+            moved = conn.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id)
+                .where(jobs.c.id == job_id, _LIVE)
                 .values(phase=phase.value, progress=_forward(progress), updated_at=now, **values)
-            )
+            ).rowcount
+            if not moved:
+                return  # a cancelled job's workflow may still be winding down: leave it be
             conn.execute(
                 job_events.insert().values(
                     job_id=job_id, at=now, phase=phase.value, progress=progress, message=message
@@ -425,11 +430,13 @@ class JobStore:
             ).one()
             if JobStatus(status).terminal:
                 return  # a cancelled job's poll may still report: its phase stays done
-            conn.execute(
+            moved = conn.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id)
+                .where(jobs.c.id == job_id, _LIVE)
                 .values(phase=phase.value, progress=_forward(progress), updated_at=now)
-            )
+            ).rowcount
+            if not moved:
+                return  # finished between the read and the write (a cancel from elsewhere)
             if int(progress // 10) > int(before // 10):
                 conn.execute(
                     job_events.insert().values(
@@ -455,9 +462,9 @@ class JobStore:
             if JobStatus(current.status).terminal:
                 return  # already finished (a re-run step, or a cancel that raced it)
             final_progress = progress if progress is not None else current.progress
-            conn.execute(
+            won = conn.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id)
+                .where(jobs.c.id == job_id, _LIVE)
                 .values(
                     status=status.value,
                     phase=Phase.DONE.value,
@@ -467,7 +474,9 @@ class JobStore:
                     completed_at=now,
                     **values,
                 )
-            )
+            ).rowcount
+            if not won:
+                return  # another process finished it between the read and the write
             conn.execute(
                 job_events.insert().values(
                     job_id=job_id,
