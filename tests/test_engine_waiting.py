@@ -75,9 +75,7 @@ async def test_an_unchanged_task_costs_no_checkpoint_per_poll(settings: Settings
         done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), 60)
         attempt_steps = await steps(f"{job.id}-1")
         polls = status_calls(engine, job.id)
-        progress_rows = [
-            e for e in engine.runtime.store.events(job.id) if "simulated" in e.message
-        ]
+        progress_rows = [e for e in engine.runtime.store.events(job.id) if "simulated" in e.message]
         url = settings.resolved_database_url
     assert done.status is JobStatus.COMPLETED, done.error
     assert polls >= 10, "the task was polled at the (adaptive) interval all along"

@@ -89,7 +89,7 @@ ATTEMPT_WAIT_SECONDS = 300.0
 POLL_HOLD_SECONDS = 120.0
 #: How this release's jobs wait for their attempts (see ``PlanPayload.wait``).
 WAIT_SHAPE: dict[str, Any] = {"wait": "message"}
-#: How much of a task's progress (0–1) must change before the hold writes it down.
+#: How much of a task's progress (0 to 1) must change before the hold writes it down.
 PROGRESS_STEP = 0.1
 
 # Progress bands (percent of the whole job) for each phase.
@@ -171,7 +171,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "skipped": plan.skipped,
     }
     rt.store.update_job(job_id, routing=routing)
-    return {
+    decided: PlanPayload = {
         "candidates": [
             {
                 "ref": c.ref,
@@ -182,8 +182,8 @@ async def route_step(job_id: str) -> PlanPayload:
         "max_attempts": rt.settings.max_attempts,
         "fallback_on_moderation": rt.settings.fallback_on_moderation,
         "uncertain_submit": _policy(job),
-        **WAIT_SHAPE,
     }
+    return cast(PlanPayload, {**decided, **WAIT_SHAPE})
 
 
 @DBOS.step(name="vidgate.admit")
@@ -622,7 +622,9 @@ async def poll_step(
         wait = interval
 
 
-def _record_progress(job_id: str, attempt: AttemptPayload, state: TaskState, fraction: float) -> None:
+def _record_progress(
+    job_id: str, attempt: AttemptPayload, state: TaskState, fraction: float
+) -> None:
     rt = current()
     progress = _GENERATING_FROM + fraction * (_GENERATING_TO - _GENERATING_FROM)
     rt.store.update_attempt(attempt["attempt_id"], progress=fraction)
