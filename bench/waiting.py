@@ -8,9 +8,10 @@ PostgreSQL database it may fill) submits N jobs to the simulated provider, whose
 jobs only wait: the CPU seconds this process used (``time.process_time``; the media lane's
 processes do not run while jobs wait) and the DBOS checkpoint rows (``operation_outputs``) and
 provider status calls written per waiting job. Then it lets every job finish and reports the
-checkpoint rows per job over its whole life and the completion lag: from the moment the task
-was done at the provider (its create + the latency) to the job's end (which includes the
-download, the simulated provider's render of the output in this process, and validation).
+checkpoint rows per job over its whole life, the detection lag (from the moment the task was
+done at the provider, its create + the latency, to the job's "downloading" line: what waiting
+costs in time) and the completion lag (to the job's end, which adds the download, the
+simulated provider's render of each output in this process, and validation in the media lane).
 
 Run it on another commit's code with ``PYTHONPATH=<that checkout>/src``.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -85,11 +87,25 @@ async def run(jobs: int, latency: float, window: float, database: str | None) ->
             for job in finished
             if job.completed_at and job.attempts and job.attempts[-1].submitted_at
         ]
+        detections = []  # task done at the provider -> the job's "downloading" line
+        for job in finished:
+            submitted = job.attempts[-1].submitted_at if job.attempts else None
+            seen = next(
+                (
+                    e.at
+                    for e in engine.runtime.store.events(job.id)
+                    if e.phase.value == "downloading"
+                ),
+                None,
+            )
+            if submitted and seen:
+                detections.append((seen - submitted).total_seconds() - latency)
         total_rows = count(db, f"SELECT count(*) FROM {checkpoints}")
         total_calls = count(db, statuses)
     db.dispose()
     return {
         "jobs": jobs,
+        "machine_load_1min_at_end": round(os.getloadavg()[0], 1),
         "database": db.dialect.name,
         "latency_s": latency,
         "all_tasks_created_in_s": round(created_in, 1),
@@ -102,6 +118,10 @@ async def run(jobs: int, latency: float, window: float, database: str | None) ->
         "completed": sum(1 for job in finished if job.status.value == "completed"),
         "checkpoint_rows_per_job": round(total_rows / jobs, 1),
         "status_calls_per_job": round(total_calls / jobs, 1),
+        "detection_lag_s": {
+            "p50": percentile(detections, 50) if detections else None,
+            "p99": percentile(detections, 99) if detections else None,
+        },
         "completion_lag_s": {
             "p50": percentile(lags, 50) if lags else None,
             "p99": percentile(lags, 99) if lags else None,
