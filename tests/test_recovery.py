@@ -146,6 +146,34 @@ def test_kill_9_mid_generation(env: dict[str, str], settings: Settings) -> None:
     assert Path(store.get(ids[0]).output.uri if store.get(ids[0]).output else "").is_file()
 
 
+def test_kill_9_while_the_poll_holds_in_process(env: dict[str, str], settings: Settings) -> None:
+    """The poll step holds its wait in memory (no checkpoint while the task is unchanged); a
+    worker killed mid-hold leaves nothing half-written: the heir runs the step again and the
+    job completes once."""
+    env = {**env, "VIDGATE_SIMULATED_LATENCY": "4"}
+    engine = Engine(settings)
+    job_id = engine.enqueue(VideoRequest(prompt="a glacier", duration=1, resolution="360p")).id
+    store = engine.runtime.store
+    victim = worker(env, "w-holder")
+
+    def mid_hold() -> bool:
+        # progress written by the hold, and the task polled more than once inside it
+        attempts = store.get(job_id).attempts
+        polls = sum(1 for c in store.calls(job_id) if c.url.endswith("/status"))
+        return bool(attempts) and (attempts[0].progress or 0) > 0 and polls >= 3
+
+    wait_until(mid_hold, 60, interval=0.05, what="the poll holding mid-task")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=10)
+    heir = worker(env, "w-heir")
+    try:
+        wait_until_done(settings, [job_id])
+    finally:
+        heir.send_signal(signal.SIGTERM)
+        heir.wait(timeout=30)
+    assert_exactly_once(settings, [job_id])
+
+
 def test_two_workers_share_the_queue_without_duplicates(
     env: dict[str, str], settings: Settings
 ) -> None:

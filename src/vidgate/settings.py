@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     poll_max_interval: float = Field(
         default=15.0, gt=0, description="the longest poll interval, reached while a task is queued"
     )
+    wake_interval: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="seconds between a worker's one check, for all its waiting jobs at once, "
+        "for webhooks, finished attempts and cancels that other processes recorded",
+    )
     default_deadline: float = Field(
         default=600.0, gt=0, description="seconds a job may take when the request sets no deadline"
     )

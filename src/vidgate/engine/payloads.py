@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
+    "AttemptDone",
     "AttemptFailed",
     "AttemptPayload",
     "AttemptResult",
@@ -58,6 +59,10 @@ class PlanPayload(TypedDict):
     #: The job's tenant: the partition its attempts queue in on a provider's queue (missing in
     #: checkpoints written before partitions existed: the default partition).
     tenant: NotRequired[str]
+    #: How the job waits for each attempt: ``"message"`` (the attempt's last act sends its
+    #: result). Missing in checkpoints written before it existed: those await the attempt's
+    #: workflow handle, as they did then, so a job recovered mid-flight replays as it ran.
+    wait: NotRequired[Literal["message"]]
 
 
 class ErrorPayload(TypedDict):
@@ -119,6 +124,14 @@ class PollPayload(TypedDict):
     poll_after: float | None
     deadline_exceeded: bool
     queue_timeout: bool
+    #: The interval the next wait uses (the step adapts it; absent in older checkpoints).
+    interval: NotRequired[float]
+    #: True when the step held the wait in-process (polling while nothing changed), so the
+    #: workflow polls again without a ``recv`` in between (absent in older checkpoints: False).
+    held: NotRequired[bool]
+    #: True when a provider webhook (or a cancel) cut the hold short: the workflow then takes
+    #: the webhook's message off its queue with a ``recv`` (absent in older checkpoints: False).
+    woken: NotRequired[bool]
 
 
 class AttemptSucceeded(TypedDict):
@@ -136,3 +149,10 @@ class AttemptFailed(TypedDict):
 
 #: What ``attempt_workflow`` returns to the job: never an exception for a provider's failure.
 AttemptResult = AttemptSucceeded | AttemptFailed
+
+
+class AttemptDone(TypedDict):
+    """The message an attempt sends its job as its last act: its number and its result."""
+
+    number: int
+    result: AttemptResult

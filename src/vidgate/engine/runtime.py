@@ -27,6 +27,7 @@ from .joblog import LoggedJobStore
 from .leases import Leases
 from .retry import RetryPolicy
 from .store import JobStore
+from .wakeups import Wakeups
 
 __all__ = [
     "JOB_QUEUE",
@@ -62,6 +63,7 @@ class Runtime:
     catalog: Catalog
     health: HealthBook
     leases: Leases
+    wakeups: Wakeups
     _providers: dict[str, Provider] = field(default_factory=dict)
     _media: MediaLane | None = None
 
@@ -85,6 +87,7 @@ class Runtime:
             leases=Leases(
                 engine, settings.resolved_executor_id, lease_seconds=settings.lease_seconds
             ),
+            wakeups=Wakeups(settings.wake_interval),
         )
 
     def retry_policy(self, provider: str) -> RetryPolicy:
@@ -108,6 +111,7 @@ class Runtime:
         return self._media
 
     async def aclose(self) -> None:
+        await self.wakeups.aclose()
         await self.close_providers()
         if self._media is not None:
             # A plain call: DBOS shut the loop's default executor down with it, and no step is

@@ -337,6 +337,12 @@ class Engine:
         if job.done:
             return job
         await asyncio.to_thread(self._client().cancel_workflow, job_id, cancel_children=True)
+        # A job and its attempt waiting in this process stop at once; elsewhere, within one
+        # VIDGATE_WAKE_INTERVAL (their process's one check sees the workflows cancelled).
+        wakeups = self.runtime.wakeups
+        wakeups.wake(job_id, "canceled")
+        for attempt in job.attempts:
+            wakeups.wake(attempt.id, "canceled")
         store.finish(job_id, JobStatus.CANCELED, "canceled by request")
         for attempt in store.get(job_id).attempts:
             if attempt.status is not AttemptStatus.RUNNING or attempt.remote_id is None:
@@ -363,6 +369,8 @@ class Engine:
         Polling stays the backstop, so a lost notification only costs time."""
         self.runtime.store.get(job_id)
         self._client().send(attempt_id, event or {}, PROVIDER_EVENT)
+        # A hold in this process polls at once; in another, within one VIDGATE_WAKE_INTERVAL.
+        self.runtime.wakeups.wake(attempt_id)
 
     async def delete(self, job_id: str, *, tenant: str | None = None) -> Job:
         """Cancel the job if it still runs, delete its stored files, and hide it from every

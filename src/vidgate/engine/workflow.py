@@ -5,8 +5,9 @@ so a provider's concurrency and rate limits hold across every process::
 
     job_workflow:      route → for each candidate: [admit → attempt_workflow] → thumbnail → store
                        → complete            (or fail, with the last attempt's error)
-    attempt_workflow:  submit → poll ⟲ (wait for a webhook or the poll interval) → download
-                       → validate
+    attempt_workflow:  submit → poll ⟲ (held in-process while the task is unchanged; a webhook
+                       or a cancel cuts the hold short) → download → validate → send the result
+                       to the job (which waits for that message, not on the attempt's handle)
 
 Steps are at-least-once, so each is safe to run twice: submit records an intent (the attempt
 row, whose id is the reference we give the provider) and reconciles by that reference before it
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from dbos import DBOS
+from dbos import DBOS, WorkflowHandleAsync
 from dbos._error import DBOSMaxStepRetriesExceeded
 
 from .. import requestlog
@@ -62,6 +63,7 @@ from ..types import (
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
 from .payloads import (
+    AttemptDone,
     AttemptPayload,
     AttemptResult,
     CandidatePayload,
@@ -75,11 +77,24 @@ from .payloads import (
 )
 from .retry import definitely_not_created, retrying
 from .runtime import current
+from .wakeups import ENDED
 
-__all__ = ["PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
+__all__ = ["ATTEMPT_DONE", "PROVIDER_EVENT", "attempt_workflow", "job_workflow"]
 
 #: The DBOS message topic a provider webhook is delivered on, to the attempt's workflow.
 PROVIDER_EVENT = "provider-event"
+#: The DBOS message topic an attempt sends its result on, to its job's workflow.
+ATTEMPT_DONE = "attempt-done"
+#: How long a job waits for its attempt's message before it looks at the attempt's workflow
+#: itself (a backstop: an attempt run by an older release sends none).
+ATTEMPT_WAIT_SECONDS = 300.0
+#: The longest a poll step holds in-process while the task is unchanged before it returns (and
+#: checkpoints): a waiting task costs one checkpoint per this many seconds, not three per poll.
+POLL_HOLD_SECONDS = 120.0
+#: How this release's jobs wait for their attempts (see ``PlanPayload.wait``).
+WAIT_SHAPE: dict[str, Any] = {"wait": "message"}
+#: How much of a task's progress (0 to 1) must change before the hold writes it down.
+PROGRESS_STEP = 0.1
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -161,7 +176,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "skipped": plan.skipped,
     }
     rt.store.update_job(job_id, routing=routing)
-    return {
+    decided: PlanPayload = {
         "candidates": [
             {
                 "ref": c.ref,
@@ -174,6 +189,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "uncertain_submit": _policy(job),
         "tenant": job.tenant,
     }
+    return cast(PlanPayload, {**decided, **WAIT_SHAPE})
 
 
 @DBOS.step(name="vidgate.admit")
@@ -312,6 +328,41 @@ def _falls_back(error: ErrorPayload, fallback_on_moderation: bool) -> bool:
     return True
 
 
+async def _await_attempt(
+    job_id: str, handle: WorkflowHandleAsync[AttemptResult], number: int, plan: PlanPayload
+) -> AttemptResult:
+    """Wait for attempt ``number``'s result: the message it sends as its last act.
+
+    The wait itself is in memory (``Wakeups``: one check for every waiting job of the process,
+    or at once when the attempt ran here); what counts is the ``recv`` after it, which takes the
+    message durably. The wait ends when a message is there, the attempt's workflow has ended (on
+    a replay, at the first check), the job's own workflow was cancelled (then the ``recv``
+    raises DBOS's cancellation) or ``ATTEMPT_WAIT_SECONDS`` have passed; then, with no message
+    for this attempt, the job looks at the attempt's workflow (a checkpointed read, so a replay
+    takes the same branch) and reads a finished attempt's result from its handle. So a message
+    sent before the job got here, or by an attempt of an older release that sends none, is found
+    all the same. A plan checkpointed before the message existed awaits the handle, as then."""
+    if plan.get("wait") != "message":
+        return await handle.get_result()
+    attempt_id = handle.workflow_id
+    while True:
+        await current().wakeups.wait(
+            job_id,
+            topic=ATTEMPT_DONE,
+            statuses={attempt_id: ENDED, job_id: {"CANCELLED"}},
+            timeout=ATTEMPT_WAIT_SECONDS,
+            check_now=True,
+        )
+        message = await DBOS.recv_async(ATTEMPT_DONE, timeout_seconds=0)
+        if isinstance(message, dict) and message.get("number") == number:
+            return cast(AttemptDone, message)["result"]
+        # No message (or a stale one from an earlier attempt whose result was read from its
+        # handle): look at the attempt itself.
+        status = await DBOS.get_workflow_status_async(attempt_id)
+        if status is None or status.status in ENDED:
+            return await handle.get_result()
+
+
 @DBOS.workflow(name="vidgate.job")
 async def job_workflow(job_id: str) -> str:
     """Run one job to a terminal state, trying candidates in order. Returns the final status."""
@@ -347,7 +398,7 @@ async def job_workflow(job_id: str) -> str:
             candidate,
             tenant=plan.get("tenant", DEFAULT_PARTITION),
         )
-        result: AttemptResult = await handle.get_result()
+        result = await _await_attempt(job_id, handle, number, plan)
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
             await thumbnail_step(job_id, attempt, output)
@@ -492,42 +543,114 @@ async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> 
     }
 
 
+def _next_interval(status: TaskStatus, interval: float) -> float:
+    """The wait before the next poll: the provider's hint, else backing off while the task is
+    queued, else the base interval."""
+    settings = current().settings
+    if status.poll_after is not None:
+        return status.poll_after
+    if status.state is TaskState.QUEUED:
+        return min(interval * 1.5, settings.poll_max_interval)
+    return settings.poll_interval
+
+
 @DBOS.step(name="vidgate.poll")
-async def poll_step(job_id: str, attempt: AttemptPayload) -> PollPayload:
-    """One status check (with retries for transient errors), plus the clock checks: job deadline
-    and time spent queued at the provider. Done here so the workflow body never reads a clock."""
+async def poll_step(
+    job_id: str, attempt: AttemptPayload, interval: float | None = None, delay: float = 0.0
+) -> PollPayload:
+    """Hold the wait for the task in-process, polling it, and return (one checkpoint) only when
+    something the workflow must act on happened.
+
+    The step waits ``delay`` first, then polls at the adaptive interval (with retries for
+    transient errors) while the task is unfinished. It returns when the task ends, the job's
+    deadline or the provider-queue timeout trips (the clocks are read here, so the workflow body
+    never reads one; the wait never oversleeps the deadline), a provider webhook arrives or the
+    attempt's workflow is cancelled (``Wakeups``: at once in this process, within
+    ``VIDGATE_WAKE_INTERVAL`` from another), or ``POLL_HOLD_SECONDS`` have passed. "Still
+    running" is not worth a checkpoint: after a crash the step runs again whole, which a
+    read-only poll may. The attempt's and the job's progress rows are written only when the
+    state changes or the progress moves by ``PROGRESS_STEP``; each call to the provider still
+    writes its request-log row (the audit trail)."""
     rt = current()
+    settings = rt.settings
     provider = rt.provider(attempt["provider"])
     remote_id = _remote_id(attempt)
-    with requestlog.bind(job_id, attempt["attempt_id"]):
-        status = await retrying(
-            "status check",
-            lambda: provider.poll(remote_id),
-            rt.retry_policy(attempt["provider"]),
-            on_retry=_note_retry(job_id),
-        )
-    job = rt.store.get(job_id)
+    attempt_wf = DBOS.workflow_id or attempt["attempt_id"]
+    interval = settings.poll_interval if interval is None else interval
     record = rt.store.attempt(attempt["attempt_id"])
-    if status.state in (TaskState.QUEUED, TaskState.RUNNING):
-        fraction = status.progress or 0.0
-        progress = _GENERATING_FROM + fraction * (_GENERATING_TO - _GENERATING_FROM)
-        rt.store.update_attempt(attempt["attempt_id"], progress=fraction)
-        word = "queued at" if status.state is TaskState.QUEUED else "generating on"
-        rt.store.set_progress(
-            job_id, Phase.GENERATING, round(progress, 1), f"{word} {attempt['provider']}"
+    job = rt.store.get(job_id)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # The deadline counts the providers' time, which runs while this attempt is at one.
+    deadline_at = started + _time_left(job)
+    recorded: tuple[str, float] = ("", record.progress if record.progress is not None else -1.0)
+    wait, woken = delay, False
+    polled: PollPayload | None = None
+    while True:
+        wait = min(wait, deadline_at - loop.time())
+        reason = await rt.wakeups.wait(
+            attempt_wf,
+            timeout=wait,
+            topic=PROVIDER_EVENT,
+            statuses={attempt_wf: {"CANCELLED"}},
         )
-    queued_for = (
-        (datetime.now(UTC) - record.submitted_at).total_seconds() if record.submitted_at else 0.0
-    )
-    return cast(
-        PollPayload,
-        {
-            **status.model_dump(mode="json"),
-            "deadline_exceeded": _time_left(job) <= 0,
-            "queue_timeout": (
-                status.state is TaskState.QUEUED and queued_for > rt.settings.provider_queue_timeout
-            ),
-        },
+        if reason is not None:
+            woken = True
+            if polled is not None and reason in ("status", "canceled"):
+                # Cancelled: the workflow's next DBOS call raises DBOS's cancellation.
+                return {**polled, "woken": True}
+        with requestlog.bind(job_id, attempt["attempt_id"]):
+            status = await retrying(
+                "status check",
+                lambda: provider.poll(remote_id),
+                rt.retry_policy(attempt["provider"]),
+                on_retry=_note_retry(job_id),
+            )
+        if status.state in (TaskState.QUEUED, TaskState.RUNNING):
+            fraction = status.progress or 0.0
+            if status.state.value != recorded[0] or abs(fraction - recorded[1]) >= PROGRESS_STEP:
+                _record_progress(job_id, attempt, status.state, fraction)
+                recorded = (status.state.value, fraction)
+        queued_for = (
+            (datetime.now(UTC) - record.submitted_at).total_seconds()
+            if record.submitted_at
+            else 0.0
+        )
+        interval = _next_interval(status, interval)
+        polled = cast(
+            PollPayload,
+            {
+                **status.model_dump(mode="json"),
+                "deadline_exceeded": loop.time() >= deadline_at,
+                "queue_timeout": (
+                    status.state is TaskState.QUEUED
+                    and queued_for > settings.provider_queue_timeout
+                ),
+                "interval": interval,
+                "held": True,
+                "woken": woken,
+            },
+        )
+        if (
+            woken
+            or status.state.terminal
+            or polled["deadline_exceeded"]
+            or polled["queue_timeout"]
+            or loop.time() - started + interval > POLL_HOLD_SECONDS
+        ):
+            return polled
+        wait = interval
+
+
+def _record_progress(
+    job_id: str, attempt: AttemptPayload, state: TaskState, fraction: float
+) -> None:
+    rt = current()
+    progress = _GENERATING_FROM + fraction * (_GENERATING_TO - _GENERATING_FROM)
+    rt.store.update_attempt(attempt["attempt_id"], progress=fraction)
+    word = "queued at" if state is TaskState.QUEUED else "generating on"
+    rt.store.set_progress(
+        job_id, Phase.GENERATING, round(progress, 1), f"{word} {attempt['provider']}"
     )
 
 
@@ -723,13 +846,16 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 
 async def _await_task(job_id: str, attempt: AttemptPayload) -> TaskStatus:
-    """Poll until the task ends. Between polls, wait for a provider webhook (delivered with
-    ``DBOS.send`` to this workflow) or the interval, whichever comes first: polling is the
-    backstop for lost webhooks. The interval backs off while the task is queued."""
+    """Poll until the task ends. The poll step holds the wait in-process (see ``poll_step``):
+    one checkpoint per hold, not three per poll. A hold cut short by a provider webhook (sent
+    with ``DBOS.send`` to this workflow by ``Engine.notify``, from any process) is followed by a
+    ``recv`` that takes the webhook's message off the queue. A checkpoint from before the hold
+    existed (``held`` missing) replays as it ran then: a ``recv`` of up to one interval."""
     settings = current().settings
     interval = settings.poll_interval
+    delay = 0.0
     while True:
-        polled = await poll_step(job_id, attempt)
+        polled = await poll_step(job_id, attempt, interval, delay)
         status = TaskStatus.model_validate(polled)
         if status.state.terminal:
             return status
@@ -744,19 +870,33 @@ async def _await_task(job_id: str, attempt: AttemptPayload) -> TaskStatus:
                 f"{settings.provider_queue_timeout:g} s",
                 provider=attempt["provider"],
             )
-        if status.poll_after is not None:
-            interval = status.poll_after
-        elif status.state is TaskState.QUEUED:
-            interval = min(interval * 1.5, settings.poll_max_interval)
-        else:
-            interval = settings.poll_interval
-        await DBOS.recv_async(PROVIDER_EVENT, timeout_seconds=interval)
+        interval = polled["interval"] if "interval" in polled else _next_interval(status, interval)
+        if not polled.get("held", False):
+            await DBOS.recv_async(PROVIDER_EVENT, timeout_seconds=interval)
+            continue
+        delay = interval  # the next hold waits first: this one has just polled
+        if polled.get("woken", False):
+            # Take the webhook off the queue (a cancelled workflow raises here), so that it
+            # does not wake the next hold again.
+            await DBOS.recv_async(PROVIDER_EVENT, timeout_seconds=0)
 
 
 @DBOS.workflow(name="vidgate.attempt")
 async def attempt_workflow(job_id: str, number: int, candidate: CandidatePayload) -> AttemptResult:
     """One provider attempt: submit, wait, download, validate. Never raises for a provider's
-    failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back."""
+    failure: it returns ``{"ok": False, "error": …}`` so the job can decide to fall back.
+
+    Its last act sends the result to the job's workflow (whose id is the job's id), which waits
+    for that message instead of polling this workflow's row. A send from a workflow is a
+    checkpoint: a recovered attempt replays it and never sends twice."""
+    result = await _attempt(job_id, number, candidate)
+    done: AttemptDone = {"number": number, "result": result}
+    await DBOS.send_async(job_id, done, ATTEMPT_DONE)
+    current().wakeups.wake(job_id)  # the job, if it waits in this process, reads it at once
+    return result
+
+
+async def _attempt(job_id: str, number: int, candidate: CandidatePayload) -> AttemptResult:
     try:
         attempt = await submit_step(job_id, number, candidate)
     except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:

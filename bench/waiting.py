@@ -1,0 +1,148 @@
+"""Waiting benchmark (issue 10): what N jobs cost a worker while they wait at a provider.
+
+    python bench/waiting.py [--jobs 200] [--latency 60] [--window 20] [--database URL] [--out FILE]
+
+One engine process (``vidgate.Engine``; SQLite in a temporary home, or ``--database`` a
+PostgreSQL database it may fill) submits N jobs to the simulated provider, whose tasks take
+``--latency`` seconds. Once every task exists, it measures a ``--window`` of seconds in which the
+jobs only wait: the CPU seconds this process used (``time.process_time``; the media lane's
+processes do not run while jobs wait) and the DBOS checkpoint rows (``operation_outputs``) and
+provider status calls written per waiting job. Then it lets every job finish and reports the
+checkpoint rows per job over its whole life, the detection lag (from the moment the task was
+done at the provider, its create + the latency, to the job's "downloading" line: what waiting
+costs in time) and the completion lag (to the job's end, which adds the download, the
+simulated provider's render of each output in this process, and validation in the media lane).
+
+Run it on another commit's code with ``PYTHONPATH=<that checkout>/src``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from vidgate.db import make_engine
+from vidgate.engine import Engine
+from vidgate.settings import Settings
+from vidgate.types import VideoRequest
+
+
+def count(engine: sa.Engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(sql)).scalar() or 0)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)
+
+
+async def run(jobs: int, latency: float, window: float, database: str | None) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix="vidgate-bench-waiting-"))
+    settings = Settings(
+        home=home, database_url=database, simulated_latency=latency, log_level="ERROR"
+    )
+    request = VideoRequest.model_validate(
+        {"prompt": "a fox", "duration": 1, "resolution": "360p", "aspect_ratio": "16:9"}
+    )
+    db = make_engine(settings.resolved_database_url)
+    checkpoints = "operation_outputs"
+    if db.dialect.name == "postgresql":
+        checkpoints = "dbos.operation_outputs"
+    statuses = "SELECT count(*) FROM request_log WHERE url LIKE '%/status'"
+    async with Engine(settings) as engine:
+        started = time.monotonic()
+        ids = [
+            (await engine.submit(request.model_copy(update={"seed": i}))).id for i in range(jobs)
+        ]
+        created = "SELECT count(*) FROM attempts WHERE remote_id IS NOT NULL"
+        while count(db, created) < jobs and time.monotonic() - started < latency / 2:
+            await asyncio.sleep(0.5)
+        waiting = count(db, created)  # all of them, unless submission was slower than latency/2
+        created_in = time.monotonic() - started
+        await asyncio.sleep(2.0)  # let the first polls settle into the steady wait
+        rows0, calls0 = count(db, f"SELECT count(*) FROM {checkpoints}"), count(db, statuses)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(window)
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        rows = count(db, f"SELECT count(*) FROM {checkpoints}") - rows0
+        calls = count(db, statuses) - calls0
+        unfinished = set(ids)
+        give_up = time.monotonic() + latency + 300
+        while unfinished and time.monotonic() < give_up:
+            unfinished = {i for i in unfinished if not engine.get(i).done}
+            await asyncio.sleep(1.0)
+        finished = [engine.get(i) for i in ids if i not in unfinished]
+        lags = [
+            (job.completed_at - job.attempts[-1].submitted_at).total_seconds() - latency
+            for job in finished
+            if job.completed_at and job.attempts and job.attempts[-1].submitted_at
+        ]
+        detections = []  # task done at the provider -> the job's "downloading" line
+        for job in finished:
+            submitted = job.attempts[-1].submitted_at if job.attempts else None
+            seen = next(
+                (
+                    e.at
+                    for e in engine.runtime.store.events(job.id)
+                    if e.phase.value == "downloading"
+                ),
+                None,
+            )
+            if submitted and seen:
+                detections.append((seen - submitted).total_seconds() - latency)
+        total_rows = count(db, f"SELECT count(*) FROM {checkpoints}")
+        total_calls = count(db, statuses)
+    db.dispose()
+    return {
+        "jobs": jobs,
+        "machine_load_1min_at_end": round(os.getloadavg()[0], 1),
+        "database": db.dialect.name,
+        "latency_s": latency,
+        "all_tasks_created_in_s": round(created_in, 1),
+        "waiting_during_window": waiting,
+        "window_s": round(wall, 1),
+        "window_cpu_s": round(cpu, 2),
+        "window_cpu_percent": round(100 * cpu / wall, 1),
+        "window_checkpoint_rows_per_job": round(rows / waiting, 2),
+        "window_status_calls_per_job": round(calls / waiting, 2),
+        "completed": sum(1 for job in finished if job.status.value == "completed"),
+        "checkpoint_rows_per_job": round(total_rows / jobs, 1),
+        "status_calls_per_job": round(total_calls / jobs, 1),
+        "detection_lag_s": {
+            "p50": percentile(detections, 50) if detections else None,
+            "p99": percentile(detections, 99) if detections else None,
+        },
+        "completion_lag_s": {
+            "p50": percentile(lags, 50) if lags else None,
+            "p99": percentile(lags, 99) if lags else None,
+            "mean": round(statistics.fmean(lags), 2) if lags else None,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=60.0)
+    parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--database", help="a PostgreSQL URL (default: SQLite in a temp home)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.jobs, args.latency, args.window, args.database))
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
