@@ -151,7 +151,9 @@ def test_estimate_accepts_what_create_accepts(
         assert estimate.status_code == 200, estimate.text
         created = client.post("/v1/videos", json=body)
         assert created.status_code == 200, created.text
-        assert estimate.json()["duration"] == created.json()["duration"] == 8
+        # Not the model's default (8 s, its longest): the shortest at or above 5 s.
+        assert estimate.json()["duration"] == created.json()["duration"] == 6
+        assert "6 s, the shortest simulated:synth-draft offers" in estimate.json()["notice"]
         assert estimate.json()["model"] == "simulated:synth-draft"
         # A duration the caller chose is still held to, by both.
         for path in ("/v1/videos/estimate", "/v1/videos"):

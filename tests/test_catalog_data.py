@@ -32,8 +32,6 @@ MODELS = [m for m in CATALOG if m.provider in PROVIDERS]
 UNPRICED = {
     ("openai:sora-2-pro", "1080p"),  # 1920x1080 is in the March 2026 guide only, price unconfirmed
     ("luma:ray-3.2", "360p"),  # the draft tier has no published figure
-    ("fal:fal-ai/veo3.1", "2160p"),  # no 4k figure for Veo 3.1 standard on fal
-    ("fal:fal-ai/veo3.1/image-to-video", "2160p"),
 }
 
 WIRE_FORMATS = {"int", "str", "str_s", "bool"}
@@ -307,11 +305,28 @@ def test_sora_2_pro_price_per_size() -> None:
     assert usd("openai:sora-2", duration=12) == pytest.approx(1.20)  # $0.10/s
 
 
-def test_luma_ray_2_is_priced_per_clip() -> None:
-    # 3.9: ray-2 720p costs $0.71 for 5 s and $1.27 for 9 s; 4k $6.37 for 5 s.
-    assert usd("luma:ray-2", resolution="720p", duration=5) == pytest.approx(0.71)
-    assert usd("luma:ray-2", resolution="720p", duration=9) == pytest.approx(1.27)
-    assert usd("luma:ray-2", resolution="4k", duration=5) == pytest.approx(6.37)
+def test_luma_is_priced_per_pixel_generated() -> None:
+    # 3.9: Luma bills per pixel; ray-2 720p costs about $0.71 for 5 s and $1.27 for 9 s, 4k
+    # $6.37 for 5 s (the resale list's figures, 24 fps, 16:9), within a cent.
+    assert usd("luma:ray-2", resolution="720p", duration=5) == pytest.approx(0.71, abs=0.01)
+    assert usd("luma:ray-2", resolution="720p", duration=9) == pytest.approx(1.27, abs=0.01)
+    assert usd("luma:ray-2", resolution="4k", duration=5) == pytest.approx(6.37, abs=0.01)
+    assert usd("luma:ray-flash-2", resolution="4k", duration=9) == pytest.approx(3.94, abs=0.01)
+    # The aspect ratio counts: a square 720p frame has fewer pixels than a 16:9 one.
+    square = usd("luma:ray-2", resolution="720p", duration=5, aspect_ratio="1:1")
+    assert square < usd("luma:ray-2", resolution="720p", duration=5)
+
+
+def test_fal_prices_from_fals_model_pages() -> None:
+    # fal.ai model pages: Veo 3.1 $0.20/s silent, $0.40/s with audio, 4k $0.40/$0.60;
+    # Kling 2.1 master $1.40 per 5 s then $0.28/s.
+    assert usd("fal:fal-ai/veo3.1", duration=8, resolution="1080p", audio=True) == pytest.approx(
+        3.20
+    )
+    assert usd("fal:fal-ai/veo3.1", duration=4, resolution="4k", audio=False) == pytest.approx(1.60)
+    ref = "fal:fal-ai/kling-video/v2.1/master/text-to-video"
+    assert usd(ref, duration=10, resolution="1080p") == pytest.approx(2.80)
+    assert CATALOG.get(ref).price.status == "confirmed"
 
 
 def test_fal_veo_fast_image_to_video_price() -> None:

@@ -163,13 +163,15 @@ def test_models_that_follow_the_first_image_are_held_to_its_shape(tmp_path: Path
     assert (asked.aspect_ratio, asked.width, asked.height) == ("16:9", 1280, 720)
 
 
-def test_an_unset_duration_takes_the_model_default(
+def test_an_unset_duration_takes_the_shortest_the_model_offers_from_5_s(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GEMINI_API_KEY", "k")  # admission only: nothing is sent anywhere
     engine = Engine(settings)
     job = engine.enqueue(VideoRequest(prompt="a fox", providers=("google",)))
     model = engine.runtime.catalog.get(f"{job.provider}:{job.model}")
-    assert job.provider == "google" and job.request.duration == model.default_duration
+    # Veo offers 4, 6 and 8 s (8 s is its default, and its most expensive): 6 s is picked.
+    assert job.provider == "google" and model.durations == [4, 6, 8]
+    assert job.request.duration == 6
     with pytest.raises(UnsupportedRequest, match=r"duration 5 s is not offered"):
         engine.enqueue(VideoRequest(prompt="a fox", duration=5, providers=("google",)))

@@ -78,6 +78,10 @@ class Estimate(BaseModel):
     hints: list[dict[str, str]] = Field(
         default_factory=list, description="the prompt linter's hints: code and message"
     )
+    #: Every model's price (basis, status, source) or why it cannot serve the request.
+    estimates: list[dict[str, Any]] = Field(default_factory=list)
+    #: The spend of ``count`` such videos per day or month, when asked for.
+    projection: dict[str, Any] | None = None
 
 
 def _error_classes() -> dict[str, type[VidgateError]]:

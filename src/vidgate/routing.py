@@ -18,8 +18,9 @@ The rules, in order:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from .catalog import Catalog, LifecycleStage, ModelProfile, quote, violations
@@ -33,7 +34,7 @@ from .providers.registry import provider_classes
 from .settings import Settings
 from .types import CostQuote, VideoRequest
 
-__all__ = ["Candidate", "RoutePlan", "plan_route", "plan_with_defaults"]
+__all__ = ["Candidate", "RoutePlan", "plan_route", "plan_with_defaults", "shortest_duration"]
 
 SIMULATED = "simulated"
 _STAGE_ORDER = {
@@ -61,6 +62,8 @@ class RoutePlan:
     skipped: dict[str, str] = field(default_factory=dict)
     #: Something the user should hear once (e.g. that the offline provider was chosen).
     notice: str | None = None
+    #: A default admission decided for the caller (the duration), for the job's history.
+    picked: str | None = None
 
     @property
     def first(self) -> Candidate:
@@ -132,29 +135,62 @@ def plan_route(
 
 
 def plan_with_defaults(
-    request: VideoRequest, catalog: Catalog, plan: Callable[[VideoRequest], RoutePlan]
+    request: VideoRequest,
+    catalog: Catalog,
+    plan: Callable[[VideoRequest], RoutePlan],
+    default_duration: float = 5.0,
 ) -> tuple[VideoRequest, RoutePlan]:
     """The request as it will run, and its plan: the one place that decides the defaults a
     caller left unset, for create and estimate alike. ``plan`` is the planner to use
     (``Engine.plan``: input checks, then ``plan_route``).
 
-    A duration the caller did not choose does not sink the request: when the default (5 s)
-    fits no model, the request takes the default duration of the first model (in routing's pool)
-    that can then serve it. Anything else the plan refuses is raised as it is."""
-    try:
+    A request that sets no duration gets ``default_duration`` (``VIDGATE_DEFAULT_DURATION``,
+    5 s) when a model offers it; else the shortest duration the first model that can then
+    serve it (in routing's pool) offers at or above the default — never its longest, which
+    costs the most — or, if it offers nothing that long, its longest below the default. The
+    plan's ``notice`` says which was picked. Anything else the plan refuses is raised as it
+    is."""
+    if "duration" in request.model_fields_set:
         return request, plan(request)
+    asked = request.model_copy(update={"duration": default_duration})
+    try:
+        return asked, plan(asked)
     except UnsupportedRequest:
-        if "duration" in request.model_fields_set:
-            raise
         for model in _pool_models(request, catalog):
-            candidate = request.model_copy(update={"duration": model.default_duration})
+            seconds = shortest_duration(model, default_duration)
+            candidate = request.model_copy(update={"duration": seconds})
             if violations(model, candidate):
                 continue
             try:
-                return candidate, plan(candidate)
+                chosen = plan(candidate)
             except VidgateError:
                 continue
+            picked = (
+                f"no duration was set: {seconds:g} s, the shortest {model.ref} offers at or "
+                f"above {default_duration:g} s"
+                if seconds >= default_duration
+                else f"no duration was set: {seconds:g} s, the longest {model.ref} offers "
+                f"(nothing reaches {default_duration:g} s)"
+            )
+            notice = f"{chosen.notice}; {picked}" if chosen.notice else picked
+            return candidate, replace(chosen, notice=notice, picked=picked)
         raise
+
+
+def shortest_duration(model: ModelProfile, at_least: float) -> float:
+    """The shortest duration ``model`` offers at or above ``at_least`` seconds; if it offers
+    none that long, its longest."""
+    if model.durations is not None:
+        offered = sorted(model.durations)
+        return next((d for d in offered if d >= at_least - 1e-9), offered[-1])
+    assert model.duration_range is not None
+    span = model.duration_range
+    if at_least <= span.min:
+        return span.min
+    if at_least >= span.max:
+        return span.max
+    steps = math.ceil((at_least - span.min) / span.step - 1e-9)
+    return min(span.min + steps * span.step, span.max)
 
 
 def _pool_models(request: VideoRequest, catalog: Catalog) -> list[ModelProfile]:

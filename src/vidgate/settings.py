@@ -174,6 +174,25 @@ class Settings(BaseSettings):
         description="a folder of the operator's own prompt templates (TOML, one version per "
         "file), beside the built-in ones; a name@version the built-ins have is refused",
     )
+    # -- money (issue 11) --
+    prices: Path | None = Field(
+        default=None,
+        description="a TOML or JSON file of per-model price overrides (negotiated rates), "
+        "keyed by 'provider:model'; shown with status 'override', source 'operator'",
+    )
+    default_duration: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="seconds: a request that sets no duration gets the shortest duration the "
+        "chosen model offers at or above this",
+    )
+    balance_interval: float = Field(
+        default=600.0,
+        ge=0,
+        description="seconds between reads of provider account balances by a worker "
+        "(0: never read)",
+    )
     # -- where providers are (their simulator twins in tests and demos) --
     simulator_url: str | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .prompts.model import StructuredPrompt, core_text
 
 __all__ = [
+    "CostBasis",
     "Asset",
     "Attempt",
     "AttemptStatus",
@@ -336,6 +337,14 @@ class Asset(BaseModel):
     media: MediaInfo | None = None
 
 
+class CostBasis(StrEnum):
+    """Where a cost figure comes from."""
+
+    BILLED = "billed"  # the provider said what it charged
+    COMPUTED = "computed"  # our price table x what was actually delivered (or a billing rule)
+    ESTIMATED = "estimated"  # before the fact: the quote
+
+
 class CostQuote(BaseModel):
     """The price of a request on one model, before anything is spent."""
 
@@ -345,6 +354,11 @@ class CostQuote(BaseModel):
     basis: str = Field(description="how the figure was reached, e.g. '$0.05/s x 4 s at 720p'")
     source: str | None = None
     as_of: str | None = None
+    status: str | None = Field(
+        default=None,
+        description="how sure the price is: confirmed, estimate, placeholder, or override",
+    )
+    source_url: str | None = Field(default=None, description="the page the price comes from")
 
 
 class JobError(BaseModel):
@@ -379,6 +393,11 @@ class Attempt(BaseModel):
     error: JobError | None = None
     progress: float = 0.0
     cost_usd: float | None = None
+    cost_basis: CostBasis | None = Field(
+        default=None,
+        description="billed (the provider said so), computed (price table x what was "
+        "delivered, or the provider's billing rule for how the attempt ended) or estimated",
+    )
     possible_orphan: bool = Field(
         default=False,
         description="the create call failed ambiguously and the provider cannot be asked: a task "

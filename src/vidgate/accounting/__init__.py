@@ -1,4 +1,11 @@
-"""Accounting: budgets, quotas, the spend ledger and spend reports (see the modules)."""
+"""Money: what a video costs before (estimates) and after (charges) it is made, and what a
+tenant may spend.
+
+``pricing`` applies the operator's price overrides to the catalogue; ``charges`` decides what
+an attempt cost from what its provider reported and the provider's billing rules; ``balances``
+reads and keeps provider account balances. ``ledger`` holds reservations and settlements,
+``budgets`` and ``quotas`` admit or refuse a job, ``spend`` reports.
+"""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ def close_job(conn: sa.Connection, job_id: str, now: datetime | None = None) -> 
         .order_by(attempts.c.number)
     ).all()
     base = {"tenant": held.tenant, "end_user": held.end_user, "job_id": job_id, "at": now}
-    if not charged:
+    if not any(row.cost_usd for row in charged):  # nothing, or only refunds (0)
         released = {
             **base,
             "kind": "release",

@@ -7,9 +7,19 @@ extra files in ``$VIDGATE_CATALOG_DIR``.
 
 from __future__ import annotations
 
-from .capabilities import EffectiveParams, effective_params, frame_sizes, quote, violations
+from .capabilities import (
+    EffectiveParams,
+    PriceLine,
+    billed_seconds,
+    effective_params,
+    frame_sizes,
+    price_line,
+    quote,
+    violations,
+)
 from .loader import Catalog, load_catalog, load_provider_file
 from .schema import (
+    Billing,
     DurationRange,
     Lifecycle,
     LifecycleStage,
@@ -21,6 +31,7 @@ from .schema import (
 )
 
 __all__ = [
+    "Billing",
     "Catalog",
     "DurationRange",
     "EffectiveParams",
@@ -28,13 +39,16 @@ __all__ = [
     "LifecycleStage",
     "ModelProfile",
     "Price",
+    "PriceLine",
     "PriceTier",
     "ProviderProfile",
     "Rule",
+    "billed_seconds",
     "effective_params",
     "frame_sizes",
     "load_catalog",
     "load_provider_file",
+    "price_line",
     "quote",
     "violations",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,16 @@ from ..media.geometry import dimensions_for
 from ..types import CostQuote, Mode, VideoRequest
 from .schema import ModelProfile, PriceTier, Rule
 
-__all__ = ["EffectiveParams", "effective_params", "frame_sizes", "quote", "violations"]
+__all__ = [
+    "EffectiveParams",
+    "PriceLine",
+    "billed_seconds",
+    "effective_params",
+    "frame_sizes",
+    "price_line",
+    "quote",
+    "violations",
+]
 
 
 @dataclass(frozen=True)
@@ -155,12 +165,25 @@ def _tier_score(tier: PriceTier, resolution: str, audio: bool, duration: float) 
     return score
 
 
-def quote(model: ModelProfile, request: VideoRequest) -> CostQuote | None:
-    """The list price of ``request`` on ``model``, or None when no price tier covers it."""
-    params = effective_params(model, request)
+@dataclass(frozen=True)
+class PriceLine:
+    """What a price table says one video costs, and how that figure was reached."""
+
+    usd: float
+    basis: str
+
+
+def price_line(
+    model: ModelProfile, params: EffectiveParams, *, tier_duration: float | None = None
+) -> PriceLine | None:
+    """The price table's figure for a video with ``params`` on ``model`` (None when no tier
+    covers it). Per-second prices follow the model's billing blocks and minimum; per-pixel
+    prices count width x height x fps x seconds. ``tier_duration`` picks per-clip tiers by the
+    duration asked for when ``params.duration`` is what was delivered."""
+    chosen = tier_duration if tier_duration is not None else params.duration
     best: tuple[int, PriceTier] | None = None
     for tier in model.price.tiers:
-        score = _tier_score(tier, params.resolution, params.audio, params.duration)
+        score = _tier_score(tier, params.resolution, params.audio, chosen)
         if score is not None and (best is None or score > best[0]):
             best = (score, tier)
     if best is None:
@@ -168,17 +191,48 @@ def quote(model: ModelProfile, request: VideoRequest) -> CostQuote | None:
     tier = best[1]
     where = f" at {params.resolution}" + (" with audio" if params.audio else "")
     if tier.usd_per_second is not None:
-        usd = tier.usd_per_second * params.duration
-        basis = f"${tier.usd_per_second:g}/s x {params.duration:g} s{where}"
+        seconds = billed_seconds(model, params.duration)
+        usd = tier.usd_per_second * seconds
+        blocks = f" (billed {seconds:g} s)" if abs(seconds - params.duration) > 1e-6 else ""
+        basis = f"${tier.usd_per_second:g}/s x {params.duration:g} s{blocks}{where}"
+    elif tier.usd_per_megapixel is not None:
+        width, height = dimensions_for(params.resolution, params.aspect_ratio)
+        megapixels = width * height * params.fps * params.duration / 1e6
+        usd = tier.usd_per_megapixel * megapixels
+        basis = (
+            f"${tier.usd_per_megapixel:g}/Mpx x {width}x{height} x {params.fps} fps x "
+            f"{params.duration:g} s{where}"
+        )
     else:
         assert tier.usd_per_video is not None
         usd = tier.usd_per_video
-        basis = f"${tier.usd_per_video:g} per {params.duration:g} s clip{where}"
+        basis = f"${tier.usd_per_video:g} per {chosen:g} s clip{where}"
+    return PriceLine(usd=round(usd, 4), basis=basis)
+
+
+def billed_seconds(model: ModelProfile, seconds: float) -> float:
+    """The seconds a per-second price is charged for: rounded up to the billing block, and
+    never less than the minimum."""
+    price = model.price
+    if price.block_seconds:
+        seconds = math.ceil(seconds / price.block_seconds - 1e-6) * price.block_seconds
+    if price.min_seconds:
+        seconds = max(seconds, price.min_seconds)
+    return seconds
+
+
+def quote(model: ModelProfile, request: VideoRequest) -> CostQuote | None:
+    """The list price of ``request`` on ``model``, or None when no price tier covers it."""
+    line = price_line(model, effective_params(model, request))
+    if line is None:
+        return None
     return CostQuote(
         provider=model.provider,
         model=model.id,
-        usd=round(usd, 4),
-        basis=basis,
+        usd=line.usd,
+        basis=line.basis,
         source=model.price.source,
         as_of=model.price.as_of.isoformat(),
+        status=model.price.status,
+        source_url=model.price.url,
     )

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ..exceptions import ConfigurationError, UnknownModel
 from ..settings import Settings
 from ..types import parse_ref
-from .schema import ModelProfile, ProviderProfile
+from .schema import ModelProfile, Price, ProviderProfile
 
 __all__ = ["DATA_DIR", "Catalog", "add_profile_source", "load_catalog", "load_provider_file"]
 
@@ -68,6 +68,20 @@ class Catalog:
                 f"unknown provider {name!r}{hint}; known: {', '.join(sorted(self._providers))}",
                 details={"provider": name},
             ) from None
+
+    def with_prices(self, prices: dict[str, Price]) -> Catalog:
+        """This catalogue with some models' prices replaced (``provider:model`` → price)."""
+        profiles = []
+        for profile in self._providers.values():
+            models = [
+                model.model_copy(update={"price": prices[model.ref]})
+                if model.ref in prices
+                else model
+                for model in profile.models
+            ]
+            copied = profile.model_copy(update={"models": models})
+            profiles.append(copied)
+        return Catalog(profiles)
 
     def get(self, ref: str) -> ModelProfile:
         """Look up ``provider:model``. Raises ``UnknownModel`` with the closest known ids."""

@@ -17,11 +17,14 @@ from ..types import Mode, normalize_resolution
 
 __all__ = [
     "RULE_FIELDS",
+    "Billing",
+    "ChargeRule",
     "DurationRange",
     "Lifecycle",
     "LifecycleStage",
     "ModelProfile",
     "Price",
+    "PriceStatus",
     "PriceTier",
     "Prompting",
     "ProviderProfile",
@@ -93,6 +96,12 @@ class PriceTier(_Strict):
     duration: float | None = Field(default=None, description="for prices set per clip length")
     usd_per_second: float | None = Field(default=None, ge=0)
     usd_per_video: float | None = Field(default=None, ge=0)
+    usd_per_megapixel: float | None = Field(
+        default=None,
+        ge=0,
+        description="USD per million pixels generated (width x height x fps x seconds), "
+        "for providers that bill per pixel (Luma)",
+    )
 
     @field_validator("resolution")
     @classmethod
@@ -101,15 +110,76 @@ class PriceTier(_Strict):
 
     @model_validator(mode="after")
     def _one_unit(self) -> PriceTier:
-        if (self.usd_per_second is None) == (self.usd_per_video is None):
-            raise ValueError("a price tier has exactly one of usd_per_second or usd_per_video")
+        units = (self.usd_per_second, self.usd_per_video, self.usd_per_megapixel)
+        if sum(u is not None for u in units) != 1:
+            raise ValueError(
+                "a price tier has exactly one of usd_per_second, usd_per_video or usd_per_megapixel"
+            )
         return self
+
+
+#: How sure a price is. ``override`` is an operator's own figure (``VIDGATE_PRICES``).
+PriceStatus = Literal["confirmed", "estimate", "placeholder", "override"]
 
 
 class Price(_Strict):
     tiers: list[PriceTier] = Field(min_length=1)
     source: str = Field(description="where the figure comes from (URL or document section)")
+    url: str | None = Field(default=None, description="the page the figure was read from")
     as_of: date
+    status: PriceStatus = Field(
+        default="estimate",
+        description="confirmed (the provider's published price), estimate (a related or "
+        "third-party figure), placeholder (a deliberate ceiling, no real figure), override",
+    )
+    block_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="per-second prices are billed in blocks of this many seconds (rounded up)",
+    )
+    min_seconds: float | None = Field(
+        default=None, gt=0, description="the shortest duration billed, for per-second prices"
+    )
+    note: str | None = None
+
+
+#: What an attempt that ended a given way costs, when the provider does not say:
+#: ``refunded`` (nothing), ``charged`` (the full price of what was asked).
+ChargeRule = Literal["refunded", "charged"]
+
+
+class Billing(_Strict):
+    """A provider's billing rules for attempts that did not deliver, and its money unit.
+
+    A charge the provider reports (``TaskStatus.charge``) always wins; these rules decide when
+    it reports nothing. Each key is one way an attempt can end."""
+
+    credit_usd: float | None = Field(
+        default=None, gt=0, description="USD per provider credit, for providers billing credits"
+    )
+    failed: ChargeRule = Field(default="refunded", description="the task failed at the provider")
+    moderation_input: ChargeRule = Field(
+        default="refunded", description="refused before generating (prompt or image moderation)"
+    )
+    moderation_output: ChargeRule = Field(
+        default="charged", description="refused after generating (output moderation, GPU spent)"
+    )
+    canceled: ChargeRule = Field(default="charged", description="canceled by us or the caller")
+    abandoned: ChargeRule = Field(
+        default="charged",
+        description="given up on while it may still run (deadline, queue timeout); a late "
+        "success found on reconciliation is charged in full whatever this says",
+    )
+    bad_output: ChargeRule = Field(
+        default="charged", description="delivered, but failed vidgate's output checks"
+    )
+    never_created: ChargeRule = Field(
+        default="refunded", description="the create call failed: no task exists"
+    )
+    balance: bool = Field(
+        default=False, description="the adapter can read the account balance (balance())"
+    )
+    source: str | None = None
     note: str | None = None
 
 
@@ -248,6 +318,7 @@ class ProviderProfile(_Strict):
     prompting: Prompting | None = Field(
         default=None, description="the default [prompting] of this provider's models"
     )
+    billing: Billing = Field(default_factory=Billing)
     models: list[ModelProfile] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -9,7 +9,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..catalog import LifecycleStage, ModelProfile, load_catalog
+from ..accounting import balances
+from ..accounting.balances import BalanceReading
+from ..accounting.pricing import priced_catalog
+from ..catalog import LifecycleStage, ModelProfile, PriceTier
 from ..db import make_engine, upgrade
 from ..engine.health import Health, HealthBook
 from ..providers.registry import provider_classes
@@ -32,8 +35,9 @@ _STAGE_STYLE = {
 }
 
 
-def _health() -> list[Health]:
-    """Circuit-breaker state from the database (read only; nothing is launched)."""
+def _health() -> tuple[list[Health], dict[str, BalanceReading]]:
+    """Circuit-breaker state and the latest balances from the database (read only; nothing is
+    launched)."""
     settings = Settings()
     settings.ensure_dirs()
     engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
@@ -42,15 +46,25 @@ def _health() -> list[Health]:
         book = HealthBook(
             engine, threshold=settings.circuit_threshold, cooldown=settings.circuit_cooldown
         )
-        return [book.get(name) for name in provider_classes()]
+        return [book.get(name) for name in provider_classes()], balances.latest(engine)
     finally:
         engine.dispose()
+
+
+def _balance(reading: BalanceReading | None) -> dict[str, Any] | None:
+    if reading is None:
+        return None
+    return {
+        "usd": reading.usd,
+        "credits": reading.credits,
+        "read_at": reading.read_at.isoformat(),
+    }
 
 
 def _key_status(provider: str) -> tuple[bool, str]:
     """(usable, how to say it): adapter installed and key set."""
     adapters = provider_classes()
-    catalog = load_catalog()
+    catalog = priced_catalog()
     env_keys = catalog.provider(provider).env_keys
     if provider not in adapters:
         return False, "no adapter"
@@ -62,11 +76,7 @@ def _key_status(provider: str) -> tuple[bool, str]:
 def _price(model: ModelProfile) -> str:
     parts = []
     for tier in model.price.tiers:
-        amount = (
-            f"${tier.usd_per_second:g}/s"
-            if tier.usd_per_second is not None
-            else f"${tier.usd_per_video:g}/clip"
-        )
+        amount = _amount(tier)
         label = " ".join(
             x
             for x in (
@@ -78,6 +88,14 @@ def _price(model: ModelProfile) -> str:
         )
         parts.append(f"{amount} {label}".strip())
     return ", ".join(parts)
+
+
+def _amount(tier: PriceTier) -> str:
+    if tier.usd_per_second is not None:
+        return f"${tier.usd_per_second:g}/s"
+    if tier.usd_per_megapixel is not None:
+        return f"${tier.usd_per_megapixel:g}/Mpx"
+    return f"${tier.usd_per_video:g}/clip"
 
 
 def _lifecycle(model: ModelProfile, today: date) -> str:
@@ -105,7 +123,10 @@ def _model_row(model: ModelProfile, today: date) -> dict[str, Any]:
         "negative_prompt": model.negative_prompt,
         "price": _price(model),
         "price_source": model.price.source,
+        "price_url": model.price.url,
         "price_as_of": model.price.as_of.isoformat(),
+        "price_status": model.price.status,
+        "price_block_seconds": model.price.block_seconds,
         "lifecycle": model.lifecycle.stage_on(today).value,
         "retires_on": model.lifecycle.retires_on.isoformat()
         if model.lifecycle.retires_on
@@ -116,13 +137,20 @@ def _model_row(model: ModelProfile, today: date) -> dict[str, Any]:
 
 
 def _short_price(model: ModelProfile) -> str:
-    per_second = [t.usd_per_second for t in model.price.tiers if t.usd_per_second is not None]
-    per_clip = [t.usd_per_video for t in model.price.tiers if t.usd_per_video is not None]
-    if per_second:
-        low, high = min(per_second), max(per_second)
-        return f"${low:g}/s" if low == high else f"${low:g}-{high:g}/s"
-    low, high = min(per_clip), max(per_clip)
-    return f"${low:g}/clip" if low == high else f"${low:g}-{high:g}/clip"
+    """The price range, and its status when it is not a confirmed published price."""
+    tiers = model.price.tiers
+    for unit, label in (
+        ("usd_per_second", "/s"),
+        ("usd_per_video", "/clip"),
+        ("usd_per_megapixel", "/Mpx"),
+    ):
+        values = [getattr(t, unit) for t in tiers if getattr(t, unit) is not None]
+        if values:
+            low, high = min(values), max(values)
+            shown = f"${low:g}{label}" if low == high else f"${low:g}-{high:g}{label}"
+            break
+    status = model.price.status
+    return shown if status == "confirmed" else f"{shown} ({status})"
 
 
 def _seconds(model: ModelProfile) -> str:
@@ -148,7 +176,7 @@ def models(
     """The capability matrix: what each model can do, what it costs, and whether it is usable.
 
     The table is a summary; --json has every resolution, aspect ratio and price tier."""
-    catalog = load_catalog()
+    catalog = priced_catalog()
     today = date.today()
     chosen = catalog.provider(provider).models if provider else list(catalog)
     if json_output:
@@ -181,9 +209,10 @@ def providers(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Each provider: whether its adapter is installed and its key set, and how many models."""
-    catalog = load_catalog()
+    catalog = priced_catalog()
     today = date.today()
-    health = {h.provider: h for h in _health()}
+    circuits, readings = _health()
+    health = {h.provider: h for h in circuits}
     rows: list[dict[str, Any]] = []
     for name, profile in catalog.providers.items():
         ready, key = _key_status(name)
@@ -200,13 +229,14 @@ def providers(
                 "usable_models": len(live),
                 "circuit": circuit.state.value if circuit else None,
                 "health": circuit.describe() if circuit else "-",
+                "balance": _balance(readings.get(name)),
             }
         )
     if json_output:
         print_json(rows)
         return
     table = Table(title="vidgate providers")
-    for column in ("provider", "title", "status", "models", "health"):
+    for column in ("provider", "title", "status", "models", "health", "balance"):
         table.add_column(column, overflow="fold")
     for row in rows:
         status = f"[green]{row['status']}[/]" if row["ready"] else f"[dim]{row['status']}[/]"
@@ -215,5 +245,12 @@ def providers(
             count += f" ({row['models'] - row['usable_models']} retired)"
         healthy = row["circuit"] in (None, "closed")
         shown = row["health"] if healthy else f"[red]{escape(row['health'])}[/]"
-        table.add_row(row["provider"], row["title"], status, count, shown)
+        reading = row["balance"]
+        money = "-"
+        if reading is not None:
+            figure = reading["usd"] if reading["usd"] is not None else reading["credits"]
+            unit = "$" if reading["usd"] is not None else ""
+            money = f"{unit}{figure:,.2f}" + ("" if unit else " credits")
+            money += f" ({reading['read_at'][:16].replace('T', ' ')} UTC)"
+        table.add_row(row["provider"], row["title"], status, count, shown, money)
     out.print(table)

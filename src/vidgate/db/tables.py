@@ -53,6 +53,11 @@ attempts = sa.Table(
     sa.Column("error", sa.JSON),
     sa.Column("progress", sa.Float, nullable=False, server_default="0"),
     sa.Column("cost_usd", sa.Float),
+    # Where cost_usd comes from: billed (the provider said), computed, estimated.
+    sa.Column("cost_basis", sa.String(16)),
+    # The provider's final word on the charge was not read (a task given up on or cancelled
+    # while it may still run): workers poll it again and settle the cost (late successes too).
+    sa.Column("charge_open", sa.Boolean, nullable=False, server_default=sa.false()),
     # A create that failed ambiguously where the provider cannot be asked: a task may exist.
     sa.Column("possible_orphan", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("orphan_cost_usd", sa.Float),  # that task's estimated cost, from its quote
@@ -115,6 +120,17 @@ provider_health = sa.Table(
     sa.Column("opened_at", _ts),
     sa.Column("last_error", sa.Text),
     sa.Column("updated_at", _ts, nullable=False),
+)
+
+# The latest account balance each provider reported (read by workers every
+# VIDGATE_BALANCE_INTERVAL seconds; vidgate.accounting.balances).
+provider_balances = sa.Table(
+    "provider_balances",
+    metadata,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("usd", sa.Float),
+    sa.Column("credits", sa.Float),
+    sa.Column("read_at", _ts, nullable=False),
 )
 
 workers = sa.Table(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from ..accounting.budgets import BudgetBook
 from ..accounting.ledger import SPENT, reserved_by_tenant
-from ..db import attempts, job_events, jobs, ledger
+from ..db import attempts, job_events, jobs, ledger, provider_balances
 
 __all__ = ["JobFigures", "ProviderFigures", "read_figures"]
 
@@ -50,6 +50,8 @@ class JobFigures:
     reserved: dict[str, float] = field(default_factory=dict)
     #: ``(tenant, user or "", limit)`` → (used + reserved) / allowed, for every budget set.
     budget_ratios: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    #: provider → its latest account balance in USD (where it exposes one).
+    balances_usd: dict[str, float] = field(default_factory=dict)
 
 
 def read_figures(engine: sa.Engine) -> JobFigures:
@@ -82,6 +84,13 @@ def read_figures(engine: sa.Engine) -> JobFigures:
             one = figures.providers.setdefault(provider or "none", ProviderFigures())
             one.spend_usd += float(usd or 0.0)
         figures.reserved = reserved_by_tenant(conn)
+        figures.balances_usd = {
+            provider: usd
+            for provider, usd in conn.execute(
+                sa.select(provider_balances.c.provider, provider_balances.c.usd)
+            )
+            if usd is not None
+        }
     for budget in BudgetBook(engine).list():
         for stand in budget.standing:
             figures.budget_ratios[(budget.tenant, budget.user, stand.limit)] = stand.ratio

@@ -19,6 +19,8 @@ __all__ = [
     "AttemptResult",
     "AttemptSucceeded",
     "CandidatePayload",
+    "ChargePayload",
+    "EndedPayload",
     "ErrorPayload",
     "MediaPayload",
     "OutputPayload",
@@ -113,6 +115,22 @@ class MediaPayload(TypedDict):
     size_bytes: int
 
 
+class ChargePayload(TypedDict):
+    """``ProviderCharge.model_dump(mode="json")``: what a provider said a task cost."""
+
+    usd: float | None
+    credits: float | None
+    output_seconds: float | None
+    note: str | None
+
+
+class EndedPayload(TypedDict):
+    """The provider's last word on an attempt's task: its state and what it said it charged."""
+
+    state: str
+    charge: ChargePayload | None
+
+
 class PollPayload(TypedDict):
     """``TaskStatus.model_dump(mode="json")`` plus the clock checks made in the poll step."""
 
@@ -122,6 +140,8 @@ class PollPayload(TypedDict):
     error: ErrorPayload | None
     raw_status: str | None
     poll_after: float | None
+    #: What the provider said the task cost; missing in checkpoints written before issue 11.
+    charge: NotRequired[ChargePayload | None]
     deadline_exceeded: bool
     queue_timeout: bool
     #: The interval the next wait uses (the step adapts it; absent in older checkpoints).

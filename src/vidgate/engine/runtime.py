@@ -15,7 +15,8 @@ from dbos._error import DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelled
 
 from .. import requestlog
 from .._logging import CurrentStderr
-from ..catalog import Catalog, load_catalog
+from ..accounting.pricing import priced_catalog
+from ..catalog import Catalog
 from ..db import make_engine, upgrade
 from ..media.lane import MediaLane
 from ..providers.base import Provider
@@ -80,7 +81,7 @@ class Runtime:
             settings=settings,
             store=LoggedJobStore(engine),
             storage=LocalStorage(settings.resolved_storage_dir),
-            catalog=load_catalog(),
+            catalog=priced_catalog(settings),
             health=HealthBook(
                 engine, threshold=settings.circuit_threshold, cooldown=settings.circuit_cooldown
             ),

@@ -19,6 +19,7 @@ from dbos import DBOS, DBOSClient, SetWorkflowID
 from .. import requestlog
 from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
+from ..accounting.charges import attempt_charge
 from ..catalog import Catalog
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
 from ..prompts.admission import PromptContext, expand_template, hints
@@ -39,6 +40,7 @@ from ..types import (
     new_id,
 )
 from ..webhooks import WebhookDispatcher
+from .charging import read_balances, reconcile_open_charges
 from .fairshare import (
     adopt_legacy,
     job_options,
@@ -84,6 +86,7 @@ class Engine:
         self._runtime: Runtime | None = None
         self._launched = False
         self._keeper: asyncio.Task[None] | None = None
+        self._money: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._alerts: asyncio.Task[None] | None = None
         self._stop_sending: asyncio.Event | None = None
@@ -133,6 +136,8 @@ class Engine:
         self._keeper = asyncio.create_task(self._lease_loop(), name="vidgate-lease")
         if self.worker:
             self._start_webhooks()
+            if self.settings.balance_interval > 0:
+                self._money = asyncio.create_task(self._money_loop(), name="vidgate-money")
 
     def _start_webhooks(self) -> None:
         """Workers send client webhooks: every process that completes jobs claims due outbox
@@ -205,7 +210,24 @@ class Engine:
                     "heartbeat failed; trying again in %s s", self.settings.heartbeat_interval
                 )
 
+    async def _money_loop(self) -> None:
+        """Workers read provider balances and settle open charges (tasks given up on, whose
+        final charge or late success is read from the provider) every
+        ``VIDGATE_BALANCE_INTERVAL`` seconds."""
+        while True:
+            try:
+                await read_balances(self.runtime)
+                await reconcile_open_charges(self.runtime)
+            except Exception:  # a provider or database hiccup must not stop the loop
+                log.exception("reading balances and open charges failed; trying again later")
+            await asyncio.sleep(self.settings.balance_interval)
+
     async def close(self) -> None:
+        if self._money is not None:
+            self._money.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._money
+            self._money = None
         if self._dbos_client is not None:
             self._dbos_client.destroy()
             self._dbos_client = None
@@ -250,7 +272,9 @@ class Engine:
         left unset decided (``routing.plan_with_defaults``), and its plan: what create runs
         and estimate quotes."""
         request = expand_template(request, PromptContext(tenant, self.templates))
-        return plan_with_defaults(request, self.runtime.catalog, self.plan)
+        return plan_with_defaults(
+            request, self.runtime.catalog, self.plan, self.settings.default_duration
+        )
 
     def hints(self, request: VideoRequest, plan: RoutePlan) -> list[PromptHint]:
         """The prompt linter's hints for the model the plan chose first."""
@@ -279,6 +303,7 @@ class Engine:
             tenant=tenant,
             quote=plan.first.quote,
             hints=self.hints(request, plan),
+            note=plan.picked,
             guard=check,
             then=None if then is None else lambda conn: then(conn, job_id),
         )
@@ -351,8 +376,19 @@ class Engine:
             canceled = False
             with requestlog.bind(job_id, attempt.id), suppress(VidgateError):
                 canceled = await provider.cancel(attempt.remote_id)
+            charge = attempt_charge(
+                self.runtime.catalog,
+                f"{attempt.provider}:{attempt.model}",
+                job.request,
+                how="canceled",
+            )
             store.update_attempt(
-                attempt.id, status=AttemptStatus.CANCELED.value, finished_at=datetime.now(UTC)
+                attempt.id,
+                status=AttemptStatus.CANCELED.value,
+                finished_at=datetime.now(UTC),
+                cost_usd=charge.usd,
+                cost_basis=charge.basis,
+                charge_open=charge.open,
             )
             store.add_event(
                 job_id,
@@ -362,6 +398,7 @@ class Engine:
                 if canceled
                 else f"{attempt.provider} could not cancel task {attempt.remote_id}",
             )
+        store.update_job(job_id, cost_usd=store.charged(job_id))
         return store.get(job_id)
 
     def notify(self, job_id: str, attempt_id: str, event: dict[str, Any] | None = None) -> None:

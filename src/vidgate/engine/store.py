@@ -180,12 +180,14 @@ class JobStore:
         guard: Callable[[sa.Connection], None] | None = None,
         then: Callable[[sa.Connection], None] | None = None,
         hints: list[PromptHint] | None = None,
+        note: str | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
         is an ``IdempotencyConflict``). ``guard`` runs inside the inserting transaction, before
         the insert, to enforce the tenant's limits atomically; ``then`` runs in it after the
-        insert (the DBOS enqueue: one commit for the whole admission)."""
+        insert (the DBOS enqueue: one commit for the whole admission). ``note`` is added to
+        the first history line (a default admission picked, such as the duration)."""
         digest = request_hash(request)
         if request.idempotency_key is not None:
             existing = self._same_key(tenant, request.idempotency_key, digest)
@@ -223,7 +225,7 @@ class JobStore:
                         "at": now,
                         "phase": "queued",
                         "progress": 0.0,
-                        "message": "job created",
+                        "message": f"job created; {note}" if note else "job created",
                     },
                 )
                 _queue_webhook(conn, webhook, tenant, job_id, JobStatus.QUEUED, 0.0, None)
@@ -619,6 +621,7 @@ class JobStore:
             error=JobError.model_validate(row["error"]) if row["error"] else None,
             progress=row["progress"],
             cost_usd=row["cost_usd"],
+            cost_basis=row["cost_basis"],
             possible_orphan=bool(row["possible_orphan"]),
             orphan_cost_usd=row["orphan_cost_usd"],
             prompt_sent=SentPrompt.model_validate(row["prompt_sent"])

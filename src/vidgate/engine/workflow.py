@@ -60,6 +60,7 @@ from ..types import (
     new_id,
     parse_ref,
 )
+from .charging import charge_attempt, ended_payload
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
 from .payloads import (
@@ -67,6 +68,7 @@ from .payloads import (
     AttemptPayload,
     AttemptResult,
     CandidatePayload,
+    EndedPayload,
     ErrorPayload,
     MediaPayload,
     OutputPayload,
@@ -770,38 +772,46 @@ def _note_media_queue(job_id: str) -> Callable[[int], None]:
 
 @DBOS.step(name="vidgate.attempt_result")
 async def attempt_result_step(
-    job_id: str, attempt: AttemptPayload, error: ErrorPayload | None
+    job_id: str,
+    attempt: AttemptPayload,
+    error: ErrorPayload | None,
+    ended: EndedPayload | None = None,
+    media: MediaPayload | None = None,
 ) -> None:
-    _record_attempt_result(job_id, attempt, error)
+    _record_attempt_result(job_id, attempt, error, ended, media)
 
 
 def _record_attempt_result(
-    job_id: str, attempt: AttemptPayload, error: ErrorPayload | None
+    job_id: str,
+    attempt: AttemptPayload,
+    error: ErrorPayload | None,
+    ended: EndedPayload | None = None,
+    media: MediaPayload | None = None,
 ) -> None:
-    """Record how an attempt ended, on the attempt and in the provider's health."""
+    """Record how an attempt ended, what it cost (``accounting.charges``), and the provider's
+    health. ``ended`` is the provider's last word on the task (None if we stopped waiting)."""
     rt = current()
     now = datetime.now(UTC)
+    charge = charge_attempt(rt.catalog, rt.store.get(job_id).request, attempt, error, ended, media)
+    cost = {"cost_usd": charge.usd, "cost_basis": charge.basis, "charge_open": charge.open}
     if error is None:
         rt.store.update_attempt(
             attempt["attempt_id"],
             status=AttemptStatus.SUCCEEDED.value,
             progress=1.0,
-            cost_usd=_quoted(attempt),
             finished_at=now,
+            **cost,
         )
         rt.health.record(attempt["provider"], None)
         return
     job_error = JobError.model_validate(error)
-    charged = job_error.code in ("output_mismatch", "media_unreadable") or bool(
-        job_error.details.get("charged")
-    )
     rt.store.update_attempt(
         attempt["attempt_id"],
         status=AttemptStatus.FAILED.value,
         outcome=job_error.outcome.value,
         error=job_error.model_dump(mode="json"),
-        cost_usd=_quoted(attempt) if charged else None,
         finished_at=now,
+        **cost,
     )
     rt.health.record(attempt["provider"], job_error.outcome, job_error.message)
     rt.store.add_event(
@@ -811,11 +821,6 @@ def _record_attempt_result(
         f"attempt {attempt['number']} on {attempt['provider']}:{attempt['model']} failed: "
         f"[{job_error.code}] {job_error.message}",
     )
-
-
-def _quoted(attempt: AttemptPayload) -> float | None:
-    quote = attempt["quote"]
-    return quote["usd"] if quote else None
 
 
 @DBOS.step(name="vidgate.submit_failed")
@@ -906,6 +911,7 @@ async def _attempt(job_id: str, number: int, candidate: CandidatePayload) -> Att
         attempt = await submit_failed_step(job_id, number, candidate, _error(exc))
         return {"ok": False, "attempt": attempt, "error": _error(exc)}
     settled = False
+    status: TaskStatus | None = None
     try:
         status = await _await_task(job_id, attempt)
         settled = True
@@ -925,9 +931,9 @@ async def _attempt(job_id: str, number: int, candidate: CandidatePayload) -> Att
             raise
         if not settled:
             await cancel_remote_step(job_id, attempt)  # we are abandoning a live task
-        await attempt_result_step(job_id, attempt, _error(exc))
+        await attempt_result_step(job_id, attempt, _error(exc), ended_payload(status))
         return {"ok": False, "attempt": attempt, "error": _error(exc)}
-    await attempt_result_step(job_id, attempt, None)
+    await attempt_result_step(job_id, attempt, None, ended_payload(status), media)
     return {"ok": True, "attempt": attempt, "output": output, "media": media}
 
 

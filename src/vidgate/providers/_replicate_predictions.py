@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..exceptions import ContentRejected, GenerationFailed, ProviderError
-from .base import OutputRef, TaskState, TaskStatus
+from .base import OutputRef, ProviderCharge, TaskState, TaskStatus
 
 __all__ = ["failure_error", "parse_progress", "status_of"]
 
@@ -107,7 +107,7 @@ def status_of(prediction: dict[str, Any], provider: str = "replicate") -> TaskSt
     raw = str(prediction.get("status", ""))
     # An unknown status is a prediction that exists and has not said it is finished.
     state = _STATES.get(raw, TaskState.RUNNING)
-    status = TaskStatus(state=state, raw_status=raw)
+    status = TaskStatus(state=state, raw_status=raw, charge=_charge(prediction, state))
     if state is TaskState.QUEUED:
         status.progress = 0.0
     elif state is TaskState.RUNNING:
@@ -129,13 +129,34 @@ def status_of(prediction: dict[str, Any], provider: str = "replicate") -> TaskSt
                 details={"remote_id": remote_id},
             )
             return TaskStatus(
-                state=TaskState.FAILED, raw_status=raw, error=error.to_dict(), progress=1.0
+                state=TaskState.FAILED,
+                raw_status=raw,
+                error=error.to_dict(),
+                progress=1.0,
+                charge=status.charge,
             )
         status.progress = 1.0
         status.outputs = [
             OutputRef(url=url, remote_id=remote_id, content_type="video/mp4") for url in urls
         ]
     return status
+
+
+def _charge(prediction: dict[str, Any], state: TaskState) -> ProviderCharge | None:
+    """The seconds of output a finished prediction was billed for: official video models bill
+    per output second and say how many in ``metrics.video_output_duration_seconds``
+    (``metrics.predict_time`` is GPU time, not what an official model bills). A prediction that
+    did not succeed has none: Replicate does not bill failed, canceled or aborted ones, and
+    the catalogue's billing rules say so."""
+    if not state.terminal:
+        return None
+    metrics = prediction.get("metrics")
+    seconds = metrics.get("video_output_duration_seconds") if isinstance(metrics, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        return None
+    return ProviderCharge(
+        output_seconds=float(seconds), note=f"metrics.video_output_duration_seconds = {seconds:g}"
+    )
 
 
 def _created_at(prediction: dict[str, Any]) -> float | None:

@@ -26,9 +26,11 @@ from ..settings import Settings
 from ..types import VideoRequest
 
 __all__ = [
+    "Balance",
     "Expected",
     "OutputRef",
     "Provider",
+    "ProviderCharge",
     "Submission",
     "SubmitResult",
     "TaskState",
@@ -93,6 +95,26 @@ class SubmitResult(BaseModel):
     credits_estimate: float | None = None
 
 
+class ProviderCharge(BaseModel):
+    """What a provider said a task cost, in its own unit (only what it said: no price math).
+
+    ``vidgate.accounting.charges`` turns it into USD: ``usd`` as is, ``credits`` at the
+    catalogue's credit price, ``output_seconds`` (the units the provider says it billed) at the
+    model's per-second price."""
+
+    usd: float | None = Field(default=None, ge=0)
+    credits: float | None = Field(default=None, ge=0)
+    output_seconds: float | None = Field(default=None, ge=0)
+    note: str | None = Field(default=None, description="what the provider reported, briefly")
+
+
+class Balance(BaseModel):
+    """An account balance, as the provider reports it."""
+
+    usd: float | None = Field(default=None, description="in USD, when the provider bills USD")
+    credits: float | None = Field(default=None, description="in the provider's credits")
+
+
 class TaskStatus(BaseModel):
     """One poll's answer."""
 
@@ -104,6 +126,9 @@ class TaskStatus(BaseModel):
     )
     raw_status: str | None = None
     poll_after: float | None = Field(default=None, description="seconds, a provider hint")
+    charge: ProviderCharge | None = Field(
+        default=None, description="what the provider reports the task cost, when it says"
+    )
 
 
 class WebhookEvent(BaseModel):
@@ -228,6 +253,11 @@ class Provider(ABC):
     async def cancel(self, remote_id: str) -> bool:
         """Cancel the remote task if the provider allows it; True if it was cancelled."""
         return False
+
+    async def balance(self) -> Balance | None:
+        """The account's balance, where the provider exposes one (then the catalogue's
+        ``billing.balance`` is true); None where it does not."""
+        return None
 
     async def find_by_reference(
         self, reference: str, submission: Submission, since: float

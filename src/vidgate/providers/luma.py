@@ -103,6 +103,7 @@ from ..settings import Settings
 from ._errors import error_for_status, request_id_of
 from ._http import HttpProvider, download_to, gone_if_404, json_object, make_client, send
 from .base import (
+    Balance,
     OutputRef,
     Submission,
     SubmitResult,
@@ -588,6 +589,14 @@ class LumaProvider(HttpProvider):
                     expires_at=time.time() + _AGENTS_URL_TTL,
                 )
         return None
+
+    async def balance(self) -> Balance | None:
+        """``GET /credits`` on the Dream Machine API: ``credit_balance`` in USD cents."""
+        data = self._json(await self._call(DREAM_MACHINE, "GET", "/credits"))
+        cents = data.get("credit_balance")
+        if isinstance(cents, bool) or not isinstance(cents, int | float):
+            return None
+        return Balance(usd=round(float(cents) / 100, 2))
 
     async def cancel(self, remote_id: str) -> bool:
         """Dream Machine: DELETE the generation (it is gone afterwards, output included).

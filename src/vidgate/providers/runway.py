@@ -56,8 +56,16 @@ from ..exceptions import (
 )
 from ..settings import Settings
 from ._errors import error_for_status, parse_retry_after, request_id_of
-from ._http import HttpProvider, created, download_to, gone_if_404, make_client
-from .base import OutputRef, Submission, SubmitResult, TaskState, TaskStatus
+from ._http import HttpProvider, created, download_to, gone_if_404, json_object, make_client
+from .base import (
+    Balance,
+    OutputRef,
+    ProviderCharge,
+    Submission,
+    SubmitResult,
+    TaskState,
+    TaskStatus,
+)
 
 __all__ = ["API_VERSION", "FAILURE_CODES", "RunwayProvider", "build_create", "failure_error"]
 
@@ -253,6 +261,17 @@ def _frames(submission: Submission) -> dict[str, Any]:
 # -- the provider ------------------------------------------------------------------------------
 
 
+def _charge(task: dict[str, Any], state: TaskState) -> ProviderCharge | None:
+    """A finished task's ``cost.credits``: the final charge (0 when refunded). A running
+    task's figure is only ``estimatedCost``, a ceiling, so it is not a charge."""
+    if not state.terminal:
+        return None
+    credits = (task.get("cost") or {}).get("credits")
+    if isinstance(credits, bool) or not isinstance(credits, int | float) or credits < 0:
+        return None
+    return ProviderCharge(credits=float(credits), note=f"cost.credits = {credits:g}")
+
+
 class RunwayProvider(HttpProvider):
     """Runway over httpx: submit, poll, cancel, download. No webhooks, no lookup by reference."""
 
@@ -374,7 +393,9 @@ class RunwayProvider(HttpProvider):
         raw = str(task.get("status", ""))
         # An unknown status is a task that exists and has not said it is finished.
         state = _STATES.get(raw, TaskState.RUNNING)
-        status = TaskStatus(state=state, raw_status=raw, poll_after=self._poll_after)
+        status = TaskStatus(
+            state=state, raw_status=raw, poll_after=self._poll_after, charge=_charge(task, state)
+        )
         if state is TaskState.RUNNING:
             progress = task.get("progress")
             status.progress = float(progress) if isinstance(progress, int | float) else None
@@ -393,13 +414,25 @@ class RunwayProvider(HttpProvider):
                     details={"remote_id": remote_id, "credits": cost, "charged": bool(cost)},
                 )
                 return TaskStatus(
-                    state=TaskState.FAILED, raw_status=raw, error=error.to_dict(), progress=1.0
+                    state=TaskState.FAILED,
+                    raw_status=raw,
+                    error=error.to_dict(),
+                    progress=1.0,
+                    charge=status.charge,
                 )
             status.progress = 1.0
             status.outputs = [
                 OutputRef(url=url, remote_id=remote_id, content_type="video/mp4") for url in urls
             ]
         return status
+
+    async def balance(self) -> Balance | None:
+        """``GET /v1/organization``: the organization's ``creditBalance``."""
+        data = json_object(self.name, await self._call("GET", "/v1/organization"))
+        credits = data.get("creditBalance")
+        if isinstance(credits, bool) or not isinstance(credits, int | float):
+            return None
+        return Balance(credits=float(credits))
 
     async def cancel(self, remote_id: str) -> bool:
         """Cancel a queued or running task. Runway's DELETE deletes a finished task (and its

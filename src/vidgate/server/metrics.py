@@ -77,7 +77,14 @@ class _JobCollector:
             "Share of finished attempts that succeeded, by provider.",
             labels=["provider"],
         )
+        balance = GaugeMetricFamily(
+            "vidgate_provider_balance_usd",
+            "The latest account balance read from each provider that exposes one (USD).",
+            labels=["provider"],
+        )
         figures = self.engine.figures()
+        for provider, usd in figures.balances_usd.items():
+            balance.add_metric([provider], usd)
         for (status, provider), count in figures.jobs.items():
             by_status.add_metric([status, provider], count)
         for provider, one in figures.providers.items():
@@ -94,4 +101,14 @@ class _JobCollector:
             reserved.add_metric([tenant], usd)
         for (tenant, user, limit), value in figures.budget_ratios.items():
             ratio.add_metric([tenant, user, limit], value)
-        yield from (by_status, spend, generation, success, phases, ledger_spend, reserved, ratio)
+        yield from (
+            by_status,
+            spend,
+            generation,
+            success,
+            phases,
+            ledger_spend,
+            reserved,
+            ratio,
+            balance,
+        )

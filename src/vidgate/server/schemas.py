@@ -362,6 +362,8 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
                 "outcome": a.outcome.value if a.outcome else None,
                 "error": a.error.model_dump(mode="json") if a.error else None,
                 "cost_usd": a.cost_usd,
+                # billed (the provider said so), computed, or estimated (accounting.charges)
+                "cost_basis": a.cost_basis.value if a.cost_basis else None,
                 # A create that may have succeeded where the provider cannot be asked: the job
                 # went on elsewhere, and this is what the task would cost if it ran.
                 "possible_orphan": a.possible_orphan,

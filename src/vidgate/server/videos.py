@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import (
@@ -26,6 +26,7 @@ from fastapi.responses import (
 )
 from starlette.datastructures import UploadFile
 
+from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
 from ..types import Job
@@ -157,7 +158,11 @@ async def create(
     openapi_extra=CREATE_BODY,
 )
 async def estimate(
-    request: Request, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
+    request: Request,
+    count: int | None = None,
+    per: Literal["day", "month"] = "day",
+    who: Principal = Depends(principal),
+    gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
     fields, _ = await _read_body(request, gw, who.tenant)
     video_request = parse_create(fields, gw.engine.catalog)
@@ -167,6 +172,14 @@ async def estimate(
         lambda: gw.engine.resolve(video_request, tenant=who.tenant)
     )
     first = plan.first
+    if count is not None and not 0 <= count <= 10_000_000:
+        raise InvalidRequest("count must be between 0 and 10000000")
+    models = estimate_models(video_request, plan, gw.engine.catalog)
+    projection = (
+        project(first.quote.usd, count, per).as_dict()
+        if count is not None and first.quote is not None
+        else None
+    )
     return {
         "object": "video.estimate",
         "model": first.ref,
@@ -185,6 +198,8 @@ async def estimate(
         "template": video_request.template,
         "variables": video_request.variables,
         "hints": [h.model_dump(mode="json") for h in gw.engine.hints(video_request, plan)],
+        "estimates": [m.as_dict() for m in models],
+        "projection": projection,
     }
 
 

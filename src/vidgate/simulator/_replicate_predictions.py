@@ -158,6 +158,9 @@ def _prediction(sim: SimState, task: SimTask, now: float) -> dict[str, Any]:
             "predict_time": round(predict, 6),
             "total_time": round(snapshot.completed_at - task.created_at, 6),
         }
+        if snapshot.status == "succeeded":
+            # Official video models bill per second of output, and say how many.
+            body["metrics"]["video_output_duration_seconds"] = task.spec.duration
         removed = now >= snapshot.completed_at + ttl or (
             "expired-url" in task.faults and extra.get("output_shown")
         )

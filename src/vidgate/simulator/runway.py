@@ -614,10 +614,15 @@ async def organization(request: Request) -> Response:
     today = time.time() - 24 * 3600
     used: dict[str, int] = {}
     spent = 0.0
+    now = time.time()
     for task in sim.tasks.values():
-        if task.provider == PROVIDER and task.created_at >= today and task.model:
+        if task.provider != PROVIDER:
+            continue
+        if task.created_at >= today and task.model:
             used[task.model] = used.get(task.model, 0) + 1
-            spent += float(task.extra.get("credits", 0))
+        # Credits are held at create and the final cost.credits is kept: refunds come back.
+        cost = _task_json(sim, task, now).get("cost")
+        spent += float((cost or {}).get("credits", task.extra.get("credits", 0)))
     return JSONResponse(
         {
             "creditBalance": max(0, 100_000 - int(spent)),
