@@ -230,10 +230,11 @@ def test_a_charge_learned_after_the_end_is_an_adjustment_once() -> None:
     job = engine.enqueue(small_request(duration=2, user="ann"))
     _settle(engine, job.id, 0.2)
     store = engine.runtime.store
-    store.update_attempt(f"{job.id}-1", cost_usd=0.25)  # the provider billed more, later
-    with engine.database.begin() as conn:
-        assert true_up(conn, job.id) == pytest.approx(0.05)
+    # The provider billed more, learned later (what reconciliation writes, in one transaction).
+    assert store.settle_late_charge(f"{job.id}-1", job.id, cost_usd=0.25) == pytest.approx(0.05)
+    assert store.get(job.id).cost_usd == pytest.approx(0.25)
     with engine.database.begin() as conn:
         assert true_up(conn, job.id) == 0.0, "the ledger agrees now"
+    assert store.settle_late_charge(f"{job.id}-1", job.id, cost_usd=0.25) == 0.0
     code, stdout, _ = run("spend", "--user", "ann", "--json")
     assert code == 0 and json.loads(stdout)["total_usd"] == pytest.approx(0.25)

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support import run_job, wait_until
 from vidgate.accounting import balances
 from vidgate.accounting.balances import BalanceReading, covers_next_hour
+from vidgate.db import ledger
 from vidgate.engine import Engine
 from vidgate.engine.charging import read_balances, reconcile_open_charges
 from vidgate.settings import Settings
@@ -104,6 +106,15 @@ async def test_a_late_success_found_on_reconciliation_is_charged(engine: Engine)
     assert settled.cost_usd == attempt.cost_usd
     history = [e.message for e in engine.events(done.id)]
     assert any("late success" in m and attempt.remote_id in m for m in history)
+    # The ledger agrees with what the attempts cost (a settlement at the end plus, where the
+    # late figure differs, one adjustment), so spend reports and budgets see the late charge.
+    with engine.runtime.store.engine.connect() as conn:
+        spent = conn.execute(
+            sa.select(sa.func.sum(ledger.c.amount_usd)).where(
+                ledger.c.job_id == done.id, ledger.c.kind.in_(("settlement", "adjustment"))
+            )
+        ).scalar_one()
+    assert spent == pytest.approx(attempt.cost_usd)
 
 
 async def test_runways_balance_falls_by_what_was_charged_and_refunds_come_back(

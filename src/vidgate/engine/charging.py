@@ -123,8 +123,9 @@ def _settle(rt: Runtime, row: Any, status: TaskStatus) -> None:
         report=status.charge,
         quoted_usd=row.cost_usd,
     )
-    rt.store.update_attempt(row.id, cost_usd=charge.usd, cost_basis=charge.basis, charge_open=False)
-    rt.store.update_job(row.job_id, cost_usd=rt.store.charged(row.job_id))
+    adjusted = rt.store.settle_late_charge(
+        row.id, row.job_id, cost_usd=charge.usd, cost_basis=charge.basis, charge_open=False
+    )
     usd = f"${charge.usd:.2f}" if charge.usd is not None else "an unknown amount"
     what = (
         f"task {row.remote_id} at {row.provider} succeeded after vidgate gave up on it (a late "
@@ -133,6 +134,9 @@ def _settle(rt: Runtime, row: Any, status: TaskStatus) -> None:
         else f"task {row.remote_id} at {row.provider} ended {status.state.value}: charged {usd}"
     )
     basis = charge.basis.value if charge.basis else "unknown"
+    if adjusted:
+        sign = "+" if adjusted > 0 else "-"
+        what += f"; the ledger was adjusted by {sign}${abs(adjusted):.2f}"
     rt.store.add_event(
         row.job_id, job.phase, job.progress, f"attempt {row.number}: {what} ({basis}: {charge.why})"
     )

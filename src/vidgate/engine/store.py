@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from .._clock import as_utc as _aware
 from .._clock import utcnow as _now
-from ..accounting import close_job
+from ..accounting import close_job, true_up
 from ..db import assets, attempts, job_events, jobs, request_log, tenants, webhook_deliveries
 from ..exceptions import IdempotencyConflict, JobNotFound
 from ..requestlog import CallRecord
@@ -536,6 +536,25 @@ class JobStore:
     def update_attempt(self, attempt_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(attempts.update().where(attempts.c.id == attempt_id).values(**values))
+
+    def settle_late_charge(self, attempt_id: str, job_id: str, **values: Any) -> float:
+        """Write an attempt's final charge learned after the fact, the job's total, and — when
+        the job's ledger is closed already — the ``adjustment`` for the difference, in one
+        transaction. Returns the adjustment written (0.0 when none was needed)."""
+        with self.engine.begin() as conn:
+            conn.execute(attempts.update().where(attempts.c.id == attempt_id).values(**values))
+            costs = [
+                c
+                for (c,) in conn.execute(
+                    sa.select(attempts.c.cost_usd).where(attempts.c.job_id == job_id)
+                )
+                if c is not None
+            ]
+            total = round(sum(costs), 4) if costs else None
+            conn.execute(
+                jobs.update().where(jobs.c.id == job_id).values(cost_usd=total, updated_at=_now())
+            )
+            return true_up(conn, job_id)
 
     # -- assets ----------------------------------------------------------------------------
 
