@@ -108,7 +108,9 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(
     async with _client(api, key) as http:
         response = await http.post(path, content=body, headers={"content-type": content_type})
     assert response.status_code == 413, response.text
-    assert response.json()["error"]["code"] == "request_too_large"
+    error = response.json()["error"]
+    assert error["code"] == "request_too_large"
+    assert error["details"] == {"limit": LIMIT}, "the same error shape as every other error"
     assert response.headers["x-request-id"]
     # The server stopped pulling as soon as the limit was passed: not one chunk more.
     assert body.pulled <= LIMIT + CHUNK
@@ -400,6 +402,7 @@ async def test_an_unexpected_failure_is_a_500_with_the_error_body_and_no_details
         "message": "internal error (request id trace-1)",
         "type": "internal_error",
         "param": None,
+        "details": {},
     }
     assert response.headers["x-request-id"] == "trace-1"
     assert "secret" not in response.text

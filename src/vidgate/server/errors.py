@@ -51,9 +51,12 @@ def from_exception(exc: VidgateError) -> JSONResponse:
     )
 
 
-def raw_error(status: int, code: str, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """Headers and body of an error answered below the framework (by the ASGI middleware)."""
-    body = json.dumps(error_body(code, message)).encode()
+def raw_error(
+    status: int, code: str, message: str, **details: Any
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of an error answered below the framework (by the ASGI middleware),
+    shaped like every other error (``details`` included)."""
+    body = json.dumps(error_body(code, message, details=details)).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

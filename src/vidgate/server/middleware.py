@@ -118,7 +118,7 @@ class GatewayMiddleware:
                 raise
             status = 413
             headers, body = raw_error(
-                413, "request_too_large", f"the body is larger than {limit} bytes"
+                413, "request_too_large", f"the body is larger than {limit} bytes", limit=limit
             )
             headers.append((b"x-request-id", rid.encode()))
             # The rest of the body is never read: the server closes the connection after this.
