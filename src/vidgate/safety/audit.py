@@ -74,16 +74,17 @@ def record(
     policy: SafetyPolicy,
     detail: str | None = None,
     moderator: str | None = None,
+    entry_id: str | None = None,
 ) -> str:
     """Store one decision; returns its id. ``detail`` defaults to the findings' own details;
-    ``moderator`` to their sources, joined."""
+    ``moderator`` to their sources, joined; ``entry_id`` to a new id."""
     if stage not in STAGES:
         raise ValueError(f"stage is one of {STAGES}, not {stage!r}")
     sources = moderator or ",".join(sorted({f.source for f in decision.findings}))
     if detail is None:
         parts = [f"{f.source}: {f.detail}" for f in decision.findings if f.detail]
         detail = "; ".join(parts)[:2000] or None
-    entry_id = "sdec_" + secrets.token_hex(10)
+    entry_id = entry_id or "sdec_" + secrets.token_hex(10)
     with database.begin() as conn:
         conn.execute(
             safety_decisions.insert().values(
