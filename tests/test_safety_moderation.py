@@ -165,7 +165,7 @@ def test_a_failed_moderator_fails_closed_only_for_what_the_policy_blocks() -> No
 
 
 def test_the_openai_moderator_reads_the_twin(simulator: object) -> None:
-    url = getattr(simulator, "url") + "/openai/v1"
+    url = simulator.url + "/openai/v1"
     moderator = OpenAIModerator(base_url=url, api_key="sk-test-secret", timeout=5)
     clean = moderator.moderate(["a red fox in snow"])
     assert clean and not any(f.flagged for f in clean)
