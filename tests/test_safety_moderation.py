@@ -179,3 +179,14 @@ def test_the_openai_moderator_reads_the_twin(simulator: object) -> None:
     with pytest.raises(ModeratorFailed, match="timed out"):
         slow.moderate(["a fox [sim:hang]"])
     assert "sk-test" not in repr(moderator)
+
+
+def test_the_classifier_scores_offensive_language_offline() -> None:
+    pytest.importorskip("profanity_check")
+    from vidgate.safety.moderation.classifier import ClassifierModerator
+
+    classifier = ClassifierModerator()
+    [clean] = classifier.moderate(["a red fox in the snow"])
+    assert (clean.category, clean.flagged) == ("harassment", False)
+    [rude] = classifier.moderate(["a fox", "you worthless piece of shit"])
+    assert rude.flagged and rude.score > 0.85
