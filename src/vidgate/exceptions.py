@@ -14,9 +14,12 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── IdempotencyConflict         idempotency_conflict
     │   ├── RequestTooLarge             request_too_large        (gateway: body over the limit)
     │   ├── InvalidTemplate             invalid_template         (a template that cannot be used)
-    │   └── TemplateVariableError       template_variable_invalid  (names the variable)
-    │       ├── MissingTemplateVariable template_variable_missing
-    │       └── UnknownTemplateVariable template_variable_unknown
+    │   ├── TemplateVariableError       template_variable_invalid  (names the variable)
+    │   │   ├── MissingTemplateVariable template_variable_missing
+    │   │   └── UnknownTemplateVariable template_variable_unknown
+    │   ├── PromptInvalid               prompt_invalid           (with a stable ``reason``)
+    │   ├── InvalidSafetyPolicy         safety_policy_invalid    (a policy that cannot be used)
+    │   └── ContentBlocked              content_rejected         (422: the safety policy blocks it)
     ├── TemplateNotFound                template_not_found       (no such template or version)
     ├── JobNotFound                     not_found
     ├── NotFound                        not_found                (gateway: no such route, delivery)
@@ -31,6 +34,7 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── DailyQuotaExceeded          daily_quota_exceeded     jobs per UTC day
     │   └── QuotaExceeded               quota_exceeded           videos a day, seconds a month
     ├── BudgetExceeded                  budget_exceeded          (402: the job could overspend)
+    ├── ModerationUnavailable           moderation_unavailable   (503: a moderator failed, closed)
     ├── ProviderError                   provider_error           (anything a provider said)
     │   ├── ProviderUnavailable         provider_unavailable     retryable: 5xx, timeout, network
     │   │   └── RateLimited             rate_limited             retryable: 429, THROTTLED
@@ -69,7 +73,10 @@ __all__ = [
     "LimitExceeded",
     "PermissionDenied",
     "TooManyRequests",
+    "ContentBlocked",
     "ContentRejected",
+    "InvalidSafetyPolicy",
+    "PromptInvalid",
     "GenerationFailed",
     "IdempotencyConflict",
     "InvalidTemplate",
@@ -85,6 +92,7 @@ __all__ = [
     "MediaError",
     "MediaUnreadable",
     "MissingCredentials",
+    "ModerationUnavailable",
     "ModelRetired",
     "OutputMismatch",
     "ProviderAuthError",
@@ -226,6 +234,42 @@ class UnknownTemplateVariable(TemplateVariableError):
     code = "template_variable_unknown"
 
 
+class PromptInvalid(InvalidRequest):
+    """The prompt (after template expansion) cannot be sent: ``details["reason"]`` is a stable
+    word — ``too_long``, ``control_characters``, ``invisible_characters``,
+    ``provider_syntax``, ``empty``, ``garbage`` — and ``details["field"]`` the prompt field."""
+
+    code = "prompt_invalid"
+
+    def __init__(self, message: str, *, reason: str, field: str = "prompt", **extra: Any) -> None:
+        super().__init__(message, details={"reason": reason, "field": field, **extra})
+        self.reason = reason
+
+
+class InvalidSafetyPolicy(InvalidRequest):
+    """A safety policy (a tenant's, or ``VIDGATE_SAFETY_POLICY``) that cannot be used."""
+
+    code = "safety_policy_invalid"
+
+
+class ContentBlocked(InvalidRequest):
+    """The safety policy blocks this request's content before anything was submitted or
+    reserved. ``details["categories"]`` name the categories and ``details["stage"]`` where it
+    was found; the offending text is never echoed."""
+
+    code = "content_rejected"
+    http_status = 422
+
+    def __init__(self, categories: tuple[str, ...] | list[str], *, stage: str = "prompt") -> None:
+        named = ", ".join(categories) or "other"
+        super().__init__(
+            f"the content safety policy blocks this request ({named})",
+            details={"categories": list(categories), "stage": stage},
+        )
+        self.categories = tuple(categories)
+        self.stage = stage
+
+
 class TemplateNotFound(VidgateError):
     """No template by that name (or no such version of it) is visible to the caller."""
 
@@ -329,6 +373,16 @@ class BudgetExceeded(VidgateError):
     code = "budget_exceeded"
     http_status = 402
     outcome = "user_error"
+
+
+class ModerationUnavailable(VidgateError):
+    """A moderator the admission check needs errored or timed out and the chain fails closed
+    (``VIDGATE_MODERATION_ON_ERROR=closed``): nothing was submitted or reserved; try again."""
+
+    code = "moderation_unavailable"
+    http_status = 503
+    retryable = True
+    outcome = "retryable"
 
 
 class ProviderError(VidgateError):

@@ -193,6 +193,34 @@ class Settings(BaseSettings):
         description="seconds between reads of provider account balances by a worker "
         "(0: never read)",
     )
+    # -- content safety (issue 12 §3) --
+    safety_policy: str | None = Field(
+        default=None,
+        description="the operator's default safety policy: JSON (or the path of a JSON file) "
+        'like {"actions": {"violence": "flag"}, "on_provider_refusal": "fail"}, over the '
+        "built-in policy that blocks every category; a tenant's own policy is merged over it",
+    )
+    safety_terms: Path | None = Field(
+        default=None,
+        description="a file of extra term lists for the local rules moderator (TOML: "
+        'category = ["term", …]), added to the built-in conservative list',
+    )
+    moderation: str = Field(
+        default="rules",
+        max_length=200,
+        description="the moderators that check every prompt at admission, in order, "
+        "comma-separated: rules (the local term lists), openai (OpenAI's moderation API, "
+        "needs OPENAI_API_KEY); empty: none",
+    )
+    moderation_timeout: float = Field(
+        default=10.0, gt=0, le=120, description="seconds one moderation API call may take"
+    )
+    moderation_on_error: Literal["closed", "open"] = Field(
+        default="closed",
+        description="what admission does when a moderator errors or times out: closed refuses "
+        "the request (503 moderation_unavailable) when any category the policy blocks is "
+        "left unchecked; open admits it and records the failure in the audit",
+    )
     # -- where providers are (their simulator twins in tests and demos) --
     simulator_url: str | None = Field(
         default=None,

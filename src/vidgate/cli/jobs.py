@@ -155,6 +155,12 @@ def _print_job(job: Job) -> None:
         grid.add_row("template", escape(job.request.template))
     for hint in job.hints:
         grid.add_row(escape(f"hint [{hint.code}]"), escape(hint.message))
+    if job.moderation is not None:
+        mark = job.moderation
+        said = mark.action + (f" ({', '.join(mark.categories)})" if mark.categories else "")
+        if mark.unchecked:
+            said += f"; not checked: {', '.join(mark.unchecked)}"
+        grid.add_row("moderation", escape(f"{said} by {', '.join(mark.moderators) or '-'}"))
     for a in job.attempts:
         if a.prompt_sent is not None and a.prompt_sent.prompt != job.request.prompt:
             grid.add_row(f"sent (#{a.number})", escape(a.prompt_sent.prompt))

@@ -33,6 +33,7 @@ jobs = sa.Table(
     sa.Column("routing", sa.JSON),
     sa.Column("deleted_at", _ts),
     sa.Column("hints", sa.JSON),  # the prompt linter's hints, from admission
+    sa.Column("moderation", sa.JSON),  # the admission moderation's verdict (vidgate.safety)
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),
@@ -157,6 +158,8 @@ tenants = sa.Table(
     sa.Column("webhook_url", sa.Text),
     sa.Column("webhook_secret", sa.String(128), nullable=False),  # whsec_…, for client webhooks
     sa.Column("uncertain_submit", sa.String(16)),  # fallback | fail; None: VIDGATE_UNCERTAIN_SUBMIT
+    # The tenant's own safety policy (JSON text, merged over VIDGATE_SAFETY_POLICY); None: that.
+    sa.Column("safety_policy", sa.Text),
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
 )
@@ -275,4 +278,23 @@ prompt_templates = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("body", sa.JSON, nullable=False),
     sa.Column("created_at", _ts, nullable=False),
+)
+
+#: Every content-safety decision (vidgate.safety.audit): one row per stage checked.
+safety_decisions = sa.Table(
+    "safety_decisions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("job_id", sa.String(64)),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),  # prompt | input_image | output | provider
+    sa.Column("moderator", sa.String(255), nullable=False),  # the sources, joined
+    sa.Column("action", sa.String(8), nullable=False),  # block | flag | allow
+    sa.Column("categories", sa.JSON, nullable=False),  # the flagged categories
+    sa.Column("scores", sa.JSON, nullable=False),  # category -> top score
+    sa.Column("policy", sa.JSON, nullable=False),  # the policy snapshot that decided
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Index("ix_safety_decisions_tenant_created", "tenant", "created_at"),
+    sa.Index("ix_safety_decisions_job", "job_id"),
 )

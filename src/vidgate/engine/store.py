@@ -31,6 +31,7 @@ from ..types import (
     JobEvent,
     JobStatus,
     MediaInfo,
+    ModerationMark,
     Phase,
     PromptHint,
     RequestLogEntry,
@@ -181,6 +182,7 @@ class JobStore:
         then: Callable[[sa.Connection], None] | None = None,
         hints: list[PromptHint] | None = None,
         note: str | None = None,
+        moderation: ModerationMark | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
@@ -207,6 +209,7 @@ class JobStore:
             "model": quote.model if quote else None,
             "quote": quote.model_dump(mode="json") if quote else None,
             "hints": [h.model_dump(mode="json") for h in hints] if hints else None,
+            "moderation": moderation.model_dump(mode="json") if moderation else None,
             "created_at": now,
             "updated_at": now,
         }
@@ -683,6 +686,9 @@ class JobStore:
             error=JobError.model_validate(row["error"]) if row["error"] else None,
             routing=row["routing"],
             hints=[PromptHint.model_validate(h) for h in row.get("hints") or ()],
+            moderation=ModerationMark.model_validate(row["moderation"])
+            if row.get("moderation")
+            else None,
             created_at=_aware(row["created_at"]) or _now(),
             updated_at=_aware(row["updated_at"]) or _now(),
             completed_at=_aware(row["completed_at"]),
