@@ -114,7 +114,8 @@ class _Poller:
         gap = settings.poll_interval / 4
         while self.watches:
             now = self.loop.time()
-            start = max(min(w.due for w in self.watches), self.last_round + gap)
+            live = [w.due for w in self.watches if w.latest is None or not w.latest.state.terminal]
+            start = max(min(live, default=now + settings.poll_interval), self.last_round + gap)
             if start > now:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.kick.wait(), start - now)
@@ -127,8 +128,12 @@ class _Poller:
                 log.exception("a poll round at %s failed", self.provider.name)
 
     async def _round(self, horizon: float) -> None:
-        due = [w for w in self.watches if w.due <= horizon]
-        others = [w.remote_id for w in self.watches if w.due > horizon]
+        # A task that ended never changes again: it is not polled while its step finishes.
+        live = [w for w in self.watches if w.latest is None or not w.latest.state.terminal]
+        due = [w for w in live if w.due <= horizon]
+        if not due:
+            return
+        others = [w.remote_id for w in live if w.due > horizon]
         asked = list(dict.fromkeys(w.remote_id for w in due))
         with requestlog.collect() as calls:
             try:
