@@ -1,6 +1,7 @@
 """Waiting benchmark (issue 10): what N jobs cost a worker while they wait at a provider.
 
     python bench/waiting.py [--jobs 200] [--latency 60] [--window 20] [--database URL] [--out FILE]
+                            [--provider simulated|replicate]
 
 One engine process (``vidgate.Engine``; SQLite in a temporary home, or ``--database`` a
 PostgreSQL database it may fill) submits N jobs to the simulated provider, whose tasks take
@@ -13,6 +14,12 @@ done at the provider, its create + the latency, to the job's "downloading" line:
 costs in time) and the completion lag (to the job's end, which adds the download, the
 simulated provider's render of each output in this process, and validation in the media lane).
 
+With ``--provider replicate`` the jobs go to the Replicate twin of the wire simulator, on a
+loopback port in this process (renders shared per spec, so the simulator's own work is small),
+through the real adapter: then it also reports the HTTP calls the simulator received for status
+(``GET /v1/predictions/{id}``) and listing (``GET /v1/predictions``) per job, and the request-log
+rows per job.
+
 Run it on another commit's code with ``PYTHONPATH=<that checkout>/src``.
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -46,19 +54,51 @@ def percentile(values: list[float], p: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)
 
 
-async def run(jobs: int, latency: float, window: float, database: str | None) -> dict[str, Any]:
+def simulator_gets(sim: Any) -> int:
+    """The GETs the Replicate twin answered (status reads and listings; downloads are
+    under ``/_simulator``)."""
+    if sim is None:
+        return 0
+    return sum(n for key, n in sim.state.requests.items() if key.startswith("GET /replicate "))
+
+
+async def run(
+    jobs: int, latency: float, window: float, database: str | None, provider: str
+) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        sim = None
+        if provider == "replicate":
+            from vidgate.simulator.server import simulator_in_thread
+            from vidgate.simulator.state import SimulatorConfig
+
+            home = Path(tempfile.mkdtemp(prefix="vidgate-bench-sim-"))
+            config = SimulatorConfig(latency=latency, media_dir=home, generic_renders=True)
+            sim = stack.enter_context(simulator_in_thread(config))
+            os.environ["VIDGATE_REPLICATE_BASE_URL"] = sim.url + "/replicate"
+            os.environ["REPLICATE_API_TOKEN"] = "r8_bench-token-0123456789abcdef"
+        return await _run(jobs, latency, window, database, provider, sim)
+
+
+async def _run(
+    jobs: int, latency: float, window: float, database: str | None, provider: str, sim: Any
+) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="vidgate-bench-waiting-"))
     settings = Settings(
         home=home, database_url=database, simulated_latency=latency, log_level="ERROR"
     )
-    request = VideoRequest.model_validate(
-        {"prompt": "a fox", "duration": 1, "resolution": "360p", "aspect_ratio": "16:9"}
-    )
+    fields: dict[str, Any] = {"prompt": "a fox", "duration": 1, "resolution": "360p"}
+    if provider == "replicate":
+        fields = {"prompt": "a fox", "duration": 2, "resolution": "480p"}
+    fields.update(aspect_ratio="16:9", providers=(provider,))
+    request = VideoRequest.model_validate(fields)
     db = make_engine(settings.resolved_database_url)
     checkpoints = "operation_outputs"
     if db.dialect.name == "postgresql":
         checkpoints = "dbos.operation_outputs"
     statuses = "SELECT count(*) FROM request_log WHERE url LIKE '%/status'"
+    if provider == "replicate":
+        statuses = "SELECT count(*) FROM request_log WHERE method = 'GET'"
+    logged = "SELECT count(*) FROM request_log"
     async with Engine(settings) as engine:
         started = time.monotonic()
         ids = [
@@ -71,11 +111,13 @@ async def run(jobs: int, latency: float, window: float, database: str | None) ->
         created_in = time.monotonic() - started
         await asyncio.sleep(2.0)  # let the first polls settle into the steady wait
         rows0, calls0 = count(db, f"SELECT count(*) FROM {checkpoints}"), count(db, statuses)
+        gets0 = simulator_gets(sim)
         cpu0, wall0 = time.process_time(), time.monotonic()
         await asyncio.sleep(window)
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
         rows = count(db, f"SELECT count(*) FROM {checkpoints}") - rows0
         calls = count(db, statuses) - calls0
+        gets = simulator_gets(sim) - gets0
         unfinished = set(ids)
         give_up = time.monotonic() + latency + 300
         while unfinished and time.monotonic() < give_up:
@@ -102,9 +144,21 @@ async def run(jobs: int, latency: float, window: float, database: str | None) ->
                 detections.append((seen - submitted).total_seconds() - latency)
         total_rows = count(db, f"SELECT count(*) FROM {checkpoints}")
         total_calls = count(db, statuses)
+        total_logged = count(db, logged)
+        pollers = getattr(engine.runtime, "pollers", None)
     db.dispose()
+    http: dict[str, Any] = {}
+    if sim is not None:
+        http = {
+            "window_http_status_calls_per_job": round(gets / waiting, 2),
+            "http_status_calls_per_job": round(simulator_gets(sim) / jobs, 1),
+            "http_requests_at_simulator": dict(sim.state.requests),
+        }
+    if pollers is not None:
+        http["poll_rounds"] = pollers.rounds
     return {
         "jobs": jobs,
+        "provider": provider,
         "machine_load_1min_at_end": round(os.getloadavg()[0], 1),
         "database": db.dialect.name,
         "latency_s": latency,
@@ -118,6 +172,8 @@ async def run(jobs: int, latency: float, window: float, database: str | None) ->
         "completed": sum(1 for job in finished if job.status.value == "completed"),
         "checkpoint_rows_per_job": round(total_rows / jobs, 1),
         "status_calls_per_job": round(total_calls / jobs, 1),
+        "request_log_rows_per_job": round(total_logged / jobs, 1),
+        **http,
         "detection_lag_s": {
             "p50": percentile(detections, 50) if detections else None,
             "p99": percentile(detections, 99) if detections else None,
@@ -137,8 +193,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--database", help="a PostgreSQL URL (default: SQLite in a temp home)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--provider", choices=["simulated", "replicate"], default="simulated")
     args = parser.parse_args()
-    result = asyncio.run(run(args.jobs, args.latency, args.window, args.database))
+    result = asyncio.run(run(args.jobs, args.latency, args.window, args.database, args.provider))
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

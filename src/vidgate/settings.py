@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     poll_max_interval: float = Field(
         default=15.0, gt=0, description="the longest poll interval, reached while a task is queued"
     )
+    poll_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="status calls a worker makes at once to one provider, for the tasks it polls "
+        "one by one (a provider without a list endpoint, or tasks older than the pages read)",
+    )
     wake_interval: float = Field(
         default=0.5,
         gt=0,

@@ -72,7 +72,8 @@ def show(
     job_id: Annotated[str, typer.Argument(help="The job id.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """One job in full: request, attempts, history and every provider call."""
+    """One job in full: request, attempts, history and its provider calls (status polls: the
+    ones that showed a change)."""
     engine = _engine()
     try:
         job = engine.get(job_id)

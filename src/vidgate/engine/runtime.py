@@ -26,6 +26,7 @@ from ..storage import LocalStorage, Storage
 from .health import HealthBook
 from .joblog import LoggedJobStore
 from .leases import Leases
+from .poller import Pollers
 from .retry import RetryPolicy
 from .store import JobStore
 from .wakeups import Wakeups
@@ -65,6 +66,7 @@ class Runtime:
     health: HealthBook
     leases: Leases
     wakeups: Wakeups
+    pollers: Pollers
     _providers: dict[str, Provider] = field(default_factory=dict)
     _media: MediaLane | None = None
 
@@ -77,6 +79,7 @@ class Runtime:
         upgrade(engine)
         # DBOS's own tables too, so a process that only enqueues (DBOSClient) finds them.
         DBOS.migrate(settings.resolved_database_url)
+        wakeups = Wakeups(settings.wake_interval)
         return cls(
             settings=settings,
             store=LoggedJobStore(engine),
@@ -88,7 +91,12 @@ class Runtime:
             leases=Leases(
                 engine, settings.resolved_executor_id, lease_seconds=settings.lease_seconds
             ),
-            wakeups=Wakeups(settings.wake_interval),
+            wakeups=wakeups,
+            pollers=Pollers(
+                settings,
+                wakeups.wake,
+                lambda provider: RetryPolicy.for_provider(provider, settings.retry_overrides),
+            ),
         )
 
     def retry_policy(self, provider: str) -> RetryPolicy:
@@ -112,6 +120,7 @@ class Runtime:
         return self._media
 
     async def aclose(self) -> None:
+        await self.pollers.aclose()
         await self.wakeups.aclose()
         await self.close_providers()
         if self._media is not None:

@@ -59,6 +59,7 @@ class Wakeups:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._waiters: set[_Waiter] = set()
+        self._by_id: dict[str, set[_Waiter]] = {}
         self._lock = threading.Lock()  # ``wake`` may come from another thread
         self._watchers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._kick: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
@@ -89,6 +90,7 @@ class Wakeups:
         )
         with self._lock:
             self._waiters.add(waiter)
+            self._by_id.setdefault(workflow_id, set()).add(waiter)
         self._ensure_watcher(loop)
         if check_now:
             self._kick[loop].set()
@@ -98,12 +100,17 @@ class Wakeups:
         finally:
             with self._lock:
                 self._waiters.discard(waiter)
+                same = self._by_id.get(workflow_id)
+                if same is not None:
+                    same.discard(waiter)
+                    if not same:
+                        del self._by_id[workflow_id]
         return waiter.reason
 
     def wake(self, workflow_id: str, reason: str = "woken") -> None:
         """Wake every waiter of ``workflow_id`` in this process now. Safe from any thread."""
         with self._lock:
-            waiters = [w for w in self._waiters if w.workflow_id == workflow_id]
+            waiters = list(self._by_id.get(workflow_id, ()))
         for waiter in waiters:
             if not waiter.loop.is_closed():
                 waiter.loop.call_soon_threadsafe(waiter.fire, reason)

@@ -78,6 +78,7 @@ from .payloads import (
     UncertainSubmit,
 )
 from .refusals import is_refusal, provider_refusal_step, refusal_choice, what_next
+from .poller import PROGRESS_STEP, next_interval
 from .retry import definitely_not_created, retrying
 from .runtime import current
 from .wakeups import ENDED
@@ -96,8 +97,6 @@ ATTEMPT_WAIT_SECONDS = 300.0
 POLL_HOLD_SECONDS = 120.0
 #: How this release's jobs wait for their attempts (see ``PlanPayload.wait``).
 WAIT_SHAPE: dict[str, Any] = {"wait": "message"}
-#: How much of a task's progress (0 to 1) must change before the hold writes it down.
-PROGRESS_STEP = 0.1
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -553,33 +552,27 @@ async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> 
 
 
 def _next_interval(status: TaskStatus, interval: float) -> float:
-    """The wait before the next poll: the provider's hint, else backing off while the task is
-    queued, else the base interval."""
-    settings = current().settings
-    if status.poll_after is not None:
-        return status.poll_after
-    if status.state is TaskState.QUEUED:
-        return min(interval * 1.5, settings.poll_max_interval)
-    return settings.poll_interval
+    """The wait before the next poll (``poller.next_interval``)."""
+    return next_interval(status, interval, current().settings)
 
 
 @DBOS.step(name="vidgate.poll")
 async def poll_step(
     job_id: str, attempt: AttemptPayload, interval: float | None = None, delay: float = 0.0
 ) -> PollPayload:
-    """Hold the wait for the task in-process, polling it, and return (one checkpoint) only when
-    something the workflow must act on happened.
+    """Hold the wait for the task in-process and return (one checkpoint) only when something
+    the workflow must act on happened.
 
-    The step waits ``delay`` first, then polls at the adaptive interval (with retries for
-    transient errors) while the task is unfinished. It returns when the task ends, the job's
-    deadline or the provider-queue timeout trips (the clocks are read here, so the workflow body
-    never reads one; the wait never oversleeps the deadline), a provider webhook arrives or the
-    attempt's workflow is cancelled (``Wakeups``: at once in this process, within
-    ``VIDGATE_WAKE_INTERVAL`` from another), or ``POLL_HOLD_SECONDS`` have passed. "Still
-    running" is not worth a checkpoint: after a crash the step runs again whole, which a
-    read-only poll may. The attempt's and the job's progress rows are written only when the
-    state changes or the progress moves by ``PROGRESS_STEP``; each call to the provider still
-    writes its request-log row (the audit trail)."""
+    The task is polled by this process's poller for its provider (``engine/poller.py``: in
+    batches, from ``delay`` seconds on, at the adaptive interval, with retries for transient
+    errors), which wakes this step only when the task's state changed or its progress moved by
+    ``PROGRESS_STEP``. The step returns when the task ends, the job's deadline or the
+    provider-queue timeout trips (the clocks are read here, so the workflow body never reads
+    one; the wait never oversleeps the deadline), a provider webhook arrives (the step then
+    polls the task itself at once) or the attempt's workflow is cancelled (``Wakeups``: at once
+    in this process, within ``VIDGATE_WAKE_INTERVAL`` from another), or ``POLL_HOLD_SECONDS``
+    have passed. "Still running" is worth no write at all: no checkpoint (after a crash the
+    step runs again whole and watches its task again), no progress row, no request-log row."""
     rt = current()
     settings = rt.settings
     provider = rt.provider(attempt["provider"])
@@ -593,62 +586,96 @@ async def poll_step(
     # The deadline counts the providers' time, which runs while this attempt is at one.
     deadline_at = started + _time_left(job)
     recorded: tuple[str, float] = ("", record.progress if record.progress is not None else -1.0)
-    wait, woken = delay, False
+    woken = False
     polled: PollPayload | None = None
-    while True:
-        wait = min(wait, deadline_at - loop.time())
-        reason = await rt.wakeups.wait(
-            attempt_wf,
-            timeout=wait,
-            topic=PROVIDER_EVENT,
-            statuses={attempt_wf: {"CANCELLED"}},
-        )
-        if reason is not None:
-            woken = True
-            if polled is not None and reason in ("status", "canceled"):
-                # Cancelled: the workflow's next DBOS call raises DBOS's cancellation.
-                return {**polled, "woken": True}
+    queued_since = as_utc(record.submitted_at) or datetime.now(UTC)
+    queue_timeout_at = started + settings.provider_queue_timeout + 0.01
+    queue_timeout_at -= (datetime.now(UTC) - queued_since).total_seconds()
+
+    async def poll_now() -> TaskStatus:
         with requestlog.bind(job_id, attempt["attempt_id"]):
-            status = await retrying(
+            return await retrying(
                 "status check",
                 lambda: provider.poll(remote_id),
                 rt.retry_policy(attempt["provider"]),
                 on_retry=_note_retry(job_id),
             )
-        if status.state in (TaskState.QUEUED, TaskState.RUNNING):
-            fraction = status.progress or 0.0
-            if status.state.value != recorded[0] or abs(fraction - recorded[1]) >= PROGRESS_STEP:
-                _record_progress(job_id, attempt, status.state, fraction)
-                recorded = (status.state.value, fraction)
-        queued_for = (
-            (datetime.now(UTC) - record.submitted_at).total_seconds()
-            if record.submitted_at
-            else 0.0
-        )
-        interval = _next_interval(status, interval)
-        polled = cast(
-            PollPayload,
-            {
-                **status.model_dump(mode="json"),
-                "deadline_exceeded": loop.time() >= deadline_at,
-                "queue_timeout": (
-                    status.state is TaskState.QUEUED
-                    and queued_for > settings.provider_queue_timeout
-                ),
-                "interval": interval,
-                "held": True,
-                "woken": woken,
-            },
-        )
-        if (
-            woken
-            or status.state.terminal
-            or polled["deadline_exceeded"]
-            or polled["queue_timeout"]
-            or loop.time() - started + interval > POLL_HOLD_SECONDS
-        ):
-            return polled
-        wait = interval
+
+    watch = rt.pollers.watch(
+        provider,
+        remote_id,
+        workflow_id=attempt_wf,
+        job_id=job_id,
+        attempt_id=attempt["attempt_id"],
+        interval=interval,
+        delay=delay,
+    )
+    try:
+        while True:
+            reason: str | None = "changed"
+            if not watch.fresh:
+                until = min(started + POLL_HOLD_SECONDS, deadline_at)
+                if watch.latest is None or watch.latest.state is TaskState.QUEUED:
+                    until = min(until, queue_timeout_at)
+                reason = await rt.wakeups.wait(
+                    attempt_wf,
+                    timeout=until - loop.time(),
+                    topic=PROVIDER_EVENT,
+                    statuses={attempt_wf: {"CANCELLED"}},
+                )
+                if reason == "changed" and not watch.fresh:
+                    continue  # a change the step has already taken
+            if watch.fresh:
+                taken = watch.take()
+                # An error the poller could not get past: poll once more here (its retries
+                # noted on the job), which raises if it stays.
+                status = await poll_now() if isinstance(taken, VidgateError) else taken
+            elif reason is not None:  # a webhook, or a cancel
+                woken = True
+                if polled is not None and reason in ("status", "canceled"):
+                    # Cancelled: the workflow's next DBOS call raises DBOS's cancellation.
+                    return {**polled, "woken": True}
+                status = await poll_now()
+                rt.pollers.observe(provider, watch, status)
+            else:  # the hold is over, or the deadline came
+                status = watch.latest or await poll_now()
+            if status.state in (TaskState.QUEUED, TaskState.RUNNING):
+                fraction = status.progress or 0.0
+                if (
+                    status.state.value != recorded[0]
+                    or abs(fraction - recorded[1]) >= PROGRESS_STEP
+                ):
+                    _record_progress(job_id, attempt, status.state, fraction)
+                    recorded = (status.state.value, fraction)
+            queued_for = (
+                (datetime.now(UTC) - record.submitted_at).total_seconds()
+                if record.submitted_at
+                else 0.0
+            )
+            polled = cast(
+                PollPayload,
+                {
+                    **status.model_dump(mode="json"),
+                    "deadline_exceeded": loop.time() >= deadline_at,
+                    "queue_timeout": (
+                        status.state is TaskState.QUEUED
+                        and queued_for > settings.provider_queue_timeout
+                    ),
+                    "interval": watch.interval,
+                    "held": True,
+                    "woken": woken,
+                },
+            )
+            if (
+                woken
+                or reason is None
+                or status.state.terminal
+                or polled["deadline_exceeded"]
+                or polled["queue_timeout"]
+            ):
+                return polled
+    finally:
+        rt.pollers.unwatch(provider, watch)
 
 
 def _record_progress(

@@ -6,20 +6,22 @@ interface. Results are small pydantic models, because the engine checkpoints the
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from .. import requestlog
 from ..catalog.capabilities import EffectiveParams, effective_params
 from ..catalog.loader import DATA_DIR, load_provider_file
 from ..catalog.schema import ModelProfile, ProviderProfile
-from ..exceptions import MissingCredentials, ProviderError
+from ..exceptions import MissingCredentials, ProviderError, VidgateError
 from ..media.geometry import dimensions_for
 from ..media.validate import Expected
 from ..settings import Settings
@@ -27,6 +29,7 @@ from ..types import VideoRequest
 
 __all__ = [
     "Balance",
+    "PollResult",
     "Expected",
     "OutputRef",
     "Provider",
@@ -129,6 +132,10 @@ class TaskStatus(BaseModel):
     charge: ProviderCharge | None = Field(
         default=None, description="what the provider reports the task cost, when it says"
     )
+
+
+#: One task's answer in ``Provider.poll_many``: its status, or the error its poll raised.
+PollResult = TaskStatus | VidgateError
 
 
 class WebhookEvent(BaseModel):
@@ -249,6 +256,41 @@ class Provider(ABC):
     @abstractmethod
     async def poll(self, remote_id: str) -> TaskStatus:
         """The task's current state. Safe to call any number of times."""
+
+    async def poll_many(
+        self, remote_ids: Sequence[str], *, also: Collection[str] = ()
+    ) -> dict[str, PollResult]:
+        """The current state of many tasks at once: for each of ``remote_ids``, its status or
+        the error its poll raised (an error for one task never hides the others' answers). The
+        engine's poller calls it once a round with the tasks due for a poll; ``also`` are the
+        other tasks it waits on, to be answered only when that costs no call of their own.
+
+        By default each of ``remote_ids`` is polled on its own (``poll_each``). A provider with
+        a documented list endpoint overrides this: it reads the list (newest first, a bounded
+        number of pages, stopping once every one of ``remote_ids`` was seen), answers every
+        task of ``remote_ids`` and ``also`` the pages showed, and polls on their own only the
+        tasks of ``remote_ids`` the pages did not show (older than the pages read)."""
+        return await self.poll_each(remote_ids)
+
+    def lists(self, remote_id: str) -> bool:
+        """Whether ``poll_many`` answers for this task from a list endpoint (then polling it
+        costs no call of its own, and the engine polls it every base interval)."""
+        return False
+
+    async def poll_each(self, remote_ids: Sequence[str]) -> dict[str, PollResult]:
+        """Poll each task on its own, ``VIDGATE_POLL_CONCURRENCY`` at a time; every call is
+        marked in the request log as being about its task."""
+        gate = asyncio.Semaphore(max(1, self.settings.poll_concurrency))
+
+        async def one(remote_id: str) -> tuple[str, PollResult]:
+            async with gate:
+                with requestlog.about(remote_id):
+                    try:
+                        return remote_id, await self.poll(remote_id)
+                    except VidgateError as exc:
+                        return remote_id, exc
+
+        return dict(await asyncio.gather(*(one(r) for r in dict.fromkeys(remote_ids))))
 
     async def cancel(self, remote_id: str) -> bool:
         """Cancel the remote task if the provider allows it; True if it was cancelled."""

@@ -69,6 +69,7 @@ for a fresh URL and the download retried once.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -76,7 +77,7 @@ import mimetypes
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -105,6 +106,7 @@ from ._http import HttpProvider, download_to, gone_if_404, json_object, make_cli
 from .base import (
     Balance,
     OutputRef,
+    PollResult,
     Submission,
     SubmitResult,
     TaskState,
@@ -124,6 +126,9 @@ _AGENTS_URL_TTL = 3600.0
 _INLINE_LIMIT = 50 * 1024 * 1024
 #: Lookup reads at most this many pages of this many generations.
 _LOOKUP_PAGE, _LOOKUP_PAGES = 100, 20
+#: List pages one ``poll_many`` reads (of ``_LOOKUP_PAGE``, newest first) before it polls the
+#: rest one by one.
+_POLL_PAGES = 10
 
 _CREDITS_WORDS = re.compile(r"credit|balance|insufficient funds|payment", re.IGNORECASE)
 _MODERATION_WORDS = re.compile(
@@ -597,6 +602,52 @@ class LumaProvider(HttpProvider):
         if isinstance(cents, bool) or not isinstance(cents, int | float):
             return None
         return Balance(usd=round(float(cents) / 100, 2))
+
+    def lists(self, remote_id: str) -> bool:
+        try:
+            return self._split(remote_id)[0].listing
+        except ProviderError:
+            return False
+
+    async def poll_many(
+        self, remote_ids: Sequence[str], *, also: Collection[str] = ()
+    ) -> dict[str, PollResult]:
+        """Dream Machine tasks from its list (``GET /generations?limit=&offset=``, newest
+        first, whole Generation objects), page by page until every one of ``remote_ids`` was
+        seen or ``_POLL_PAGES`` were read; the rest (Agents tasks, which cannot be listed, and
+        the tasks the pages missed: older, or shifted by new generations between two pages)
+        one by one."""
+        listed: dict[str, tuple[_Api, str]] = {}
+        for remote_id in [*remote_ids, *also]:
+            with contextlib.suppress(ProviderError):
+                api, gen_id = self._split(remote_id)
+                if api.listing:
+                    listed[gen_id] = (api, remote_id)
+        asked = set(remote_ids)
+        wanted = {gen_id for gen_id, (_, r) in listed.items() if r in asked}
+        found: dict[str, PollResult] = {}
+        seen: set[str] = set()
+        for page in range(_POLL_PAGES if wanted else 0):
+            response = await self._call(
+                DREAM_MACHINE,
+                "GET",
+                "/generations",
+                params={"limit": _LOOKUP_PAGE, "offset": page * _LOOKUP_PAGE},
+            )
+            data = self._json(response)
+            for item in data.get("generations") or []:
+                gen_id = str(item.get("id")) if isinstance(item, dict) else ""
+                if gen_id in listed and gen_id not in seen:
+                    seen.add(gen_id)
+                    api, remote_id = listed[gen_id]
+                    try:
+                        found[remote_id] = self._status(api, gen_id, item)
+                    except ProviderError as exc:
+                        found[remote_id] = exc
+            if wanted <= seen or not data.get("has_more"):
+                break
+        found.update(await self.poll_each([r for r in remote_ids if r not in found]))
+        return found
 
     async def cancel(self, remote_id: str) -> bool:
         """Dream Machine: DELETE the generation (it is gone afterwards, output included).

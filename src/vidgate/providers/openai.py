@@ -46,7 +46,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -78,6 +78,7 @@ from ._http import (
 )
 from .base import (
     OutputRef,
+    PollResult,
     Submission,
     SubmitResult,
     TaskState,
@@ -104,6 +105,9 @@ _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 #: A listing page for ``find_by_reference``, and how many pages it reads at most.
 _LOOKUP_PAGE_SIZE = 100
 _LOOKUP_MAX_PAGES = 10
+#: List pages (of ``_LOOKUP_PAGE_SIZE``, newest first) one ``poll_many`` reads before it polls
+#: the rest one by one.
+_POLL_PAGES = 10
 #: Reference images fetched from a URL: at most this many bytes and redirects.
 _IMAGE_MAX_BYTES = 25 * 1024 * 1024
 _IMAGE_MAX_REDIRECTS = 3
@@ -357,6 +361,33 @@ class OpenAIProvider(HttpProvider):
         return GenerationFailed(
             f"openai failed the video: {message}", provider=self.name, provider_code=code
         ).to_dict()
+
+    def lists(self, remote_id: str) -> bool:
+        return True
+
+    async def poll_many(
+        self, remote_ids: Sequence[str], *, also: Collection[str] = ()
+    ) -> dict[str, PollResult]:
+        """Videos from the project's list (``GET /videos?order=desc&limit=&after=``, whole
+        Video objects, paged on ``last_id``) until every one of ``remote_ids`` was seen or
+        ``_POLL_PAGES`` were read; the videos the pages did not show one by one."""
+        wanted, watched = set(remote_ids), set(remote_ids) | set(also)
+        found: dict[str, PollResult] = {}
+        params: dict[str, str | int] = {"order": "desc", "limit": _LOOKUP_PAGE_SIZE}
+        for _ in range(_POLL_PAGES if wanted else 0):
+            page = json_object(self.name, await self._request("GET", "/videos", params=params))
+            for video in page.get("data") or []:
+                video_id = video.get("id") if isinstance(video, dict) else None
+                if video_id in watched and video_id not in found:
+                    try:
+                        found[str(video_id)] = self._status(video, {})
+                    except ProviderError as exc:
+                        found[str(video_id)] = exc
+            if wanted <= found.keys() or not page.get("has_more") or not page.get("last_id"):
+                break
+            params["after"] = str(page["last_id"])
+        found.update(await self.poll_each([r for r in remote_ids if r not in found]))
+        return found
 
     async def cancel(self, remote_id: str) -> bool:
         """OpenAI has no cancel. ``DELETE /videos/{id}`` deletes the video, and nothing says

@@ -69,7 +69,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -117,6 +117,7 @@ from ._replicate_predictions import (
 )
 from .base import (
     OutputRef,
+    PollResult,
     Submission,
     SubmitResult,
     TaskState,
@@ -142,6 +143,9 @@ MIN_CANCEL_AFTER = 5
 WEBHOOK_EVENTS = ("start", "completed")
 #: How many list pages ``find_by_reference`` reads before giving up (100 predictions a page).
 LOOKUP_PAGES = 10
+#: How many list pages one ``poll_many`` reads (100 predictions a page, newest first); the tasks
+#: they did not show are polled one by one.
+POLL_PAGES = 10
 #: Download answers that mean "this output URL no longer works".
 _URL_REFUSED = frozenset({401, 403, 404, 410})
 #: Hosts that may see the API token on a download, besides the API's own.
@@ -301,6 +305,46 @@ class ReplicateProvider(HttpProvider):
 
     async def poll(self, remote_id: str) -> TaskStatus:
         return status_of(await self._prediction(remote_id), self.name)
+
+    def lists(self, remote_id: str) -> bool:
+        return True
+
+    async def poll_many(
+        self, remote_ids: Sequence[str], *, also: Collection[str] = ()
+    ) -> dict[str, PollResult]:
+        """Read ``GET /v1/predictions`` (newest first, 100 a page, following ``next``) until
+        every task of ``remote_ids`` was seen or ``POLL_PAGES`` were read. A listed prediction
+        that is still running answers for itself; one that has finished is read on its own
+        (``GET /v1/predictions/{id}``, once in its life: its output, metrics and error, which
+        the documentation does not promise on a listing), as is every task the pages missed."""
+        wanted = set(remote_ids)
+        watched = wanted | set(also)
+        found: dict[str, PollResult] = {}
+        finished: list[str] = []
+        url = "/v1/predictions"
+        for _ in range(POLL_PAGES):
+            page = await self._json(await self._call("GET", url), "a prediction listing")
+            results = page.get("results")
+            for prediction in results if isinstance(results, list) else []:
+                if not isinstance(prediction, dict):
+                    continue
+                remote_id = str(prediction.get("id"))
+                if remote_id not in watched or remote_id in found or remote_id in finished:
+                    continue
+                status = status_of(prediction, self.name)
+                if status.state.terminal:
+                    finished.append(remote_id)
+                else:
+                    found[remote_id] = status
+            following = page.get("next")
+            if wanted <= found.keys() | set(finished) or not isinstance(following, str):
+                break
+            url = following
+        rest = finished + [
+            r for r in dict.fromkeys(remote_ids) if r not in found and r not in finished
+        ]
+        found.update(await self.poll_each(rest))
+        return found
 
     async def cancel(self, remote_id: str) -> bool:
         """Ask Replicate to cancel; True unless the prediction had already finished (or is
