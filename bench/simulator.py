@@ -204,8 +204,13 @@ async def idle_watchers(client: httpx.AsyncClient, args: argparse.Namespace) -> 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.sleep(args.idle)
     elapsed = time.perf_counter() - wall
+    loop = asyncio.get_running_loop()
     return {
         "twin": args.twin,
+        # What follows the waiting tasks, whatever the machine's load: coroutines that wake on
+        # their own (a watcher each, before) and entries in the loop's timer heap.
+        "asyncio_tasks": len(asyncio.all_tasks()),
+        "loop_timers": len(getattr(loop, "_scheduled", ())),
         "tasks": args.webhook_tasks,
         "idle_s": round(elapsed, 2),
         "cpu_s": round(time.process_time() - cpu, 2),
