@@ -63,6 +63,8 @@ async def gather_limited(count: int, limit: int, make: Any) -> list[Any]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     media = Path(tempfile.mkdtemp(prefix="vidgate-bench-sim-"))
     options: dict[str, Any] = {"latency": args.latency, "media_dir": media}
+    if args.twin == "openai":  # OpenAI's webhooks are the project's, not the request's
+        options["openai_webhook_url"] = "http://127.0.0.1:9/never-called"
     generic = "generic_renders" in {f.name for f in dataclasses.fields(SimulatorConfig)}
     if generic:
         options["generic_renders"] = True
@@ -153,26 +155,62 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+#: ``--twin``: how each twin is asked for a task with a webhook (path, headers, body, query).
+WEBHOOK_CREATES: dict[str, tuple[str, dict[str, str], dict[str, Any], dict[str, str]]] = {
+    "replicate": (
+        MODEL,
+        HEADERS,
+        {
+            "input": {"prompt": "watched", "duration": 2, "resolution": "480p"},
+            "webhook": "http://127.0.0.1:9/never-called",
+            "webhook_events_filter": ["completed"],
+        },
+        {},
+    ),
+    "luma": (
+        "/luma/dream-machine/v1/generations/video",
+        {"Authorization": "Bearer luma-bench"},
+        {"model": "ray-2", "prompt": "watched", "callback_url": "http://127.0.0.1:9/never"},
+        {},
+    ),
+    "fal": (
+        "/fal/fal-ai/minimax/hailuo-02/standard/text-to-video",
+        {"Authorization": "Key bench:secret"},
+        {"prompt": "watched"},
+        {"fal_webhook": "http://127.0.0.1:9/never-called"},
+    ),
+    "openai": (
+        "/openai/v1/videos",
+        {"Authorization": "Bearer sk-bench"},
+        {"model": "sora-2", "prompt": "watched", "seconds": "4"},
+        {},
+    ),
+}
+
+
 async def idle_watchers(client: httpx.AsyncClient, args: argparse.Namespace) -> dict[str, Any]:
-    """Creates ``--webhook-tasks`` predictions with a ``completed`` webhook (as vidgate's adapter
-    subscribes, less ``start``) that never finish (``hang``), and measures the CPU the
-    simulator spends over ``--idle`` seconds while they run: the cost of watching them."""
-    body = {
-        "input": {"prompt": "watched", "duration": 2, "resolution": "480p"},
-        "webhook": "http://127.0.0.1:9/never-called",
-        "webhook_events_filter": ["completed"],
-    }
-    faults = {"X-Simulator-Fault": "hang"}  # never finishes: watched for the whole window
+    """Creates ``--webhook-tasks`` tasks on ``--twin`` with a webhook (for Replicate a
+    ``completed`` one, as vidgate's adapter subscribes, less ``start``; OpenAI's project
+    webhook) that never finish (``hang``), and measures the CPU the simulator spends over
+    ``--idle`` seconds while they run: the cost of watching them."""
+    path, headers, body, params = WEBHOOK_CREATES[args.twin]
+    headers = {**headers, "X-Simulator-Fault": "hang"}  # never finishes: watched throughout
 
     async def create(index: int) -> None:
-        response = await client.post(MODEL, json=body, headers=faults)
+        response = await client.post(path, json=body, headers=headers, params=params)
         response.raise_for_status()
 
     await gather_limited(args.webhook_tasks, args.concurrency, create)
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.sleep(args.idle)
     elapsed = time.perf_counter() - wall
+    loop = asyncio.get_running_loop()
     return {
+        "twin": args.twin,
+        # What follows the waiting tasks, whatever the machine's load: coroutines that wake on
+        # their own (a watcher each, before) and entries in the loop's timer heap.
+        "asyncio_tasks": len(asyncio.all_tasks()),
+        "loop_timers": len(getattr(loop, "_scheduled", ())),
         "tasks": args.webhook_tasks,
         "idle_s": round(elapsed, 2),
         "cpu_s": round(time.process_time() - cpu, 2),
@@ -189,6 +227,7 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--webhook-tasks", type=int, default=0)
     parser.add_argument("--idle", type=float, default=5.0)
+    parser.add_argument("--twin", choices=sorted(WEBHOOK_CREATES), default="replicate")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     started = time.perf_counter()

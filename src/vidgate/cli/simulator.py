@@ -37,6 +37,15 @@ def simulator(
     media_dir: Annotated[
         Path | None, typer.Option(help="Where rendered outputs are cached.")
     ] = None,
+    generic_renders: Annotated[
+        bool,
+        typer.Option(
+            "--generic-renders",
+            help="Render every output as the same card (one render per size, duration, fps, "
+            "audio and output fault, shared by all tasks): for load runs, so the simulator's "
+            "own rendering is not what is measured.",
+        ),
+    ] = False,
 ) -> None:
     """Serve every provider's video API on localhost, with faults, for tests and demos.
 
@@ -58,12 +67,14 @@ def simulator(
         public_url=public_url or f"http://{host}:{port}",
         profile=profile,
         openai_webhook_url=openai_webhook_url,
+        generic_renders=generic_renders,
     )
     if openai_webhook_secret:
         config.openai_webhook_secret = openai_webhook_secret
     if media_dir is not None:
         config.media_dir = media_dir
-    err.print(f"vidgate simulator on {config.public_url} (latency {latency:g} s)")
+    shared = ", generic renders" if generic_renders else ""
+    err.print(f"vidgate simulator on {config.public_url} (latency {latency:g} s{shared})")
     for prefix in (
         "runway",
         "luma/dream-machine/v1",

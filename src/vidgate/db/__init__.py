@@ -6,7 +6,7 @@ Alembic under the version table ``vidgate_alembic_version``.
 
 from __future__ import annotations
 
-from .engine import make_engine, upgrade
+from .engine import make_dbos_engine, make_engine, upgrade
 from .tables import (
     api_keys,
     assets,
@@ -36,6 +36,7 @@ __all__ = [
     "job_events",
     "jobs",
     "ledger",
+    "make_dbos_engine",
     "make_engine",
     "metadata",
     "provider_balances",

@@ -10,6 +10,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from dbos import DBOS
 from dbos._error import DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelledError
 
@@ -17,7 +18,7 @@ from .. import requestlog
 from .._logging import CurrentStderr
 from ..accounting.pricing import priced_catalog
 from ..catalog import Catalog
-from ..db import make_engine, upgrade
+from ..db import make_dbos_engine, make_engine, upgrade
 from ..media.lane import MediaLane
 from ..providers.base import Provider
 from ..providers.registry import provider_class
@@ -153,7 +154,7 @@ def uninstall() -> None:
 
 
 def dbos_config(settings: Settings) -> dict[str, object]:
-    return {
+    config: dict[str, object] = {
         "name": "vidgate",
         "system_database_url": settings.resolved_database_url,
         "application_version": WORKFLOW_VERSION,
@@ -161,6 +162,28 @@ def dbos_config(settings: Settings) -> dict[str, object]:
         "notification_listener_polling_interval_sec": min(1.0, settings.queue_poll_interval),
         "log_level": settings.log_level.upper(),
     }
+    engine = dbos_engine(settings)
+    if engine is not None:
+        config["system_database_engine"] = engine
+    return config
+
+
+#: The engine DBOS runs on in this process (SQLite only; see ``make_dbos_engine``), disposed
+#: of when DBOS is destroyed (DBOS does not dispose of an engine it was handed).
+_dbos_engine: sa.Engine | None = None
+
+
+def dbos_engine(settings: Settings) -> sa.Engine | None:
+    """A new engine for DBOS's system database in this process, with vidgate's SQLite pragmas
+    (``VIDGATE_SQLITE_SYNCHRONOUS``); None on PostgreSQL. Replaces (and disposes of) the last
+    one: DBOS runs once per process."""
+    global _dbos_engine
+    if _dbos_engine is not None:
+        _dbos_engine.dispose()
+    _dbos_engine = make_dbos_engine(
+        settings.resolved_database_url, synchronous=settings.sqlite_synchronous
+    )
+    return _dbos_engine
 
 
 #: An attempt's workflow id: ``<job id>-<n>``.
@@ -220,4 +243,8 @@ def launch_dbos(settings: Settings, queues: list[str] | None) -> None:
 
 
 def destroy_dbos() -> None:
+    global _dbos_engine
     DBOS.destroy(destroy_registry=False)
+    if _dbos_engine is not None:
+        _dbos_engine.dispose()
+        _dbos_engine = None

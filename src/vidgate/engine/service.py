@@ -21,6 +21,7 @@ from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
 from ..accounting.charges import attempt_charge
 from ..catalog import Catalog
+from ..db import make_dbos_engine
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
 from ..prompts.admission import PromptContext, expand_template, hints
 from ..prompts.sources import TemplateLibrary
@@ -93,6 +94,7 @@ class Engine:
         self._alerts: asyncio.Task[None] | None = None
         self._stop_sending: asyncio.Event | None = None
         self._dbos_client: DBOSClient | None = None
+        self._dbos_client_engine: sa.Engine | None = None
         self._templates: TemplateLibrary | None = None
         self._safety: SafetyGate | None = None
 
@@ -234,6 +236,9 @@ class Engine:
         if self._dbos_client is not None:
             self._dbos_client.destroy()
             self._dbos_client = None
+        if self._dbos_client_engine is not None:
+            self._dbos_client_engine.dispose()
+            self._dbos_client_engine = None
         await self._stop_webhooks()
         if self._keeper is not None:
             self._keeper.cancel()
@@ -348,7 +353,12 @@ class Engine:
     def _client(self) -> DBOSClient:
         """One DBOS client per engine (it holds a connection pool), made on first use."""
         if self._dbos_client is None:
-            self._dbos_client = DBOSClient(system_database_url=self.settings.resolved_database_url)
+            url, synchronous = self.settings.resolved_database_url, self.settings.sqlite_synchronous
+            # On SQLite, an engine with vidgate's pragmas (VIDGATE_SQLITE_SYNCHRONOUS).
+            self._dbos_client_engine = make_dbos_engine(url, synchronous=synchronous)
+            self._dbos_client = DBOSClient(
+                system_database_url=url, system_database_engine=self._dbos_client_engine
+            )
         return self._dbos_client
 
     def enqueue(

@@ -75,7 +75,7 @@ def _deliver(sim: SimState, task: SimTask, body: dict[str, Any]) -> None:
 class _Watch:
     """Sends the prediction's webhooks as its state changes, until it is finished: a check on
     the simulator's timer at each moment its state may change (its timeline's next phase, its
-    deadline, the ``logs`` throttle), and at least every ``WEBHOOK_THROTTLE`` (a cancel)."""
+    deadline, the ``logs`` throttle) and at once after a cancel (``SimState.poke``)."""
 
     def __init__(self, sim: SimState, task: SimTask) -> None:
         self.sim, self.task = sim, task
@@ -85,20 +85,18 @@ class _Watch:
         self.logs_sent_at = 0.0
         self.output_sent = False
 
-    def check(self) -> None:
+    def check(self, now: float) -> float | None:
         sim, task, events = self.sim, self.task, self.events
-        now = time.time()
         if now >= self.limit or sim.tasks.get(task.id) is not task:
-            return
+            return None
         status = _state(task, now).status
         if status in TERMINAL:
             if "completed" in events:
                 _deliver(sim, task, _prediction(sim, task, now))
-            return
+            return None
         if "output" not in events and "logs" not in events:
             # Nothing to send before the end: a cheap look at the timeline, no body built.
-            sim.call_at(self._next(now, status), self.check)
-            return
+            return self._next(now, status)
         body = _prediction(sim, task, now)
         if "output" in events and body["output"] is not None and not self.output_sent:
             self.output_sent = True
@@ -110,14 +108,16 @@ class _Watch:
         ):
             self.last_logs, self.logs_sent_at = body["logs"], now
             _deliver(sim, task, body)
-        sim.call_at(self._next(now, status), self.check)
+        return self._next(now, status)
 
     def _next(self, now: float, status: str) -> float:
-        wake = now + WEBHOOK_THROTTLE
+        wake = self.limit
         deadline: float | None = self.task.extra.get("deadline")
         for moment in (self.task.changes_at(now), deadline):
             if moment is not None and moment > now:
                 wake = min(wake, moment)
+        if "output" in self.events and status == "processing" and not self.output_sent:
+            wake = min(wake, now + WEBHOOK_THROTTLE)
         if "logs" in self.events and status == "processing":
             wake = min(wake, max(now + _LOGS_STEP, self.logs_sent_at + WEBHOOK_THROTTLE))
         return wake
@@ -130,4 +130,4 @@ _LOGS_STEP = 0.05
 def _start_watching(sim: SimState, task: SimTask) -> None:
     if "start" in task.extra["webhook_events"]:
         _deliver(sim, task, _prediction(sim, task, time.time()))
-    _Watch(sim, task).check()
+    sim.watch(task, _Watch(sim, task).check)

@@ -138,8 +138,8 @@ _CREATE_FAULTS = drawable(exclude={"moderation-after", "webhook-late"})
 
 #: A webhook watcher gives up on a request this long after its slowest possible finish.
 _WATCH_GRACE = 600.0
+#: How often the status stream (SSE) compares the request's status.
 _WATCH_STEP = 0.05
-_watchers: set[asyncio.Task[None]] = set()
 
 
 # -- a request's state ---------------------------------------------------------------------------
@@ -363,16 +363,27 @@ def _user_id(key_id: str) -> str:
     return "sim-user-" + hashlib.sha256(key_id.encode()).hexdigest()[:12]
 
 
-async def _watch(sim: SimState, task: SimTask, url: str, key: Ed25519PrivateKey) -> None:
-    """POST the result to ``url`` once the request completes, signed as fal signs it."""
-    latency = task.latency * 5 + task.faults.value("moderation-after", 0.0)
-    while True:
-        if task.deleted or time.time() - task.created_at > latency + _WATCH_GRACE:
-            return  # hanging for good
-        state = outcome(sim, task)
-        if state.status == "COMPLETED":
-            break
-        await asyncio.sleep(_WATCH_STEP)
+def _watch(sim: SimState, task: SimTask, url: str, key: Ed25519PrivateKey) -> None:
+    """POST the result to ``url`` once the request completes, signed as fal signs it: a look on
+    the simulator's timer at each moment the request may change (and at once on a cancel)."""
+    limit = task.created_at + task.latency * 5 + task.faults.value("moderation-after", 0.0)
+    limit += _WATCH_GRACE
+
+    def check(now: float) -> float | None:
+        if task.deleted:
+            return None
+        state = outcome(sim, task, now)
+        if state.status != "COMPLETED":
+            return task.next_look(now, limit)  # None: hanging for good
+        _deliver(sim, task, url, key, state)
+        return None
+
+    sim.watch(task, check)
+
+
+def _deliver(
+    sim: SimState, task: SimTask, url: str, key: Ed25519PrivateKey, state: Outcome
+) -> None:
     body: dict[str, Any] = {
         "request_id": task.id,
         "gateway_request_id": task.id,
@@ -508,6 +519,7 @@ async def cancel(request: Request, owner: str, app: str, request_id: str) -> Res
     if outcome(sim, task).status == "COMPLETED":
         return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
     task.canceled_at = time.time()
+    sim.poke(task)  # its webhook (if any) says so now
     return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
 
 
@@ -587,11 +599,7 @@ async def submit(request: Request, endpoint_id: str) -> Response:
     task = add_task(sim, request, PROVIDER, spec, faults, model=endpoint_id, extra=task_extra)
     _queues.setdefault(sim, deque()).append(task)
     if webhook:
-        watcher = asyncio.get_running_loop().create_task(
-            _watch(sim, task, webhook, signing_key(request.app.state))
-        )
-        _watchers.add(watcher)
-        watcher.add_done_callback(_watchers.discard)
+        _watch(sim, task, webhook, signing_key(request.app.state))
     if fires("500-after-create"):
         return _detail(500, "Internal Server Error", "internal_error")
     return JSONResponse(

@@ -58,7 +58,6 @@ the table says so:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import UTC, datetime
@@ -101,7 +100,6 @@ _PROMPT_MIN, _PROMPT_MAX = 3, 5000
 _LIST_DEFAULT, _LIST_MAX = 10, 100
 #: How long a callback watcher follows a generation that never ends (``hang``).
 _WATCH_LIMIT = 600.0
-_WATCH_STEP = 0.05
 
 #: The faults a create may draw from the global profile (they stay with the generation).
 CREATE_FAULTS = drawable(exclude={"500-poll"})
@@ -113,10 +111,6 @@ _DM_FAILURES = {
     "moderation-input": "Contains blacklisted words",
     "moderation-frame": "Frame moderation failed",
 }
-
-#: Callback watchers, kept referenced until they finish.
-_watchers: set[asyncio.Task[None]] = set()
-
 
 # -- helpers shared with the Agents twin --------------------------------------------------------
 
@@ -363,25 +357,26 @@ def _forged(url: str) -> str:
     return urlunsplit(parts._replace(path=f"{head}/{tampered}"))
 
 
-async def _watch(sim: SimState, task: SimTask, url: str) -> None:
-    """POST the Generation to ``url`` on every state change after ``queued``."""
+def _start_watcher(sim: SimState, task: SimTask, url: str) -> None:
+    """POST the Generation to ``url`` on every state change after ``queued``: a look on the
+    simulator's timer at each moment the timeline may change, until it ends or is deleted."""
     target = _forged(url) if "webhook-forged" in task.faults else url
+    limit = task.created_at + _WATCH_LIMIT
     last = "queued"
-    deadline = task.created_at + _WATCH_LIMIT
-    while time.time() < deadline and not task.deleted:
-        state, _ = _state(task)
+
+    def check(now: float) -> float | None:
+        nonlocal last
+        if task.deleted:
+            return None
+        state, _ = _state(task, now)
         if state != last:
             last = state
             sim.send_webhook(target, generation(sim, task), faults=task.faults, kind="luma")
             if state in ("completed", "failed"):
-                return
-        await asyncio.sleep(_WATCH_STEP)
+                return None
+        return task.next_look(now, limit)
 
-
-def _start_watcher(sim: SimState, task: SimTask, url: str) -> None:
-    watcher = asyncio.get_running_loop().create_task(_watch(sim, task, url))
-    _watchers.add(watcher)
-    watcher.add_done_callback(_watchers.discard)
+    sim.watch(task, check)
 
 
 # -- routes ------------------------------------------------------------------------------------

@@ -126,8 +126,6 @@ _STATUS = {
 }
 _MODERATION_MESSAGE = "Your request was blocked by our moderation system."
 _DEFAULT_PAGE, _MAX_PAGE = 20, 100
-#: Background watchers that announce a video's end by webhook (kept so they are not collected).
-_WATCHERS: set[asyncio.Task[None]] = set()
 
 
 # -- faults and auth -----------------------------------------------------------------------
@@ -557,24 +555,26 @@ def sign_webhook(secret: str, message_id: str, timestamp: int, body: bytes) -> s
 
 
 def _watch(sim: SimState, task: SimTask) -> None:
-    """Announce the video's end by webhook, if project webhooks are configured."""
-    if not sim.config.openai_webhook_url:
-        return
-    watcher = asyncio.get_running_loop().create_task(_announce(sim, task))
-    _WATCHERS.add(watcher)
-    watcher.add_done_callback(_WATCHERS.discard)
-
-
-async def _announce(sim: SimState, task: SimTask) -> None:
+    """Announce the video's end by webhook, if project webhooks are configured: a look on the
+    simulator's timer at each moment the video's timeline may change."""
     url = sim.config.openai_webhook_url
-    slowest = task.latency * 5 + task.faults.value("moderation-after", 0.0) + 600
-    while True:
-        if task.deleted or time.time() - task.created_at > slowest or url is None:
-            return  # deleted, or hanging for good
-        phase = task.at().phase
-        if phase in ("succeeded", "failed"):
-            break
-        await asyncio.sleep(0.05)
+    if not url:
+        return
+    limit = task.created_at + task.latency * 5 + task.faults.value("moderation-after", 0.0) + 600
+
+    def check(now: float) -> float | None:
+        if task.deleted:
+            return None
+        phase = task.at(now).phase
+        if phase not in ("succeeded", "failed"):
+            return task.next_look(now, limit)  # None: hanging for good
+        _announce(sim, task, url, phase)
+        return None
+
+    sim.watch(task, check)
+
+
+def _announce(sim: SimState, task: SimTask, url: str, phase: str) -> None:
     _finished_at(task, time.time())
     event_id = "evt_" + secrets.token_hex(12)
     event = {

@@ -499,6 +499,7 @@ async def cancel_prediction(request: Request, prediction_id: str) -> Response:
     now = time.time()
     if _state(task, now).status not in TERMINAL:
         task.canceled_at = now
+        sim.poke(task)  # its ``completed`` webhook (if any) goes now
     return JSONResponse(_prediction(sim, task, now))
 
 

@@ -191,6 +191,14 @@ class SimTask:
         later = [self.created_at + moment for moment in moments if self.created_at + moment > now]
         return min(later) if later else None
 
+    def next_look(self, now: float, limit: float) -> float | None:
+        """When a watcher of this task should look again: the timeline's next change, or (a
+        task that hangs) the wall-clock ``limit`` it gives up at; None once ``limit`` passed."""
+        if now >= limit:
+            return None
+        moment = self.changes_at(now)
+        return limit if moment is None else min(moment, limit)
+
     def first_polls_fail(self, count: int = 2) -> bool:
         """Count a status check; True while the ``500-poll`` fault should still answer 500."""
         self.polls += 1
@@ -222,6 +230,9 @@ class SimState:
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: Tasks followed on the loop's timer (see :meth:`watch`), and their next timer.
+        self._watches: dict[str, Callable[[float], float | None]] = {}
+        self._watch_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -376,6 +387,39 @@ class SimState:
         loop = asyncio.get_running_loop()
         return loop.call_at(loop.time() + max(0.0, when - time.time()), callback)
 
+    def watch(self, task: SimTask, check: Callable[[float], float | None]) -> None:
+        """Follows ``task`` on the loop's timer: ``check(now)`` does whatever is due (sends a
+        webhook) and answers when to look again (None: never). It runs now, then only at the
+        moments it names, and at once after :meth:`poke` (a cancel or delete), so a waiting
+        task costs one timer entry, not a coroutine that wakes every few milliseconds."""
+        self._watches[task.id] = check
+        self._run_watch(task.id)
+
+    def poke(self, task: SimTask) -> None:
+        """Something outside the timeline changed ``task`` (a cancel, a delete): its watch, if
+        it has one, looks again on the loop's next turn."""
+        if task.id not in self._watches:
+            return
+        handle = self._watch_timers.pop(task.id, None)
+        if handle is not None:
+            handle.cancel()
+        asyncio.get_running_loop().call_soon(self._run_watch, task.id)
+
+    def _run_watch(self, task_id: str) -> None:
+        self._watch_timers.pop(task_id, None)
+        check = self._watches.get(task_id)
+        if check is None:
+            return
+        try:
+            wake = check(time.time())
+        except Exception:  # a twin's bug must not stop every other task's timer
+            log.exception("simulator watch of %s failed", task_id)
+            wake = None
+        if wake is None:
+            self._watches.pop(task_id, None)
+            return
+        self._watch_timers[task_id] = self.call_at(wake, lambda: self._run_watch(task_id))
+
     # -- webhooks --------------------------------------------------------------------------
 
     def _webhook_client(self) -> httpx.AsyncClient:
@@ -442,6 +486,7 @@ class SimState:
             "creates": dict(self.creates),
             "creates_by_reference": {p: dict(c) for p, c in self.creates_by_reference.items()},
             "tasks": len(self.tasks),
+            "watching": len(self._watches),
             "renders": self.render_count,
             "requests": dict(self.requests),
             "webhooks": self.webhooks,
