@@ -21,6 +21,7 @@ from ..exceptions import InvalidRequest
 from ..settings import Settings
 from ..types import Job, JobStatus, VideoRequest
 from ._console import EXIT_FAILED, err, fail, friendly, out, print_json
+from ._priority import PriorityOption, StrategyOption
 from ._prompting import (
     Action,
     Atmosphere,
@@ -63,6 +64,8 @@ def generate(
     ] = None,
     provider: Annotated[str | None, typer.Option(help="Use this provider.")] = None,
     model: Annotated[str | None, typer.Option(help="Use this model: PROVIDER:MODEL.")] = None,
+    priority: PriorityOption = None,
+    strategy: StrategyOption = None,
     out_arg: Annotated[
         str | None,
         typer.Option(
@@ -124,6 +127,8 @@ def generate(
         idempotency_key=idempotency_key,
         deadline_seconds=deadline,
         user=check_user(user) if user else None,
+        priority=priority,
+        strategy=strategy,
     )
     settings = Settings()
     out_path = Path(out_arg).expanduser() if out_arg else None
