@@ -19,7 +19,7 @@ from ..accounting import check_user
 from ..engine import Engine
 from ..exceptions import InvalidRequest
 from ..settings import Settings
-from ..types import Job, JobStatus, VideoRequest
+from ..types import Job, JobStatus, Phase, VideoRequest
 from ._console import EXIT_FAILED, err, fail, friendly, out, print_json
 from ._priority import PriorityOption, StrategyOption
 from ._prompting import (
@@ -152,6 +152,17 @@ def generate(
             out.print(job.id)
         return
     job = asyncio.run(_run(settings, request, quiet=json_output))
+    if job.phase is Phase.SCHEDULED:
+        if json_output:
+            print_json(job)
+        else:
+            when = f"{job.not_before:%Y-%m-%d %H:%M} UTC" if job.not_before else "later"
+            err.print(
+                f"job {job.id} is a batch job, scheduled for the off-peak window (not before "
+                f"{when}); a worker (`vidgate worker`) releases and runs it"
+            )
+            out.print(job.id)
+        return
     copied_to: Path | None = None
     problem: str | None = None
     if job.status is JobStatus.COMPLETED and out_path is not None and job.output is not None:
@@ -208,6 +219,8 @@ async def _run(settings: Settings, request: VideoRequest, *, quiet: bool) -> Job
     try:
         _announce(engine, request, quiet=quiet)
         job = await engine.submit(request)
+        if job.phase is Phase.SCHEDULED:
+            return job  # held for the batch window: nothing to watch here
         started = time.monotonic()
         columns = (
             SpinnerColumn(),

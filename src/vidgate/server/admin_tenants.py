@@ -2,7 +2,9 @@
 
 A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_limit`` (text like
 ``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1),
-``deadline_seconds`` (above 0, up to a day), and ``uncertain_submit`` (``fallback`` or ``fail``).
+``deadline_seconds`` (above 0, up to a day), ``uncertain_submit`` (``fallback`` or ``fail``),
+``default_priority`` (``critical``, ``standard``, ``batch``) and ``strategies`` (priority →
+strategy, merged into the tenant's; a null value clears one priority's).
 Every field is validated before anything changes.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ..exceptions import InvalidRequest
+from ..priority.model import Priority, Strategy
 from .auth import admin
 from .errors import errors
 from .gateway import Gateway, gateway
@@ -44,6 +47,15 @@ _LIMITS_BODY: dict[str, Any] = {
                             "maximum": 86400,
                         },
                         "uncertain_submit": {"enum": ["fallback", "fail", None]},
+                        "default_priority": {"enum": [*(p.value for p in Priority), None]},
+                        "strategies": {
+                            "type": ["object", "null"],
+                            "description": "priority → strategy, merged into the tenant's; "
+                            "a null value clears that priority's, null clears them all",
+                            "propertyNames": {"enum": [p.value for p in Priority]},
+                            "additionalProperties": {"enum": [*(s.value for s in Strategy), None]},
+                            "examples": [{"batch": "cheapest", "critical": "reliable"}],
+                        },
                     },
                 }
             }
