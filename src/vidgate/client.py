@@ -61,6 +61,13 @@ class Video(BaseModel):
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     urls: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
+    #: critical, standard or batch; the strategy that ordered the candidates; for a batch job
+    #: held for the off-peak window (phase ``scheduled``), when it is released (unix seconds).
+    priority: str | None = None
+    strategy: str | None = None
+    not_before: int | None = None
+    #: Candidates in order, why each is where it is (``ranking``), why others were not used.
+    routing: dict[str, Any] | None = None
 
     @property
     def done(self) -> bool:
@@ -75,6 +82,11 @@ class Estimate(BaseModel):
     quote: dict[str, Any] | None = None
     alternatives: list[dict[str, Any]] = Field(default_factory=list)
     not_used: dict[str, str] = Field(default_factory=dict)
+    #: The priority, the strategy (and where it came from), and each candidate's place and why.
+    priority: str | None = None
+    strategy: str | None = None
+    strategy_from: str | None = None
+    ranking: list[dict[str, Any]] = Field(default_factory=list)
     hints: list[dict[str, str]] = Field(
         default_factory=list, description="the prompt linter's hints: code and message"
     )
@@ -185,7 +197,7 @@ class Client:
         """Start a job. ``prompt`` is text or a structured prompt (``{"subject": …,
         "camera": …}``); ``fields`` are the gateway's create fields (duration, aspect_ratio,
         resolution, model, providers, seed, negative_prompt, image, last_frame, metadata,
-        webhook_url, deadline_seconds, template, variables…)."""
+        webhook_url, deadline_seconds, template, variables, priority, strategy…)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return Video.model_validate(
             self._call("POST", "/v1/videos", json=_body(prompt, fields), headers=headers)

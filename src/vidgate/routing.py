@@ -64,6 +64,13 @@ class RoutePlan:
     notice: str | None = None
     #: A default admission decided for the caller (the duration), for the job's history.
     picked: str | None = None
+    #: The strategy that ordered the candidates (``priority.ranking``; None: routing's own
+    #: order), and why each candidate is where it is, in order.
+    strategy: str | None = None
+    reasons: dict[str, str] = field(default_factory=dict)
+    #: The job's priority and where its strategy came from (set by the engine's admission).
+    priority: str | None = None
+    strategy_from: str | None = None
 
     @property
     def first(self) -> Candidate:

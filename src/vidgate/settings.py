@@ -8,15 +8,19 @@ webhook secrets that follow a provider's naming (``OPENAI_WEBHOOK_SECRET``,
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .priority.model import DEFAULT_STRATEGIES, Priority, Strategy, parse_strategies
+from .priority.window import BatchWindow
 
 __all__ = ["Settings"]
 
@@ -228,6 +232,69 @@ class Settings(BaseSettings):
         "the request (503 moderation_unavailable) when any category the policy blocks is "
         "left unchecked; open admits it and records the failure in the audit",
     )
+    # -- priority, strategy and off-peak batches (issue 11 §6) --
+    default_priority: Priority = Field(
+        default=Priority.STANDARD,
+        description="the priority of a request that sets none and whose tenant has no default",
+    )
+    strategies: Annotated[dict[Priority, Strategy], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_STRATEGIES),
+        description="which routing strategy each priority uses unless its tenant says, e.g. "
+        "batch=cheapest,critical=reliable (or the same as a JSON object); the default is "
+        "critical=reliable, standard=cheapest, batch=cheapest, and a priority left out keeps it",
+    )
+    figures_window: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="recent attempts per model the fastest (p50) and reliable strategies weigh",
+    )
+    figures_ttl: float = Field(
+        default=30.0,
+        ge=0,
+        description="seconds a process reuses the live model figures before reading them again",
+    )
+    batch_window: str | None = Field(
+        default=None,
+        description="the daily off-peak window batch jobs wait for, e.g. 22:00-06:00 "
+        "(unset: batch jobs run at once)",
+    )
+    batch_timezone: str = Field(
+        default="UTC", description="the IANA time zone VIDGATE_BATCH_WINDOW is in"
+    )
+    batch_release_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds between a worker's checks for scheduled batch jobs whose window "
+        "has opened",
+    )
+    batch_release_max: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="scheduled jobs a worker releases per check (the rest at the next check)",
+    )
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategies(cls, value: Any) -> dict[Priority, Strategy]:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            value = json.loads(value)
+        return {**DEFAULT_STRATEGIES, **parse_strategies(value)}
+
+    @model_validator(mode="after")
+    def _window(self) -> Settings:
+        if self.batch_window is not None and self.batch_window.strip():
+            BatchWindow.parse(self.batch_window, self.batch_timezone)
+        return self
+
+    @property
+    def resolved_batch_window(self) -> BatchWindow | None:
+        """The parsed off-peak window, or None when batch jobs run at once."""
+        if self.batch_window is None or not self.batch_window.strip():
+            return None
+        return BatchWindow.parse(self.batch_window, self.batch_timezone)
+
     # -- where providers are (their simulator twins in tests and demos) --
     simulator_url: str | None = Field(
         default=None,

@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .priority.model import Priority, Strategy
 from .prompts.model import StructuredPrompt, core_text
 
 __all__ = [
@@ -96,6 +97,8 @@ class Phase(StrEnum):
     """The finer step a job is in; ``status`` says whether it is still going."""
 
     QUEUED = "queued"
+    #: A ``batch`` job held until the off-peak window opens (``Job.not_before``).
+    SCHEDULED = "scheduled"
     ROUTING = "routing"
     #: Waiting for a slot under the provider's concurrency or rate limit
     #: (``VIDGATE_PROVIDER_LIMITS``); the job's history says which limit.
@@ -193,6 +196,16 @@ class VideoRequest(BaseModel):
     )
     deadline_seconds: float | None = Field(
         default=None, gt=0, le=24 * 3600, description="None: the configured default (600 s)"
+    )
+    priority: Priority | None = Field(
+        default=None,
+        description="critical, standard or batch (batch waits for the off-peak window); "
+        "None: the tenant's default, else standard",
+    )
+    strategy: Strategy | None = Field(
+        default=None,
+        description="how to order the candidates: preferred, cheapest, fastest, quality, "
+        "reliable; None: the one the tenant set for the priority, else the default",
     )
 
     @model_validator(mode="before")
@@ -476,6 +489,9 @@ class Job(BaseModel):
     )
     moderation: ModerationMark | None = Field(
         default=None, description="what the moderation at admission decided (None: not run)"
+    )
+    not_before: datetime | None = Field(
+        default=None, description="a scheduled batch job is released at this instant"
     )
     created_at: datetime
     updated_at: datetime

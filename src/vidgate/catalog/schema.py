@@ -29,6 +29,8 @@ __all__ = [
     "Prompting",
     "ProviderProfile",
     "Rule",
+    "TIERS",
+    "Tier",
 ]
 
 #: The request parameters a cross-parameter rule may talk about.
@@ -220,6 +222,11 @@ class Prompting(_Strict):
         return value
 
 
+#: A model's quality tier, best first (``priority.ranking`` orders by it).
+Tier = Literal["premium", "standard", "economy"]
+TIERS: tuple[Tier, ...] = ("premium", "standard", "economy")
+
+
 class ModelProfile(_Strict):
     """One model at one provider, as data."""
 
@@ -228,6 +235,11 @@ class ModelProfile(_Strict):
     title: str
     family: str | None = None
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    tier: Tier = Field(
+        default="standard",
+        description="quality tier, for the `quality` routing strategy: premium (a provider's "
+        "flagship), standard, economy (fast, turbo, lite variants)",
+    )
     modes: list[Mode] = Field(min_length=1)
     durations: list[float] | None = None
     duration_range: DurationRange | None = None

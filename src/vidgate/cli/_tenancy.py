@@ -45,6 +45,40 @@ UncertainOption = Annotated[
     ),
 ]
 
+PriorityDefaultOption = Annotated[
+    str | None,
+    typer.Option(
+        "--default-priority",
+        help="The priority of a request that sets none: critical, standard or batch; 'none' "
+        "follows VIDGATE_DEFAULT_PRIORITY.",
+    ),
+]
+StrategiesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--strategy",
+        help="PRIORITY=STRATEGY, e.g. batch=cheapest (repeatable; merged into the tenant's): "
+        "preferred, cheapest, fastest, quality, reliable; PRIORITY=none clears one, 'none' "
+        "clears them all.",
+    ),
+]
+
+
+def strategy_flags(values: list[str] | None) -> dict[str, Any]:
+    """``--strategy`` values → the ``strategies`` change (validated by ``limit_changes``)."""
+    if not values:
+        return {}
+    if [v.strip().lower() for v in values] == [_NONE]:
+        return {"strategies": None}
+    changes: dict[str, str | None] = {}
+    for item in values:
+        priority, sep, strategy = item.partition("=")
+        if not sep:
+            raise InvalidRequest(f"--strategy takes PRIORITY=STRATEGY, not {item!r}")
+        chosen = strategy.strip()
+        changes[priority.strip()] = None if chosen.lower() == _NONE else chosen
+    return {"strategies": changes}
+
 
 def limit_flags(
     rate_limit: str | None,

@@ -14,8 +14,10 @@ from rich.table import Table
 from ..accounting.estimates import estimate_models, project
 from ..engine import Engine
 from ..exceptions import InvalidRequest
+from ..priority.ranking import summary
 from ..types import VideoRequest
 from ._console import err, friendly, out, print_json
+from ._priority import PriorityOption, StrategyOption
 from ._prompting import (
     Action,
     Atmosphere,
@@ -62,6 +64,8 @@ def estimate(
     last_frame: Annotated[str | None, typer.Option(help="Last frame: a path or URL.")] = None,
     provider: Annotated[str | None, typer.Option(help="Use this provider.")] = None,
     model: Annotated[str | None, typer.Option(help="Use this model: PROVIDER:MODEL.")] = None,
+    priority: PriorityOption = None,
+    strategy: StrategyOption = None,
     subject: Subject = None,
     action: Action = None,
     camera: Camera = None,
@@ -89,6 +93,8 @@ def estimate(
         "image": image,
         "last_frame": last_frame,
         "model": model,
+        "priority": priority,
+        "strategy": strategy,
     }
     request = VideoRequest(
         **prompt_fields(
@@ -127,6 +133,7 @@ def estimate(
                 "quote": first.quote.model_dump(mode="json") if first.quote else None,
                 "alternatives": [c.ref for c in plan.candidates[1:]],
                 "not_used": plan.skipped,
+                **summary(plan),
                 "notice": plan.notice,
                 "prompt": resolved.prompt,
                 "template": resolved.template,
@@ -139,8 +146,10 @@ def estimate(
         return
     if plan.notice:
         err.print(f"[yellow]note:[/] {escape(plan.notice)}")
+    if plan.strategy:
+        err.print(f"strategy: {escape(plan.strategy_from or plan.strategy)}")
     table = Table(title=f"estimate: {resolved.duration:g} s at {resolved.resolution}")
-    for column in ("model", "usd", "price", "status", "why not"):
+    for column in ("model", "usd", "price", "status", "why (not)"):
         table.add_column(column, overflow="fold")
     for row in rows:
         name = f"[bold]{row.model}[/] (chosen)" if row.chosen else row.model
@@ -148,7 +157,8 @@ def estimate(
         status = row.status or "-"
         if status not in ("confirmed", "-"):
             status = f"[yellow]{status}[/]"
-        table.add_row(name, usd, escape(row.how or ""), status, escape(row.reason or ""))
+        why = row.reason or plan.reasons.get(row.model, "")
+        table.add_row(name, usd, escape(row.how or ""), status, escape(why))
     out.print(table)
     if projection is not None:
         out.print(

@@ -19,8 +19,9 @@ from ..accounting import check_user
 from ..engine import Engine
 from ..exceptions import InvalidRequest
 from ..settings import Settings
-from ..types import Job, JobStatus, VideoRequest
+from ..types import Job, JobStatus, Phase, VideoRequest
 from ._console import EXIT_FAILED, err, fail, friendly, out, print_json
+from ._priority import PriorityOption, StrategyOption
 from ._prompting import (
     Action,
     Atmosphere,
@@ -63,6 +64,8 @@ def generate(
     ] = None,
     provider: Annotated[str | None, typer.Option(help="Use this provider.")] = None,
     model: Annotated[str | None, typer.Option(help="Use this model: PROVIDER:MODEL.")] = None,
+    priority: PriorityOption = None,
+    strategy: StrategyOption = None,
     out_arg: Annotated[
         str | None,
         typer.Option(
@@ -124,6 +127,8 @@ def generate(
         idempotency_key=idempotency_key,
         deadline_seconds=deadline,
         user=check_user(user) if user else None,
+        priority=priority,
+        strategy=strategy,
     )
     settings = Settings()
     out_path = Path(out_arg).expanduser() if out_arg else None
@@ -147,6 +152,17 @@ def generate(
             out.print(job.id)
         return
     job = asyncio.run(_run(settings, request, quiet=json_output))
+    if job.phase is Phase.SCHEDULED:
+        if json_output:
+            print_json(job)
+        else:
+            when = f"{job.not_before:%Y-%m-%d %H:%M} UTC" if job.not_before else "later"
+            err.print(
+                f"job {job.id} is a batch job, scheduled for the off-peak window (not before "
+                f"{when}); a worker (`vidgate worker`) releases and runs it"
+            )
+            out.print(job.id)
+        return
     copied_to: Path | None = None
     problem: str | None = None
     if job.status is JobStatus.COMPLETED and out_path is not None and job.output is not None:
@@ -203,6 +219,8 @@ async def _run(settings: Settings, request: VideoRequest, *, quiet: bool) -> Job
     try:
         _announce(engine, request, quiet=quiet)
         job = await engine.submit(request)
+        if job.phase is Phase.SCHEDULED:
+            return job  # held for the batch window: nothing to watch here
         started = time.monotonic()
         columns = (
             SpinnerColumn(),

@@ -50,13 +50,15 @@ def list_jobs(
         print_json(found)
         return
     table = Table(title="vidgate jobs")
-    for column in ("id", "status", "phase", "progress", "model", "request", "cost", "created"):
+    columns = ("id", "status", "phase", "priority", "progress", "model", "request", "cost")
+    for column in (*columns, "created"):
         table.add_column(column, overflow="fold")
     for job in found:
         table.add_row(
             job.id,
             f"[{_STATUS_STYLE[job.status]}]{job.status.value}[/]",
-            job.phase.value,
+            _phase(job),
+            job.request.priority.value if job.request.priority else "-",
             f"{job.progress:.0f}%",
             f"{job.provider}:{job.model}" if job.provider else "-",
             f"{job.request.duration:g}s {job.request.aspect_ratio} {job.request.resolution}",
@@ -88,6 +90,7 @@ def show(
         print_json(body)
         return
     _print_job(job)
+    _print_ranking(job)
     if job.phase is Phase.PROVIDER_LIMIT and events:
         out.print(f"[yellow]waiting:[/] {escape(events[-1].message)}")
     history = Table(title="history")
@@ -142,6 +145,35 @@ def cancel(
         out.print(f"job {job.id} had already ended: {job.status.value}")
 
 
+def _phase(job: Job) -> str:
+    """The phase; a scheduled job's with when it is released."""
+    if job.phase is Phase.SCHEDULED and job.not_before is not None:
+        return f"scheduled until {job.not_before:%Y-%m-%d %H:%M} UTC"
+    return job.phase.value
+
+
+def _print_ranking(job: Job) -> None:
+    """The priority, the strategy (and where it came from), and why each candidate is where
+    it is."""
+    routing = job.routing or {}
+    ranking = [r for r in routing.get("ranking") or () if isinstance(r, dict)]
+    if not routing.get("strategy"):
+        return
+    title = f"ranking: {routing.get('strategy_from') or routing['strategy']}"
+    table = Table(title=escape(title))
+    for column in ("#", "model", "usd", "why"):
+        table.add_column(column, overflow="fold")
+    for row in ranking:
+        usd = row.get("usd")
+        table.add_row(
+            str(row.get("rank", "")),
+            escape(str(row.get("model", ""))),
+            f"${usd:.2f}" if isinstance(usd, int | float) else "-",
+            escape(str(row.get("why", ""))),
+        )
+    out.print(table)
+
+
 def _print_job(job: Job) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -151,6 +183,10 @@ def _print_job(job: Job) -> None:
         "status", f"[{_STATUS_STYLE[job.status]}]{job.status.value}[/] ({job.phase.value})"
     )
     grid.add_row("progress", f"{job.progress:.0f}%")
+    if job.request.priority is not None:
+        grid.add_row("priority", job.request.priority.value)
+    if job.not_before is not None:
+        grid.add_row("not before", f"{job.not_before:%Y-%m-%d %H:%M:%S} UTC")
     grid.add_row("prompt", escape(job.request.prompt))
     if job.request.template:
         grid.add_row("template", escape(job.request.template))

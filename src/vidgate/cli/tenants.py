@@ -16,9 +16,12 @@ from ._tenancy import (
     ConcurrentOption,
     DailyOption,
     DeadlineOption,
+    PriorityDefaultOption,
     RateOption,
+    StrategiesOption,
     UncertainOption,
     limit_flags,
+    strategy_flags,
 )
 from ._tenancy import book as _book
 
@@ -106,6 +109,12 @@ def _show(tenant: Tenant) -> None:
         f"{tenant.deadline_seconds:g} s" if tenant.deadline_seconds else "none (the default)",
     )
     grid.add_row("uncertain submit", tenant.uncertain_submit or "the gateway's default")
+    grid.add_row("default priority", tenant.default_priority or "the gateway's default")
+    grid.add_row(
+        "strategies",
+        ", ".join(f"{k}={v}" for k, v in (tenant.strategies or {}).items())
+        or "the gateway's defaults",
+    )
     grid.add_row("webhook url", tenant.webhook_url or "none")
     grid.add_row("active keys", str(tenant.active_keys))
     out.print(grid)
@@ -162,15 +171,22 @@ def set_limits(
     daily_videos: DailyOption = None,
     deadline: DeadlineOption = None,
     uncertain_submit: UncertainOption = None,
+    default_priority: PriorityDefaultOption = None,
+    strategy: StrategiesOption = None,
     safety: SafetyOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Change the limits named; the others stay as they are. 'none' clears a limit."""
     given = limit_flags(rate_limit, max_concurrent, daily_videos, deadline, uncertain_submit)
+    if default_priority is not None:
+        cleared = default_priority.strip().lower() == "none"
+        given["default_priority"] = None if cleared else default_priority.strip()
+    given |= strategy_flags(strategy)
     if not given and not safety:
         raise InvalidRequest(
             "say which limit to change: --rate-limit, --max-concurrent, --daily-videos, "
-            "--deadline, --uncertain-submit (a value, or 'none' to clear it) or --safety"
+            "--deadline, --uncertain-submit, --default-priority, --strategy (a value, or "
+            "'none' to clear it) or --safety"
         )
     policy_change = safety_flags(safety) if safety else None
     if policy_change is not None:

@@ -34,9 +34,12 @@ jobs = sa.Table(
     sa.Column("deleted_at", _ts),
     sa.Column("hints", sa.JSON),  # the prompt linter's hints, from admission
     sa.Column("moderation", sa.JSON),  # the admission moderation's verdict (vidgate.safety)
+    # A batch job held for the off-peak window is released at this instant (phase scheduled).
+    sa.Column("not_before", _ts),
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),
+    sa.Index("ix_jobs_not_before", "not_before"),
 )
 
 attempts = sa.Table(
@@ -160,6 +163,8 @@ tenants = sa.Table(
     sa.Column("uncertain_submit", sa.String(16)),  # fallback | fail; None: VIDGATE_UNCERTAIN_SUBMIT
     # The tenant's own safety policy (JSON text, merged over VIDGATE_SAFETY_POLICY); None: that.
     sa.Column("safety_policy", sa.Text),
+    sa.Column("default_priority", sa.String(16)),  # critical | standard | batch; None: settings
+    sa.Column("strategies", sa.JSON),  # {priority: strategy}; a priority absent: settings
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
 )

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from .. import requestlog
+from .._clock import utcnow
 from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
 from ..accounting.charges import attempt_charge
@@ -37,12 +38,14 @@ from ..types import (
     Job,
     JobEvent,
     JobStatus,
+    Phase,
     PromptHint,
     RequestLogEntry,
     VideoRequest,
     new_id,
 )
 from ..webhooks import WebhookDispatcher
+from .batches import hold_until, release_due, release_loop, scheduled_note
 from .charging import read_balances, reconcile_open_charges
 from .fairshare import (
     adopt_legacy,
@@ -53,6 +56,7 @@ from .fairshare import (
 )
 from .figures import JobFigures, read_figures
 from .health import Health
+from .priorities import decide, ranked, routing_record
 from .runtime import (
     JOB_QUEUE,
     Runtime,
@@ -83,9 +87,18 @@ class Engine:
     On start, DBOS resumes every unfinished job of this executor id (``VIDGATE_EXECUTOR_ID``).
     """
 
-    def __init__(self, settings: Settings | None = None, *, worker: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        worker: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.settings = settings or Settings()
         self.worker = worker
+        #: The time batch scheduling decides by (tests pass their own).
+        self.clock = clock
+        self._batches: asyncio.Task[None] | None = None
         self._runtime: Runtime | None = None
         self._launched = False
         self._keeper: asyncio.Task[None] | None = None
@@ -143,6 +156,10 @@ class Engine:
             self._start_webhooks()
             if self.settings.balance_interval > 0:
                 self._money = asyncio.create_task(self._money_loop(), name="vidgate-money")
+            self._batches = asyncio.create_task(
+                release_loop(self.release_scheduled, self.settings.batch_release_interval),
+                name="vidgate-batches",
+            )
 
     def _start_webhooks(self) -> None:
         """Workers send client webhooks: every process that completes jobs claims due outbox
@@ -228,6 +245,11 @@ class Engine:
             await asyncio.sleep(self.settings.balance_interval)
 
     async def close(self) -> None:
+        if self._batches is not None:
+            self._batches.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._batches
+            self._batches = None
         if self._money is not None:
             self._money.cancel()
             with suppress(asyncio.CancelledError):
@@ -290,8 +312,13 @@ class Engine:
         quotes."""
         request = expand_template(request, PromptContext(tenant, self.templates))
         validate_request(request, self.runtime.catalog)
+        # The priority and strategy (engine/priorities.py): the plan in the strategy's order.
+        request, decision = decide(self.settings, self.database, request, tenant)
         return plan_with_defaults(
-            request, self.runtime.catalog, self.plan, self.settings.default_duration
+            request,
+            self.runtime.catalog,
+            lambda r: ranked(self.settings, self.database, self.plan(r), r, decision),
+            self.settings.default_duration,
         )
 
     def hints(self, request: VideoRequest, plan: RoutePlan) -> list[PromptHint]:
@@ -312,6 +339,11 @@ class Engine:
         verdict = self.safety.check(request, tried, tenant)
         job_id = new_id("job")
         held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
+        # A batch job outside the off-peak window waits (engine/batches.py): not queued now.
+        not_before = hold_until(self.settings, request, self.clock())
+        note = scheduled_note(self.settings, not_before) if not_before else None
+        if plan.picked:
+            note = f"{plan.picked}; {note}" if note else plan.picked
 
         def check(conn: sa.Connection) -> None:
             if guard is not None:
@@ -324,10 +356,12 @@ class Engine:
             tenant=tenant,
             quote=plan.first.quote,
             hints=self.hints(request, plan),
-            note=plan.picked,
+            note=note,
             guard=check,
-            then=None if then is None else lambda conn: then(conn, job_id),
+            then=None if then is None or not_before else lambda conn: then(conn, job_id),
             moderation=verdict.mark if verdict is not None else None,
+            routing=routing_record(plan),
+            not_before=not_before,
         )
         if created and verdict is not None:
             self.safety.record(verdict, tenant=tenant, job_id=job.id)
@@ -345,7 +379,7 @@ class Engine:
         ``guard(connection)`` runs in the transaction that inserts the job (tenant limits)."""
         await self.start()
         job, created = self._admit(request, tenant, guard)
-        if created:
+        if created and job.phase is not Phase.SCHEDULED:  # a worker releases a scheduled one
             with SetWorkflowID(job.id):
                 await DBOS.start_workflow_async(job_workflow, job.id)
         return job
@@ -391,6 +425,8 @@ class Engine:
         job = store.get(job_id, tenant=tenant)
         if job.done:
             return job
+        if job.phase is Phase.SCHEDULED:  # ended first, so no worker releases it after this
+            store.finish(job_id, JobStatus.CANCELED, "canceled by request while scheduled")
         await asyncio.to_thread(self._client().cancel_workflow, job_id, cancel_children=True)
         # A job and its attempt waiting in this process stop at once; elsewhere, within one
         # VIDGATE_WAKE_INTERVAL (their process's one check sees the workflows cancelled).
@@ -430,6 +466,19 @@ class Engine:
             )
         store.update_job(job_id, cost_usd=store.charged(job_id))
         return store.get(job_id)
+
+    async def release_scheduled(self, now: datetime | None = None) -> list[str]:
+        """Release the scheduled batch jobs due at ``now`` (default: the engine's clock) onto
+        the job queue for workers; their ids. Workers call it every
+        ``VIDGATE_BATCH_RELEASE_INTERVAL`` seconds."""
+        client = self._client()  # made before the transactions (SQLite's write lock)
+        return await asyncio.to_thread(
+            release_due,
+            self.database,
+            client,
+            now or self.clock(),
+            self.settings.batch_release_max,
+        )
 
     def notify(self, job_id: str, attempt_id: str, event: dict[str, Any] | None = None) -> None:
         """Wake the job's waiting attempt now (a provider webhook arrived); it polls at once.

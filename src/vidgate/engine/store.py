@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -183,13 +184,17 @@ class JobStore:
         hints: list[PromptHint] | None = None,
         note: str | None = None,
         moderation: ModerationMark | None = None,
+        routing: dict[str, Any] | None = None,
+        not_before: datetime | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
         is an ``IdempotencyConflict``). ``guard`` runs inside the inserting transaction, before
         the insert, to enforce the tenant's limits atomically; ``then`` runs in it after the
         insert (the DBOS enqueue: one commit for the whole admission). ``note`` is added to
-        the first history line (a default admission picked, such as the duration)."""
+        the first history line (a default admission picked, such as the duration).
+        ``routing`` is admission's ranking of the candidates; a job with ``not_before`` is
+        held in phase ``scheduled`` until then (``engine.batches`` releases it)."""
         digest = request_hash(request)
         if request.idempotency_key is not None:
             existing = self._same_key(tenant, request.idempotency_key, digest)
@@ -200,9 +205,11 @@ class JobStore:
             "id": job_id,
             "tenant": tenant,
             "status": JobStatus.QUEUED.value,
-            "phase": Phase.QUEUED.value,
+            "phase": (Phase.SCHEDULED if not_before else Phase.QUEUED).value,
             "progress": 0.0,
             "request": request.model_dump(mode="json"),
+            "routing": routing,
+            "not_before": not_before,
             "request_hash": digest,
             "idempotency_key": request.idempotency_key,
             "provider": quote.provider if quote else None,
@@ -226,7 +233,7 @@ class JobStore:
                     {
                         "job_id": job_id,
                         "at": now,
-                        "phase": "queued",
+                        "phase": row["phase"],
                         "progress": 0.0,
                         "message": f"job created; {note}" if note else "job created",
                     },
@@ -243,7 +250,7 @@ class JobStore:
                 raise
             return existing, False
         # Just inserted, so nothing else is on it yet: no need to read it back.
-        fresh = {**row, "cost_usd": None, "error": None, "routing": None, "completed_at": None}
+        fresh = {**row, "cost_usd": None, "error": None, "completed_at": None}
         return self._job(fresh, [], {}), True
 
     def _same_key(self, tenant: str, key: str, digest: str) -> Job | None:
@@ -689,6 +696,7 @@ class JobStore:
             moderation=ModerationMark.model_validate(row["moderation"])
             if row.get("moderation")
             else None,
+            not_before=_aware(row.get("not_before")),
             created_at=_aware(row["created_at"]) or _now(),
             updated_at=_aware(row["updated_at"]) or _now(),
             completed_at=_aware(row["completed_at"]),

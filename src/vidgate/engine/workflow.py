@@ -77,8 +77,9 @@ from .payloads import (
     QuotePayload,
     UncertainSubmit,
 )
-from .refusals import is_refusal, provider_refusal_step, refusal_choice, what_next
 from .poller import PROGRESS_STEP, next_interval
+from .priorities import rerank, routing_record
+from .refusals import is_refusal, provider_refusal_step, refusal_choice, what_next
 from .retry import definitely_not_created, retrying
 from .runtime import current
 from .wakeups import ENDED
@@ -172,12 +173,9 @@ async def route_step(job_id: str) -> PlanPayload:
     rt = current()
     job = rt.store.get(job_id)
     rt.store.set_phase(job_id, Phase.ROUTING, _PROGRESS[Phase.ROUTING], "choosing a provider")
-    plan = plan_route(job.request, rt.catalog)
-    routing = {
-        "candidates": [c.ref for c in plan.candidates],
-        "skipped": plan.skipped,
-    }
-    rt.store.update_job(job_id, routing=routing)
+    # Admission's strategy and order, kept (engine/priorities.py: the chain the budget reserved).
+    plan = rerank(rt.settings, rt.store.engine, plan_route(job.request, rt.catalog), job)
+    rt.store.update_job(job_id, routing=routing_record(plan))
     decided: PlanPayload = {
         "candidates": [
             {

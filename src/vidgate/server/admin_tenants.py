@@ -2,10 +2,11 @@
 
 A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_limit`` (text like
 ``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1),
-``deadline_seconds`` (above 0, up to a day), ``uncertain_submit`` (``fallback`` or ``fail``), and
-``safety_policy`` (``vidgate.safety.policy``: merged over the tenant's own, ``null`` clears it;
-one tenant's GET and PATCH answer with the effective policy). Every field is validated before
-anything changes.
+``deadline_seconds`` (above 0, up to a day), ``uncertain_submit`` (``fallback`` or ``fail``),
+``default_priority`` (``critical``, ``standard``, ``batch``), ``strategies`` (priority →
+strategy, merged into the tenant's; a null value clears one priority's) and ``safety_policy``
+(``vidgate.safety.policy``: merged over the tenant's own, ``null`` clears it; one tenant's GET
+and PATCH answer with the effective policy). Every field is validated before anything changes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ..exceptions import InvalidRequest
+from ..priority.model import Priority, Strategy
 from ..safety.policy import SafetyPolicy, load_policy, store_policy
 from .auth import admin
 from .errors import errors
@@ -52,6 +54,15 @@ _LIMITS_BODY: dict[str, Any] = {
                             "examples": [
                                 {"actions": {"violence": "flag"}, "on_provider_refusal": "fail"}
                             ],
+                        },
+                        "default_priority": {"enum": [*(p.value for p in Priority), None]},
+                        "strategies": {
+                            "type": ["object", "null"],
+                            "description": "priority → strategy, merged into the tenant's; "
+                            "a null value clears that priority's, null clears them all",
+                            "propertyNames": {"enum": [p.value for p in Priority]},
+                            "additionalProperties": {"enum": [*(s.value for s in Strategy), None]},
+                            "examples": [{"batch": "cheapest", "critical": "reliable"}],
                         },
                     },
                 }

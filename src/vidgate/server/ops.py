@@ -81,6 +81,7 @@ async def models(
                 "owned_by": model.provider,
                 "title": model.title,
                 "lifecycle": model.lifecycle.stage_on(today).value,
+                "tier": model.tier,
                 "retires_on": model.lifecycle.retires_on.isoformat()
                 if model.lifecycle.retires_on
                 else None,

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ..catalog import Catalog, frame_sizes
 from ..exceptions import InvalidRequest, UnknownModel, UnsupportedRequest
 from ..media.geometry import dimensions_for
+from ..priority.model import Priority, Strategy
 from ..prompts.model import FIELD_MAX_CHARS
 from ..types import Job, VideoRequest
 
@@ -39,6 +40,8 @@ VIDGATE_FIELDS = frozenset(
         "user",
         "template",
         "variables",
+        "priority",
+        "strategy",
     }
 )
 _JSON_FIELDS = {"providers", "metadata", "variables"}
@@ -105,6 +108,15 @@ _CREATE_PROPERTIES: dict[str, Any] = {
         "type": "string",
         "maxLength": 128,
         "description": "the end user the video is for: their budgets and quotas apply",
+    },
+    "priority": {
+        "enum": [p.value for p in Priority],
+        "description": "critical, standard or batch (waits for the off-peak window); "
+        "default: the tenant's",
+    },
+    "strategy": {
+        "enum": [s.value for s in Strategy],
+        "description": "the order candidates are tried in; default: the tenant's for the priority",
     },
 }
 #: The create (and estimate) body for the OpenAPI document: JSON, or multipart with the same
@@ -354,6 +366,10 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
         "resolution": request.resolution,
         "metadata": request.metadata,
         "user": request.user,
+        # Priority and strategy (issue 11 §6): how the candidates were ranked is in routing.
+        "priority": request.priority.value if request.priority else None,
+        "strategy": (job.routing or {}).get("strategy"),
+        "not_before": int(job.not_before.timestamp()) if job.not_before else None,
         "attempts": [
             {
                 "number": a.number,

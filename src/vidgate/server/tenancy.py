@@ -38,6 +38,7 @@ from ..exceptions import (
     TenantNotFound,
     TooManyRequests,
 )
+from ..priority.model import Priority, parse_strategies
 
 __all__ = [
     "LIMIT_FIELDS",
@@ -85,6 +86,8 @@ LIMIT_FIELDS = (
     "daily_videos",
     "deadline_seconds",
     "uncertain_submit",
+    "default_priority",
+    "strategies",
 )
 _MAX_LIMIT = 1_000_000
 _MAX_DEADLINE = 24 * 3600.0
@@ -96,7 +99,10 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
     checked, and nothing is returned, unless every value is valid: ``rate_limit`` is text like
     ``"60/min"``, ``max_concurrent`` and ``daily_videos`` whole numbers from 1, and
     ``deadline_seconds`` a number of seconds above 0, up to a day, and ``uncertain_submit``
-    ``"fallback"`` or ``"fail"`` (``None``: follow ``VIDGATE_UNCERTAIN_SUBMIT``)."""
+    ``"fallback"`` or ``"fail"`` (``None``: follow ``VIDGATE_UNCERTAIN_SUBMIT``),
+    ``default_priority`` a priority (``critical``, ``standard``, ``batch``), and ``strategies``
+    an object of priority → strategy (a ``None`` value clears that priority's; the object is
+    merged into the tenant's by ``TenantBook.set_limits``)."""
     unknown = sorted(set(values) - set(LIMIT_FIELDS))
     if unknown:
         raise InvalidRequest(f"unknown tenant fields {unknown}; known: {list(LIMIT_FIELDS)}")
@@ -108,6 +114,8 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise InvalidRequest("rate_limit must be text like '60/min', or null to clear it")
             changes["rate_limit"], changes["rate_period"] = parse_rate(value)
+        elif name in ("default_priority", "strategies"):
+            changes[name] = _routing_change(name, value)
         elif name == "uncertain_submit":
             if value not in UNCERTAIN_SUBMIT_POLICIES:
                 raise InvalidRequest(
@@ -132,12 +140,39 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def _routing_change(name: str, value: Any) -> Any:
+    """A tenant's default priority, or its strategy changes: priority → strategy, or None to
+    clear that priority's."""
+    if name == "default_priority":
+        if value not in {p.value for p in Priority}:
+            raise InvalidRequest(
+                f"default_priority is one of {', '.join(p.value for p in Priority)}, "
+                "or null to follow VIDGATE_DEFAULT_PRIORITY"
+            )
+        return value
+    if not isinstance(value, Mapping) or len(value) > len(Priority):
+        raise InvalidRequest(
+            'strategies is an object of priority → strategy, e.g. {"batch": "cheapest"}'
+        )
+    try:
+        chosen = parse_strategies({k: v for k, v in value.items() if v is not None})
+    except ValueError as exc:
+        raise InvalidRequest(f"strategies: {exc}") from None
+    cleared = {str(k) for k, v in value.items() if v is None}
+    unknown = cleared - {p.value for p in Priority}
+    if unknown:
+        raise InvalidRequest(f"strategies: unknown priority {sorted(unknown)[0][:32]!r}")
+    return {**{p.value: s.value for p, s in chosen.items()}, **dict.fromkeys(cleared)}
+
+
 _COLUMNS = {
     "rate_limit": "rate_limit",
     "max_concurrent": "max_concurrent",
     "daily_videos": "daily_videos",
     "deadline_seconds": "default_deadline",
     "uncertain_submit": "uncertain_submit",
+    "default_priority": "default_priority",
+    "strategies": "strategies",
 }
 
 
@@ -156,6 +191,9 @@ class Tenant:
     active_keys: int
     created_at: datetime
     updated_at: datetime
+    #: The tenant's default priority, and its strategy per priority (None / absent: settings).
+    default_priority: str | None = None
+    strategies: dict[str, str] | None = None
 
     def limits(self) -> dict[str, Any]:
         """The limits by their public names, as the admin API shows them."""
@@ -167,6 +205,8 @@ class Tenant:
             "daily_videos": self.daily_videos,
             "deadline_seconds": self.deadline_seconds,
             "uncertain_submit": self.uncertain_submit,
+            "default_priority": self.default_priority,
+            "strategies": self.strategies or {},
         }
 
     def describe(self) -> str:
@@ -178,6 +218,9 @@ class Tenant:
             f"{self.daily_videos or 'unlimited'} videos a day",
             f"deadline {f'{self.deadline_seconds:g} s' if self.deadline_seconds else 'default'}",
             f"uncertain submit {self.uncertain_submit or 'default'}",
+            f"priority {self.default_priority or 'default'}",
+            "strategies "
+            + (", ".join(f"{k}={v}" for k, v in (self.strategies or {}).items()) or "default"),
         ]
         return ", ".join(parts)
 
@@ -317,6 +360,12 @@ class TenantBook:
         changes = limit_changes(values)
         self._limit_cache.pop(name, None)
         with self.engine.begin() as conn:
+            if changes.get("strategies") is not None:  # merged into the tenant's own
+                had = conn.execute(
+                    sa.select(tenants.c.strategies).where(tenants.c.name == name)
+                ).scalar()
+                merged = {**(had if isinstance(had, dict) else {}), **changes["strategies"]}
+                changes["strategies"] = {k: v for k, v in merged.items() if v is not None} or None
             if changes:
                 changed = conn.execute(
                     tenants.update()
@@ -352,6 +401,8 @@ class TenantBook:
                 daily_videos=r["daily_videos"],
                 deadline_seconds=r["default_deadline"],
                 uncertain_submit=r["uncertain_submit"],
+                default_priority=r["default_priority"],
+                strategies=r["strategies"] if isinstance(r["strategies"], dict) else None,
                 webhook_url=r["webhook_url"],
                 active_keys=int(r["active_keys"]),
                 created_at=_aware(r["created_at"]) or _now(),

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
+from ..priority.ranking import summary
 from ..types import Job
 from .auth import principal
 from .errors import errors
@@ -191,6 +192,8 @@ async def estimate(
             for c in plan.candidates[1:]
         ],
         "not_used": plan.skipped,
+        # The priority and strategy, and why each candidate is where it is.
+        **summary(plan),
         "notice": plan.notice,
         "problems": violations(first.model, video_request),
         # The prompt as it stands (a template applied) and the linter's hints for this model.
