@@ -312,8 +312,10 @@ class Engine:
             if guard is not None:
                 guard(conn)
             admit(conn, held)  # budgets and quotas, and the job's reservation in the ledger
+            if verdict is not None:  # the moderation decision, in the same commit as the job
+                self.safety.record(verdict, tenant=tenant, job_id=job_id, connection=conn)
 
-        job, created = self.runtime.store.create_job(
+        return self.runtime.store.create_job(
             job_id,
             request,
             tenant=tenant,
@@ -324,9 +326,6 @@ class Engine:
             then=None if then is None else lambda conn: then(conn, job_id),
             moderation=verdict.mark if verdict is not None else None,
         )
-        if created and verdict is not None:
-            self.safety.record(verdict, tenant=tenant, job_id=job.id)
-        return job, created
 
     async def submit(
         self,
