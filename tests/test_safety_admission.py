@@ -205,3 +205,37 @@ def test_policy_and_decisions_through_the_cli() -> None:
     assert (row["action"], row["categories"], row["job_id"]) == ("block", ["sexual"], None)
     cleared = runner.invoke(cli, ["tenants", "set", "acme", "--safety", "none", "--json"])
     assert json.loads(cleared.stdout)["safety_policy"]["actions"]["violence"] == "block"
+
+
+@pytest.mark.parametrize("choice", ["fallback", "fail"])
+async def test_runways_safety_refusal_through_its_real_adapter(
+    settings: Settings, simulator: object, monkeypatch: pytest.MonkeyPatch, choice: str
+) -> None:
+    monkeypatch.setenv("VIDGATE_RUNWAY_BASE_URL", simulator.url + "/runway")
+    monkeypatch.setenv("RUNWAYML_API_SECRET", "key_" + "0" * 60)
+    settings.safety_policy = json.dumps({"on_provider_refusal": choice})
+    request = VideoRequest(
+        prompt="[sim:moderation] a red fox", duration=2, providers=("runway", "simulated")
+    )
+    async with Engine(settings) as engine:
+        submitted = await engine.submit(request)
+
+        async def second_attempt_or_end() -> Job:
+            async for seen in engine.watch(submitted.id, interval=0.05):
+                if len(seen.attempts) == 2 or seen.done:
+                    return seen
+            return engine.get(submitted.id)
+
+        job = await asyncio.wait_for(second_attempt_or_end(), timeout=60)
+        if not job.done:
+            await engine.cancel(job.id)  # the fallback's own rendering is not the point here
+        [row] = audit.query(engine.database, job_id=job.id, stage="provider")
+    first = job.attempts[0]
+    assert first.provider == "runway" and first.error is not None
+    assert first.error.code == "content_rejected"
+    assert first.error.details["provider_code"] == "SAFETY.INPUT.TEXT"
+    assert row.moderator == "runway" and "input refused, charged" in (row.detail or "")
+    if choice == "fallback":
+        assert [a.provider for a in job.attempts] == ["runway", "simulated"]
+    else:
+        assert job.status is JobStatus.FAILED and len(job.attempts) == 1

@@ -52,12 +52,16 @@ async def provider_refusal_step(job_id: str, error: ErrorPayload, then: str) -> 
     provider = str(details.get("provider") or "provider")
     stage = "output" if details.get("stage") == "output" else "input"
     charged = bool(details.get("charged"))
-    category = details.get("category")
-    category = category if category in POLICY_CATEGORIES else OTHER
+    # An adapter that learns the provider's categories (fal's) puts them in the details; those
+    # that are vidgate's own count as such, anything else is "other".
+    named = details.get("categories") or [details.get("category")]
+    ours = [c for c in named if isinstance(c, str) and c in POLICY_CATEGORIES]
+    categories = tuple(dict.fromkeys(ours)) or (OTHER,)
     code = details.get("provider_code")
     said = f"{stage} refused, {'charged' if charged else 'not charged'}"
-    finding = Finding(
-        str(category), 1.0, True, provider, detail=f"{said}" + (f", {code}" if code else "")
+    findings = tuple(
+        Finding(c, 1.0, True, provider, detail=said + (f", {code}" if code else ""))
+        for c in categories
     )
     policy = load_policy(rt.store.engine, job.tenant, rt.settings)
     audit.record(
@@ -65,7 +69,7 @@ async def provider_refusal_step(job_id: str, error: ErrorPayload, then: str) -> 
         tenant=job.tenant,
         job_id=job_id,
         stage="provider",
-        decision=Decision("block", (str(category),), (finding,)),
+        decision=Decision("block", categories, findings),
         policy=policy,
         moderator=provider,
         detail=f"{said}; {then}",

@@ -349,8 +349,10 @@ class Engine:
             if guard is not None:
                 guard(conn)
             admit(conn, held)  # budgets and quotas, and the job's reservation in the ledger
+            if verdict is not None:  # the moderation decision, in the same commit as the job
+                self.safety.record(verdict, tenant=tenant, job_id=job_id, connection=conn)
 
-        job, created = self.runtime.store.create_job(
+        return self.runtime.store.create_job(
             job_id,
             request,
             tenant=tenant,
@@ -363,9 +365,6 @@ class Engine:
             routing=routing_record(plan),
             not_before=not_before,
         )
-        if created and verdict is not None:
-            self.safety.record(verdict, tenant=tenant, job_id=job.id)
-        return job, created
 
     async def submit(
         self,

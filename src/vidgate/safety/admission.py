@@ -189,15 +189,32 @@ class SafetyGate:
             entry_id=entry_id,
         )
 
-    def record(self, verdict: Verdict, *, tenant: str, job_id: str) -> None:
-        """Audit an admitted request's decisions against its job."""
+    def record(
+        self,
+        verdict: Verdict,
+        *,
+        tenant: str,
+        job_id: str,
+        connection: sa.Connection | None = None,
+    ) -> None:
+        """Audit an admitted request's decisions against its job (in ``connection``'s
+        transaction when given: admission writes them with the job, in one commit)."""
         prompt = decide(verdict.policy, verdict.result.findings)
-        self._record(
-            tenant, job_id, "prompt", prompt, verdict.policy, verdict.result, verdict.decision_id
+        result = verdict.result
+        audit.record(
+            connection if connection is not None else self.database,
+            tenant=tenant,
+            job_id=job_id,
+            stage="prompt",
+            decision=prompt,
+            policy=verdict.policy,
+            detail=_detail(result),
+            moderator=",".join((*result.ran, *result.failed)) or "none",
+            entry_id=verdict.decision_id,
         )
         if verdict.images is not None:
             audit.record(
-                self.database,
+                connection if connection is not None else self.database,
                 tenant=tenant,
                 job_id=job_id,
                 stage="input_image",

@@ -10,7 +10,7 @@ moderators and the policy that decided; never the offending text.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -31,11 +31,12 @@ def _since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        when = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(
             "since is an ISO 8601 time, like 2026-12-01T00:00:00Z", details={"param": "since"}
         ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 @router.get(

@@ -126,7 +126,7 @@ async def _job(gw: Gateway, job_id: str, who: Principal) -> Job:
 @router.post(
     "/videos",
     summary="Create a video (OpenAI-compatible, with vidgate's fields)",
-    responses=errors(400, 401, 402, 404, 409, 413, 429, 503),
+    responses=errors(400, 401, 402, 404, 409, 413, 422, 429, 503),
     openapi_extra=CREATE_BODY,
 )
 async def create(
