@@ -11,7 +11,8 @@ processes do not run while jobs wait) and the DBOS checkpoint rows (``operation_
 provider status calls written per waiting job. Then it lets every job finish and reports the
 checkpoint rows per job over its whole life, the detection lag (from the moment the task was
 done at the provider, its create + the latency, to the job's "downloading" line: what waiting
-costs in time) and the completion lag (to the job's end, which adds the download, the
+costs in time; with ``--provider replicate`` also the *notice lag*, to the read of the task
+that saw it done) and the completion lag (to the job's end, which adds the download, the
 simulated provider's render of each output in this process, and validation in the media lane).
 
 With ``--provider replicate`` the jobs go to the Replicate twin of the wire simulator, on a
@@ -142,6 +143,17 @@ async def _run(
             )
             if submitted and seen:
                 detections.append((seen - submitted).total_seconds() - latency)
+        notices = []  # task done at the twin -> the read that saw it (the last one of the task)
+        for job in finished if sim is not None else []:
+            remote_id = job.attempts[-1].remote_id if job.attempts else None
+            task = sim.state.tasks.get(remote_id or "")
+            reads = [
+                c.at
+                for c in engine.calls(job.id)
+                if c.method == "GET" and c.url.endswith(f"/v1/predictions/{remote_id}")
+            ]
+            if task is not None and reads:
+                notices.append(max(reads).timestamp() - (task.created_at + task.latency))
         total_rows = count(db, f"SELECT count(*) FROM {checkpoints}")
         total_calls = count(db, statuses)
         total_logged = count(db, logged)
@@ -153,6 +165,10 @@ async def _run(
             "window_http_status_calls_per_job": round(gets / waiting, 2),
             "http_status_calls_per_job": round(simulator_gets(sim) / jobs, 1),
             "http_requests_at_simulator": dict(sim.state.requests),
+            "notice_lag_s": {
+                "p50": percentile(notices, 50) if notices else None,
+                "p99": percentile(notices, 99) if notices else None,
+            },
         }
     if pollers is not None:
         http["poll_rounds"] = pollers.rounds

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_submission
+from tests.support import make_submission, until
 from tests.support_openai import KEY as OPENAI_KEY
 from tests.support_openai import submission as openai_submission
 from tests.support_replicate import KEY as REPLICATE_KEY
@@ -335,3 +335,60 @@ async def test_a_batch_of_jobs_costs_list_pages_not_a_poll_per_task(
             c for c in engine.calls(job.id) if c.method == "GET" and "/v1/predictions" in c.url
         ]
         assert 1 <= len(reads) <= 13, [c.url for c in reads]
+
+
+# -- the request log: the calls that showed a change, and failures; nothing per unchanged poll ----
+
+
+def test_collected_calls_are_written_only_when_asked(
+    calls: list[requestlog.CallRecord],
+) -> None:
+    with requestlog.bind("job-1", "att-1"), requestlog.collect() as kept:
+        with requestlog.about("task-1"):
+            requestlog.record("p", "GET", "http://h/x?sig=s3cret", status_code=200, latency_ms=1)
+        requestlog.record("p", "GET", "http://h/list", status_code=503, latency_ms=1)
+    assert calls == [], "nothing is written while collecting"
+    assert [c.task for c in kept] == ["task-1", None]
+    assert [c.failed for c in kept] == [False, True]
+    requestlog.write(kept[0], "job-2", "att-2")
+    assert (calls[0].job_id, calls[0].attempt_id, calls[0].url) == ("job-2", "att-2", "http://h/x")
+
+
+async def test_unchanged_polls_write_no_request_log_row(
+    long_sim: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    calls: list[requestlog.CallRecord],
+) -> None:
+    twin = TWINS["replicate"]
+    provider = await adapter(twin, long_sim, monkeypatch)
+    settings = Settings(poll_interval=0.1)
+    woken: list[str] = []
+    pollers = Pollers(
+        settings, lambda wf, _: woken.append(wf), lambda p: RetryPolicy.for_provider(p, {})
+    )
+    try:
+        ids = [(await provider.submit(twin.submission(i))).remote_id for i in range(3)]
+        calls.clear()  # the creates
+        for i, remote_id in enumerate(ids):
+            pollers.watch(
+                provider,
+                remote_id,
+                workflow_id=f"job-{i}-1",
+                job_id=f"job-{i}",
+                attempt_id=f"job-{i}-1",
+                interval=0.1,
+            )
+
+        async def rounds() -> bool:
+            return pollers.rounds >= 6
+
+        await until(rounds, 30, what="six poll rounds")
+    finally:
+        await pollers.aclose()
+        await provider.aclose()
+    # The tasks stay "starting" for the whole test: the first round showed each one's state
+    # (one row per job: the page that showed it), no later round wrote anything.
+    assert sorted(woken) == ["job-0-1", "job-1-1", "job-2-1"]
+    assert sorted(c.job_id or "" for c in calls) == ["job-0", "job-1", "job-2"]
+    assert all(c.url.endswith("/v1/predictions") for c in calls)
+    assert pollers.calls >= 6

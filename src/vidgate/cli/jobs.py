@@ -75,7 +75,7 @@ def show(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One job in full: request, attempts, history and its provider calls (status polls: the
-    ones that showed a change)."""
+    ones that showed a new state)."""
     engine = _engine()
     try:
         job = engine.get(job_id)

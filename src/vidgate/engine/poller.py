@@ -7,7 +7,7 @@ else one status call per task, ``VIDGATE_POLL_CONCURRENCY`` at a time — and wa
 (``Wakeups.wake``, reason ``"changed"``) only when its task's state changed or its progress
 moved by ``PROGRESS_STEP``. An unchanged poll writes nothing durable: no checkpoint, no progress
 row, and no request-log row (the calls of a round are collected, and only those that showed a
-change, and every failed call, are written; see ``requestlog.collect``).
+task's new state, and every failed call, are written; see ``requestlog.collect``).
 
 Each task keeps its adaptive interval (the provider's ``poll_after`` hint, else backing off while
 it is queued, up to ``VIDGATE_POLL_MAX_INTERVAL``, else ``VIDGATE_POLL_INTERVAL``); a round polls
@@ -143,7 +143,7 @@ class _Poller:
         self.owner.rounds += 1
         self.owner.calls += len(calls)
         now = self.loop.time()
-        shown: list[Watch] = []
+        shown: list[Watch] = []  # the tasks whose call is worth a request-log row
         for watch in list(self.watches):
             answer = answers.get(watch.remote_id)
             if answer is not None and self._apply(watch, answer, now):
@@ -151,7 +151,8 @@ class _Poller:
         self._record(calls, shown)
 
     def _apply(self, watch: Watch, answer: PollResult, now: float) -> bool:
-        """Take one answer for ``watch``; True if the step was woken for it."""
+        """Take one answer for ``watch``, waking its step for a change; True if the answer is
+        worth a request-log row (a new state, or an error handed to the step)."""
         owner = self.owner
         if isinstance(answer, VidgateError):
             watch.failures += 1
@@ -171,13 +172,14 @@ class _Poller:
         watch.due = now + watch.interval
         if not changed(watch.status, answer):
             return False
+        moved = watch.status is None or watch.status.state is not answer.state
         watch.status, watch.fresh = answer, True
         owner.changes += 1
         owner.wake(watch.workflow_id, "changed")
-        return True
+        return moved
 
     def _record(self, calls: list[requestlog.CallRecord], shown: list[Watch]) -> None:
-        """Write the calls that showed a change, each to its task's job, and every failure."""
+        """Write the calls that showed a new state, each to its task's job, and every failure."""
         listing = next((c for c in calls if c.task is None and not c.failed), None)
         by_task = {w.remote_id: w for w in shown}
         for call in calls:
