@@ -305,6 +305,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def report(args: argparse.Namespace) -> dict[str, Any]:
+    home: Path = args.report
+    db = make_engine(args.database_url or f"sqlite:///{home / 'vidgate.sqlite'}")
+    results: dict[str, Any] = {"jobs": args.jobs, "latency_s": args.latency, "home": str(home)}
+    results.update(figures(db, args.latency))
+    results["database_mib"] = database_size(db, home)
+    results["database"] = db.dialect.name
+    results["load_at_end"] = os.getloadavg()
+    db.dispose()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200)
@@ -316,8 +328,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--burst-limit", type=float, default=3600.0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="HOME",
+        help="only report the figures of an earlier run's home (its processes' CPU and memory "
+        "are not known then)",
+    )
     args = parser.parse_args()
-    results = asyncio.run(run(args))
+    # A SIGTERM (a `timeout` around the run) still stops the three processes it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    results = asyncio.run(run(args)) if args.report is None else report(args)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out is not None:
