@@ -99,7 +99,11 @@ async def submit_burst(
                     refused["not_sent"] = refused.get("not_sent", 0) + 1  # past --burst-limit
                     return
                 for _ in range(5):
-                    answer = await client.post("/v1/videos", json=body)
+                    try:
+                        answer = await client.post("/v1/videos", json=body)
+                    except httpx.TimeoutException:  # counted, and tried again
+                        refused["timeout"] = refused.get("timeout", 0) + 1
+                        continue
                     if answer.status_code == 200:
                         ids.append(answer.json()["id"])
                         return
