@@ -24,7 +24,7 @@ def percentile(values: list[float], p: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)
 
 
-async def wait_healthy(url: str, timeout: float = 60.0) -> None:
+async def wait_healthy(url: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5) as client:
         while True:

@@ -2,7 +2,8 @@
 their provider tasks (about 60 s each) run at the simulator.
 
     python bench/inflight.py --jobs 200 [--latency 60] [--webhooks] [--database-url URL]
-                             [--worker-concurrency N] [--timeout 900] [--out FILE]
+                             [--worker-concurrency N] [--timeout 900] [--burst-limit S]
+                             [--out FILE]
 
 Three processes besides this one, as an operator would run them: ``vidgate simulator
 --generic-renders`` (the Replicate twin; every output one shared card, so the simulator's own
@@ -12,7 +13,8 @@ PostgreSQL database the run may fill). With ``--webhooks`` the gateway's public 
 each create subscribes Replicate's webhooks and the gateway receives them.
 
 The client submits N ``POST /v1/videos`` (Seedance 1 Pro, 2 s at 480p, a distinct prompt each)
-with ``--concurrency`` in flight, then waits until every job ended or ``--timeout``. Reported,
+with ``--concurrency`` in flight (for at most ``--burst-limit`` seconds), then waits until
+every job ended or ``--timeout``. Reported,
 from the database afterwards (each task is done at the provider ``--latency`` seconds after its
 attempt's ``submitted_at``):
 
@@ -47,7 +49,7 @@ import httpx
 import sqlalchemy as sa
 from _harness import ProcessSampler, percentile, wait_healthy
 
-from vidgate.db import attempts, job_events, jobs, make_engine
+from vidgate.db import attempts, job_events, jobs, make_engine, workers
 
 MODEL = "replicate:bytedance/seedance-1-pro"
 
@@ -70,9 +72,12 @@ def vidgate(*args: str) -> list[str]:
     return [sys.executable, "-m", "vidgate", *args]
 
 
-async def submit_burst(url: str, key: str, count: int, concurrency: int) -> dict[str, Any]:
-    """Submits ``count`` jobs with ``concurrency`` requests in flight; returns the ids and the
-    admission figures."""
+async def submit_burst(
+    url: str, key: str, count: int, concurrency: int, limit: float
+) -> dict[str, Any]:
+    """Submits ``count`` jobs with ``concurrency`` requests in flight, for at most ``limit``
+    seconds (then the rest are not sent); returns the ids and the admission figures."""
+    stop_at = time.perf_counter() + limit
     semaphore = asyncio.Semaphore(concurrency)
     refused: dict[str, int] = {}
     ids: list[str] = []
@@ -90,8 +95,15 @@ async def submit_burst(url: str, key: str, count: int, concurrency: int) -> dict
                 "aspect_ratio": "16:9",
             }
             async with semaphore:
+                if time.perf_counter() > stop_at:
+                    refused["not_sent"] = refused.get("not_sent", 0) + 1  # past --burst-limit
+                    return
                 for _ in range(5):
-                    answer = await client.post("/v1/videos", json=body)
+                    try:
+                        answer = await client.post("/v1/videos", json=body)
+                    except httpx.TimeoutException:  # counted, and tried again
+                        refused["timeout"] = refused.get("timeout", 0) + 1
+                        continue
                     if answer.status_code == 200:
                         ids.append(answer.json()["id"])
                         return
@@ -108,6 +120,18 @@ async def submit_burst(url: str, key: str, count: int, concurrency: int) -> dict
         "jobs_per_s": round(len(ids) / wall, 1) if wall else None,
         "refused": refused,
     }
+
+
+async def worker_alive(db: sa.Engine, pid: int, timeout: float = 300.0) -> None:
+    """Waits for the worker's heartbeat row (it is written once DBOS is launched)."""
+    query = sa.select(sa.func.count()).select_from(workers).where(workers.c.pid == pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.connect() as conn:
+            if conn.execute(query).scalar():
+                return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"the worker did not start in {timeout:g} s")
 
 
 def unfinished(db: sa.Engine) -> int:
@@ -247,12 +271,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         spawn("gateway", [*vidgate("serve", "--no-worker"), "--port", str(gate_port)])
         await wait_healthy(f"{gate_url}/healthz")
         worker = spawn("worker", vidgate("worker"))
+        db = make_engine(args.database_url or f"sqlite:///{home / 'vidgate.sqlite'}")
+        await worker_alive(db, worker.pid)  # launched (its DBOS recovery done) before the burst
         sampler = ProcessSampler(worker.pid)
         sampler.start()
-        await asyncio.sleep(3)  # the worker launched (its DBOS recovery done) before the burst
-        burst = await submit_burst(gate_url, key, args.jobs, args.concurrency)
+        burst = await submit_burst(gate_url, key, args.jobs, args.concurrency, args.burst_limit)
         results["admission"] = {k: v for k, v in burst.items() if k != "ids"}
-        db = make_engine(args.database_url or f"sqlite:///{home / 'vidgate.sqlite'}")
         give_up = time.monotonic() + args.timeout
         while time.monotonic() < give_up:
             left = await asyncio.to_thread(unfinished, db)
@@ -285,6 +309,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def report(args: argparse.Namespace) -> dict[str, Any]:
+    home: Path = args.report
+    db = make_engine(args.database_url or f"sqlite:///{home / 'vidgate.sqlite'}")
+    results: dict[str, Any] = {"jobs": args.jobs, "latency_s": args.latency, "home": str(home)}
+    results.update(figures(db, args.latency))
+    results["database_mib"] = database_size(db, home)
+    results["database"] = db.dialect.name
+    results["load_at_end"] = os.getloadavg()
+    db.dispose()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200)
@@ -294,9 +330,20 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--worker-concurrency", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--burst-limit", type=float, default=3600.0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="HOME",
+        help="only report the figures of an earlier run's home (its processes' CPU and memory "
+        "are not known then)",
+    )
     args = parser.parse_args()
-    results = asyncio.run(run(args))
+    # A SIGTERM (a `timeout` around the run) still stops the three processes it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    results = asyncio.run(run(args)) if args.report is None else report(args)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out is not None:
