@@ -138,7 +138,7 @@ def test_quality_puts_the_premium_tier_first() -> None:
 
 def test_fastest_follows_the_measured_p50_and_puts_the_unmeasured_after() -> None:
     base = plan()
-    slow, fast, *rest = (c.ref for c in base.candidates)
+    slow, fast, *_ = (c.ref for c in base.candidates)
     figures = {slow: ModelFigures(runs=5, p50_seconds=90.0), fast: ModelFigures(3, 12.5)}
     ranked = rank(base, Strategy.FASTEST, request(), figures, today=TODAY)
     assert [c.ref for c in ranked.candidates[:2]] == [fast, slow]
