@@ -98,5 +98,5 @@ def strategy_for(
     if priority in tenant:
         return tenant[priority], "the tenant's setting"
     if priority in defaults:
-        return defaults[priority], "the gateway's default (VIDGATE_STRATEGIES)"
+        return defaults[priority], "the default (VIDGATE_STRATEGIES)"
     return DEFAULT_STRATEGIES[priority], "vidgate's default"
