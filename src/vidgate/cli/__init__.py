@@ -12,6 +12,7 @@ from . import (
     jobs,
     keys,
     probe,
+    quarantine,
     serve,
     simulator,
     spend,
@@ -50,6 +51,7 @@ app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(budgets.app, name="budgets")
+app.add_typer(quarantine.app, name="quarantine")
 app.command("spend")(spend.spend)
 
 

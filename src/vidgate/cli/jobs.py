@@ -180,6 +180,8 @@ def _print_job(job: Job) -> None:
         grid.add_row(
             "error", f"[red]{escape(f'[{job.error.code}]')}[/] {escape(job.error.message)}"
         )
+    if job.scan is not None:
+        grid.add_row("scan", escape(_scan_line(job)))
     out.print(grid)
     if job.attempts:
         table = Table(title="attempts")
@@ -201,3 +203,20 @@ def _print_job(job: Job) -> None:
                 ),
             )
         out.print(table)
+
+
+_SCAN_STYLE = {"allow": "green", "flag": "yellow", "block": "red", "defective": "red"}
+
+
+def _scan_line(job: Job) -> str:
+    """The content scan in one line: verdict, categories with top scores, frames."""
+    scan = job.scan
+    assert scan is not None
+    parts = [f"{scan.verdict} (attempt {scan.attempt})"]
+    if scan.categories:
+        parts.append(", ".join(f"{c} {scan.scores.get(c, 0.0):.2f}" for c in scan.categories))
+    if scan.frames:
+        parts.append("frames " + ", ".join(f"{f.index}@{f.time:.2f}s" for f in scan.frames[:8]))
+    if scan.quarantine_id:
+        parts.append(f"quarantine {scan.quarantine_id}" + (" (released)" if scan.released else ""))
+    return "; ".join(parts)

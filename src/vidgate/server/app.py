@@ -21,7 +21,15 @@ from ..engine import Engine
 from ..exceptions import LimitExceeded, MethodNotAllowed, NotFound, VidgateError
 from ..settings import Settings
 from ..webhooks import WebhookDispatcher
-from . import admin, admin_budgets, admin_tenants, provider_webhooks, spend, templates
+from . import (
+    admin,
+    admin_budgets,
+    admin_quarantine,
+    admin_tenants,
+    provider_webhooks,
+    spend,
+    templates,
+)
 from .errors import error_response, from_exception
 from .gateway import Gateway
 from .metrics import HttpMetrics
@@ -111,6 +119,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.include_router(admin.router)
     app.include_router(admin_tenants.router)
     app.include_router(admin_budgets.router)
+    app.include_router(admin_quarantine.router)
     app.include_router(spend.router)
     app.include_router(provider_webhooks.router)
     return app
