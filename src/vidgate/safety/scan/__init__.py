@@ -85,7 +85,7 @@ def scanner(name: str) -> Scanner:
         raise ConfigurationError(
             f"scanner {name!r} cannot be loaded ({type(exc).__name__})", details={"scanner": name}
         ) from exc
-    made = cls()
+    made = cls() if callable(cls) else None
     if not isinstance(made, Scanner):
         raise ConfigurationError(
             f"scanner {name!r} has no name and scan(sample)", details={"scanner": name}
