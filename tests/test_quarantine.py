@@ -34,7 +34,7 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
 
 async def run(engine: Engine, request: VideoRequest) -> Job:
     job = await engine.submit(request)
-    return await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
+    return await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=120)
 
 
 def history(engine: Engine, job: Job) -> list[str]:
