@@ -7,9 +7,9 @@
 - **release** (only a ``held`` item, of a job that has ended and was not delivered from another
   attempt): the guard in the book's UPDATE decides first, then the held video and thumbnail
   are put at the servable keys (``videos/<job>.mp4``, ``thumbnails/<job>.jpg``), recorded as the
-  job's assets, and the held copies removed. A job that failed because of this block becomes
-  ``completed`` (its error cleared, its scan marked ``released``); its charge was settled when
-  it failed and does not change.
+  job's assets, and the held copies removed. A failed job (no other attempt delivered) becomes
+  ``completed`` with this attempt's provider and model, its error cleared and its scan marked
+  ``released``; its charge was settled when it failed and does not change.
 - **delete**: the guard, then the held files are removed. The job keeps its scan verdict and
   stays unservable (``output_quarantined``).
 """
@@ -131,8 +131,9 @@ class QuarantineDesk:
         values: dict[str, object] = {}
         if job.scan is not None and job.scan.quarantine_id == item.id:
             values["scan"] = job.scan.model_copy(update={"released": True}).model_dump(mode="json")
-        blocked_here = job.error is not None and job.error.code == "output_blocked"
-        if job.status is JobStatus.FAILED and blocked_here:
+        # A job that failed (by this block, or by later attempts) has a video now.
+        delivered = job.status is JobStatus.FAILED
+        if delivered:
             values.update(
                 status=JobStatus.COMPLETED.value,
                 phase=Phase.DONE.value,
@@ -146,7 +147,7 @@ class QuarantineDesk:
             rt.store.update_job(job.id, **values)
         rt.store.add_event(
             job.id,
-            Phase.DONE if blocked_here else job.phase,
+            Phase.DONE if delivered else job.phase,
             max(job.progress, SCAN_PROGRESS),
             f"the quarantined output of attempt {item.attempt_number} was released by {by}: "
             "it is served now",
