@@ -178,3 +178,23 @@ def test_the_bundled_models_scan_an_input_image(tmp_path: Path, models: list[str
     findings = scan_image(tmp_path / "harmless.png", models)
     assert [f.source for f in findings] == models
     assert not any(f.flagged for f in findings)
+
+
+def test_a_blocked_output_falls_back_only_when_the_policy_says_so() -> None:
+    from vidgate.engine.workflow import _falls_back
+    from vidgate.exceptions import OutputBlocked, OutputDefective
+
+    def blocked(fallback: bool) -> dict[str, object]:
+        return OutputBlocked(
+            "blocked",
+            provider="simulated",
+            categories=["sexual"],
+            quarantine_id="q_1",
+            fallback=fallback,
+        ).to_dict()
+
+    # Whatever VIDGATE_FALLBACK_ON_MODERATION says: the tenant's on_output_block decides.
+    assert _falls_back(blocked(True), False) is True  # type: ignore[arg-type]
+    assert _falls_back(blocked(False), True) is False  # type: ignore[arg-type]
+    defective = OutputDefective("black: 24 of 24 frames").to_dict()
+    assert _falls_back(defective, False) is True  # type: ignore[arg-type]
