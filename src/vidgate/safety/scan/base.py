@@ -14,19 +14,30 @@ frame. Scanners never decode anything themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from vidgate.safety.policy import Finding
 
-__all__ = ["DEFECT", "MediaSample", "SampledFrame", "Scanner", "frame_detail"]
+__all__ = [
+    "DEFECT",
+    "ONNX_THREADS",
+    "MediaSample",
+    "SampledFrame",
+    "Scanner",
+    "frame_detail",
+    "session_options",
+]
 
 #: The category of a technical finding (black, frozen, short, silent): a broken output, not a
 #: policy matter. The scan step fails the attempt (``output_defective``) instead of asking the
 #: tenant's policy.
 DEFECT = "defect"
+
+#: ONNX Runtime threads per model in one lane process (the lane has a process per core already).
+ONNX_THREADS = 2
 
 Rgb = npt.NDArray[np.uint8]
 Figures = npt.NDArray[np.float32]
@@ -81,3 +92,15 @@ def frame_detail(frames: list[SampledFrame]) -> str:
     shown = ", ".join(f"frame {f.index} at {f.time:.2f} s" for f in frames[:5])
     more = len(frames) - 5
     return shown + (f" (+{more} more)" if more > 0 else "")
+
+
+def session_options(onnxruntime: Any) -> Any:
+    """ONNX Runtime session options for a model in a lane process: :data:`ONNX_THREADS` threads,
+    and no spin-waiting between runs (a worker's cores belong to its event loop and the other
+    lane processes, not to idle model threads)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = ONNX_THREADS
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options

@@ -14,7 +14,7 @@ from typing import Any
 from vidgate.exceptions import ConfigurationError
 from vidgate.safety.policy import Finding
 
-from .base import MediaSample, SampledFrame, frame_detail
+from .base import MediaSample, SampledFrame, frame_detail, session_options
 
 __all__ = ["SEXUAL_LABELS", "THRESHOLD", "NudeNetScanner"]
 
@@ -28,8 +28,6 @@ SEXUAL_LABELS = frozenset(
     }
 )
 THRESHOLD = 0.6
-#: ONNX Runtime threads per lane process (the lane has one process per core already).
-THREADS = 2
 _BATCH = 4
 _RESOLUTION = 320  # the bundled 320n model's input size
 
@@ -49,9 +47,7 @@ class NudeNetScanner:
                 "the nudenet scanner needs the safety extra: pip install 'vidgate[safety]'",
                 details={"scanner": self.name},
             ) from exc
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = THREADS
-        options.inter_op_num_threads = 1
+        options = session_options(onnxruntime)
         model = Path(nudenet.__file__).with_name("320n.onnx")
         session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"]

