@@ -172,3 +172,17 @@ def test_the_quarantine_commands(settings: Settings) -> None:
     assert again.exit_code != 0 and "released, not held" in again.output
     missing = runner.invoke(cli, ["quarantine", "show", "q_nosuch"])
     assert missing.exit_code != 0 and "no quarantined output" in missing.output
+
+
+async def test_a_plan_from_before_the_scan_runs_its_attempts_without_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job checkpointed by an older release (its plan has no ``scan``) replays as it ran:
+    its attempts have no scan step (DBOS would refuse a step sequence that changed)."""
+    from vidgate.engine import workflow as wf
+
+    monkeypatch.setattr(wf, "SCAN_SHAPE", {})
+    async with Engine(settings) as engine:
+        job = await run(engine, small_request(MARKED))
+    assert job.status is JobStatus.COMPLETED and job.scan is None
+    assert not any(m.startswith("scan:") for m in history(engine, job))

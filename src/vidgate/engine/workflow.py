@@ -102,6 +102,8 @@ ATTEMPT_WAIT_SECONDS = 300.0
 POLL_HOLD_SECONDS = 120.0
 #: How this release's jobs wait for their attempts (see ``PlanPayload.wait``).
 WAIT_SHAPE: dict[str, Any] = {"wait": "message"}
+#: This release's jobs scan every output (see ``PlanPayload.scan``).
+SCAN_SHAPE: dict[str, Any] = {"scan": True}
 #: How much of a task's progress (0 to 1) must change before the hold writes it down.
 PROGRESS_STEP = 0.1
 
@@ -197,9 +199,8 @@ async def route_step(job_id: str) -> PlanPayload:
         "fallback_on_moderation": rt.settings.fallback_on_moderation,
         "uncertain_submit": _policy(job),
         "tenant": job.tenant,
-        "scan": True,
     }
-    return cast(PlanPayload, {**decided, **WAIT_SHAPE})
+    return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE})
 
 
 @DBOS.step(name="vidgate.admit")
