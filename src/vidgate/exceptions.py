@@ -267,7 +267,6 @@ class ContentBlocked(InvalidRequest):
 
     code = "content_rejected"
     http_status = 422
-    outcome = "content_rejected"
 
     def __init__(self, categories: tuple[str, ...] | list[str], *, stage: str = "prompt") -> None:
         named = ", ".join(categories) or "other"

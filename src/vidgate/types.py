@@ -20,6 +20,7 @@ __all__ = [
     "CostBasis",
     "Asset",
     "Attempt",
+    "ModerationMark",
     "AttemptStatus",
     "CostQuote",
     "OutputScan",
@@ -296,6 +297,21 @@ class PromptHint(BaseModel):
     message: str
 
 
+class ModerationMark(BaseModel):
+    """What the moderation at admission decided about a job's prompt (``vidgate.safety``):
+    ``flag`` runs the job marked, ``allow`` runs it (categories a policy allows may still be
+    listed). The offending text is never recorded."""
+
+    action: Literal["flag", "allow"]
+    categories: list[str] = Field(default_factory=list, description="flagged categories")
+    moderators: list[str] = Field(default_factory=list, description="the moderators that ran")
+    decision_id: str | None = Field(default=None, description="its row in the safety audit")
+    unchecked: list[str] = Field(
+        default_factory=list,
+        description="moderators that failed (VIDGATE_MODERATION_ON_ERROR=open let it through)",
+    )
+
+
 class SentPrompt(BaseModel):
     """What one attempt sent to its provider: the rendered prompt and negative prompt."""
 
@@ -496,6 +512,9 @@ class Job(BaseModel):
     )
     hints: list[PromptHint] = Field(
         default_factory=list, description="the prompt linter's hints, from admission"
+    )
+    moderation: ModerationMark | None = Field(
+        default=None, description="what the moderation at admission decided (None: not run)"
     )
     scan: OutputScan | None = Field(
         default=None, description="the content scan of the output (the last one scanned)"

@@ -13,6 +13,7 @@ from . import (
     keys,
     probe,
     quarantine,
+    safety,
     serve,
     simulator,
     spend,
@@ -52,6 +53,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(budgets.app, name="budgets")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(safety.app, name="safety")
 app.command("spend")(spend.spend)
 
 

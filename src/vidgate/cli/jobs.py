@@ -155,6 +155,12 @@ def _print_job(job: Job) -> None:
         grid.add_row("template", escape(job.request.template))
     for hint in job.hints:
         grid.add_row(escape(f"hint [{hint.code}]"), escape(hint.message))
+    if job.moderation is not None:
+        mark = job.moderation
+        said = mark.action + (f" ({', '.join(mark.categories)})" if mark.categories else "")
+        if mark.unchecked:
+            said += f"; not checked: {', '.join(mark.unchecked)}"
+        grid.add_row("moderation", escape(f"{said} by {', '.join(mark.moderators) or '-'}"))
     for a in job.attempts:
         if a.prompt_sent is not None and a.prompt_sent.prompt != job.request.prompt:
             grid.add_row(f"sent (#{a.number})", escape(a.prompt_sent.prompt))
@@ -180,8 +186,7 @@ def _print_job(job: Job) -> None:
         grid.add_row(
             "error", f"[red]{escape(f'[{job.error.code}]')}[/] {escape(job.error.message)}"
         )
-    if job.scan is not None:
-        grid.add_row("scan", escape(_scan_line(job)))
+    _scan_row(grid, job)
     out.print(grid)
     if job.attempts:
         table = Table(title="attempts")
@@ -205,13 +210,11 @@ def _print_job(job: Job) -> None:
         out.print(table)
 
 
-_SCAN_STYLE = {"allow": "green", "flag": "yellow", "block": "red", "defective": "red"}
-
-
-def _scan_line(job: Job) -> str:
+def _scan_row(grid: Table, job: Job) -> None:
     """The content scan in one line: verdict, categories with top scores, frames."""
     scan = job.scan
-    assert scan is not None
+    if scan is None:
+        return
     parts = [f"{scan.verdict} (attempt {scan.attempt})"]
     if scan.categories:
         parts.append(", ".join(f"{c} {scan.scores.get(c, 0.0):.2f}" for c in scan.categories))
@@ -219,4 +222,4 @@ def _scan_line(job: Job) -> str:
         parts.append("frames " + ", ".join(f"{f.index}@{f.time:.2f}s" for f in scan.frames[:8]))
     if scan.quarantine_id:
         parts.append(f"quarantine {scan.quarantine_id}" + (" (released)" if scan.released else ""))
-    return "; ".join(parts)
+    grid.add_row("scan", escape("; ".join(parts)))

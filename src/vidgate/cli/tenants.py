@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from ..exceptions import InvalidRequest
-from ..server.tenancy import Tenant
+from ..safety.categories import POLICY_CATEGORIES
+from ..safety.policy import SafetyPolicy, load_policy, store_policy
+from ..server.tenancy import Tenant, TenantBook
 from ._console import friendly, out, print_json
 from ._tenancy import (
     ConcurrentOption,
@@ -32,6 +34,62 @@ def _row(tenant: Tenant) -> dict[str, Any]:
         "created_at": tenant.created_at.isoformat(),
         "updated_at": tenant.updated_at.isoformat(),
     }
+
+
+SafetyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--safety",
+        help="The tenant's content-safety policy, repeatable: CATEGORY=block|flag|allow "
+        "(CATEGORY=none drops the tenant's own action), default=ACTION, "
+        "on_provider_refusal=fallback|fail, on_output_block=fail|fallback; "
+        "'--safety none' clears the tenant's policy (the operator's default applies).",
+    ),
+]
+_POLICY_KEYS = ("default", "on_provider_refusal", "on_output_block")
+
+
+def safety_flags(values: list[str]) -> dict[str, Any] | None:
+    """``--safety`` values as a policy change (``None``: clear the tenant's policy)."""
+    if [v.strip().lower() for v in values] == ["none"]:
+        return None
+    change: dict[str, Any] = {}
+    actions: dict[str, str | None] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise InvalidRequest(f"--safety takes KEY=VALUE (e.g. violence=flag), not {raw!r}")
+        if key in _POLICY_KEYS:
+            change[key] = value
+        elif key in POLICY_CATEGORIES:
+            actions[key] = None if value.lower() == "none" else value
+        else:
+            raise InvalidRequest(
+                f"--safety: unknown key {key!r}; a category ({', '.join(POLICY_CATEGORIES)}) "
+                f"or one of {', '.join(_POLICY_KEYS)}"
+            )
+    if actions:
+        change["actions"] = actions
+    return change
+
+
+def _policy_row(book: TenantBook, name: str) -> dict[str, Any]:
+    return load_policy(book.engine, name).to_json()
+
+
+def _show_policy(policy: dict[str, Any]) -> None:
+    actions = policy["actions"]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    grid.add_row(
+        "safety policy",
+        ", ".join(f"{c}={a}" for c, a in actions.items()) + f"; default {policy['default']}",
+    )
+    grid.add_row("provider refusal", str(policy["on_provider_refusal"]))
+    grid.add_row("output block", str(policy["on_output_block"]))
+    out.print(grid)
 
 
 def _show(tenant: Tenant) -> None:
@@ -85,11 +143,14 @@ def show(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One tenant's limits."""
-    found = _book().get_tenant(tenant)
+    book = _book()
+    found = book.get_tenant(tenant)
+    policy = _policy_row(book, tenant)
     if json_output:
-        print_json(_row(found))
+        print_json({**_row(found), "safety_policy": policy})
     else:
         _show(found)
+        _show_policy(policy)
 
 
 @app.command("set")
@@ -101,17 +162,26 @@ def set_limits(
     daily_videos: DailyOption = None,
     deadline: DeadlineOption = None,
     uncertain_submit: UncertainOption = None,
+    safety: SafetyOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Change the limits named; the others stay as they are. 'none' clears a limit."""
     given = limit_flags(rate_limit, max_concurrent, daily_videos, deadline, uncertain_submit)
-    if not given:
+    if not given and not safety:
         raise InvalidRequest(
             "say which limit to change: --rate-limit, --max-concurrent, --daily-videos, "
-            "--deadline or --uncertain-submit (a value, or 'none' to clear it)"
+            "--deadline, --uncertain-submit (a value, or 'none' to clear it) or --safety"
         )
-    updated = _book().set_limits(tenant, given)
+    policy_change = safety_flags(safety) if safety else None
+    if policy_change is not None:
+        SafetyPolicy.from_json(policy_change)  # refused before any limit changes
+    book = _book()
+    updated = book.set_limits(tenant, given) if given else book.get_tenant(tenant)
+    if safety:
+        store_policy(book.engine, tenant, policy_change)
+    policy = _policy_row(book, tenant)
     if json_output:
-        print_json(_row(updated))
+        print_json({**_row(updated), "safety_policy": policy})
     else:
         _show(updated)
+        _show_policy(policy)

@@ -34,6 +34,7 @@ jobs = sa.Table(
     sa.Column("deleted_at", _ts),
     sa.Column("hints", sa.JSON),  # the prompt linter's hints, from admission
     sa.Column("scan", sa.JSON),  # the content scan of the output (types.OutputScan)
+    sa.Column("moderation", sa.JSON),  # the admission moderation's verdict (vidgate.safety)
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),

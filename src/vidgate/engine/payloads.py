@@ -58,6 +58,8 @@ class PlanPayload(TypedDict):
     candidates: list[CandidatePayload]
     max_attempts: int
     fallback_on_moderation: bool
+    #: The tenant's safety policy's ``on_provider_refusal`` (missing in older checkpoints).
+    on_provider_refusal: NotRequired[str]
     #: The tenant's (else the global) policy; missing in checkpoints written before it existed.
     uncertain_submit: NotRequired[UncertainSubmit]
     #: The job's tenant: the partition its attempts queue in on a provider's queue (missing in

@@ -27,6 +27,8 @@ from ..prompts.sources import TemplateLibrary
 from ..prompts.store import TemplateStore
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route, plan_with_defaults
+from ..safety.admission import SafetyGate
+from ..safety.validate import validate_request
 from ..settings import Settings
 from ..types import (
     Asset,
@@ -93,6 +95,7 @@ class Engine:
         self._stop_sending: asyncio.Event | None = None
         self._dbos_client: DBOSClient | None = None
         self._templates: TemplateLibrary | None = None
+        self._safety: SafetyGate | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -266,13 +269,23 @@ class Engine:
             self._templates = TemplateLibrary(store, self.settings.templates_dir)
         return self._templates
 
+    @property
+    def safety(self) -> SafetyGate:
+        """Admission's content-safety check (``vidgate.safety.admission``): the moderation
+        chain and the tenant's policy; set ``safety.image_scanner`` to check input images."""
+        if self._safety is None:
+            self._safety = SafetyGate(self.database, self.settings, self.runtime.catalog)
+        return self._safety
+
     def resolve(
         self, request: VideoRequest, *, tenant: str = DEFAULT_TENANT
     ) -> tuple[VideoRequest, RoutePlan]:
-        """``request`` with its template applied (``prompts.admission``) and the defaults it
-        left unset decided (``routing.plan_with_defaults``), and its plan: what create runs
-        and estimate quotes."""
+        """``request`` with its template applied (``prompts.admission``), its prompt texts
+        validated (``safety.validate``: ``prompt_invalid``) and the defaults it left unset
+        decided (``routing.plan_with_defaults``), and its plan: what create runs and estimate
+        quotes."""
         request = expand_template(request, PromptContext(tenant, self.templates))
+        validate_request(request, self.runtime.catalog)
         return plan_with_defaults(
             request, self.runtime.catalog, self.plan, self.settings.default_duration
         )
@@ -290,6 +303,9 @@ class Engine:
     ) -> tuple[Job, bool]:
         partition_key(tenant)  # refused here, before anything is queued where no worker looks
         request, plan = self.resolve(_absolute_inputs(request), tenant=tenant)
+        # Moderation before anything is reserved or queued: a blocked request raises here.
+        tried = [c.model for c in plan.candidates[: self.settings.max_attempts]]
+        verdict = self.safety.check(request, tried, tenant)
         job_id = new_id("job")
         held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
 
@@ -297,6 +313,8 @@ class Engine:
             if guard is not None:
                 guard(conn)
             admit(conn, held)  # budgets and quotas, and the job's reservation in the ledger
+            if verdict is not None:  # the moderation decision, in the same commit as the job
+                self.safety.record(verdict, tenant=tenant, job_id=job_id, connection=conn)
 
         return self.runtime.store.create_job(
             job_id,
@@ -307,6 +325,7 @@ class Engine:
             note=plan.picked,
             guard=check,
             then=None if then is None else lambda conn: then(conn, job_id),
+            moderation=verdict.mark if verdict is not None else None,
         )
 
     async def submit(

@@ -31,6 +31,7 @@ from ..types import (
     JobEvent,
     JobStatus,
     MediaInfo,
+    ModerationMark,
     OutputScan,
     Phase,
     PromptHint,
@@ -182,6 +183,7 @@ class JobStore:
         then: Callable[[sa.Connection], None] | None = None,
         hints: list[PromptHint] | None = None,
         note: str | None = None,
+        moderation: ModerationMark | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
@@ -208,6 +210,7 @@ class JobStore:
             "model": quote.model if quote else None,
             "quote": quote.model_dump(mode="json") if quote else None,
             "hints": [h.model_dump(mode="json") for h in hints] if hints else None,
+            "moderation": moderation.model_dump(mode="json") if moderation else None,
             "created_at": now,
             "updated_at": now,
         }
@@ -666,6 +669,9 @@ class JobStore:
             routing=row["routing"],
             hints=[PromptHint.model_validate(h) for h in row.get("hints") or ()],
             scan=OutputScan.model_validate(row["scan"]) if row.get("scan") else None,
+            moderation=ModerationMark.model_validate(row["moderation"])
+            if row.get("moderation")
+            else None,
             created_at=_aware(row["created_at"]) or _now(),
             updated_at=_aware(row["updated_at"]) or _now(),
             completed_at=_aware(row["completed_at"]),

@@ -84,6 +84,7 @@ from .payloads import (
     ScanPayload,
     UncertainSubmit,
 )
+from .refusals import is_refusal, provider_refusal_step, refusal_choice, what_next
 from .retry import definitely_not_created, retrying
 from .runtime import current
 from .wakeups import ENDED
@@ -196,7 +197,9 @@ async def route_step(job_id: str) -> PlanPayload:
             for c in plan.candidates
         ],
         "max_attempts": rt.settings.max_attempts,
-        "fallback_on_moderation": rt.settings.fallback_on_moderation,
+        # The tenant's safety policy decides what a provider's safety refusal does next.
+        "fallback_on_moderation": refusal_choice(job.tenant) == "fallback",
+        "on_provider_refusal": refusal_choice(job.tenant),
         "uncertain_submit": _policy(job),
         "tenant": job.tenant,
     }
@@ -446,6 +449,10 @@ async def job_workflow(job_id: str) -> str:
             )
             if fallback:
                 continue
+        choice = plan.get("on_provider_refusal")  # missing in checkpoints from before it
+        if choice is not None and is_refusal(last_error):
+            more = number < plan["max_attempts"] and index + 1 < len(candidates)
+            await provider_refusal_step(job_id, last_error, what_next(choice, more))
         if not _falls_back(last_error, plan["fallback_on_moderation"]):
             break
     await fail_step(

@@ -65,7 +65,7 @@ def _scores(decision: Decision) -> dict[str, float]:
 
 
 def record(
-    database: sa.Engine,
+    database: sa.Engine | sa.Connection,
     *,
     tenant: str,
     job_id: str | None,
@@ -74,32 +74,36 @@ def record(
     policy: SafetyPolicy,
     detail: str | None = None,
     moderator: str | None = None,
+    entry_id: str | None = None,
 ) -> str:
     """Store one decision; returns its id. ``detail`` defaults to the findings' own details;
-    ``moderator`` to their sources, joined."""
+    ``moderator`` to their sources, joined; ``entry_id`` to a new id. Given a connection, the
+    row is written in its transaction (admission writes it with the job, in one commit)."""
     if stage not in STAGES:
         raise ValueError(f"stage is one of {STAGES}, not {stage!r}")
     sources = moderator or ",".join(sorted({f.source for f in decision.findings}))
     if detail is None:
         parts = [f"{f.source}: {f.detail}" for f in decision.findings if f.detail]
         detail = "; ".join(parts)[:2000] or None
-    entry_id = "sdec_" + secrets.token_hex(10)
-    with database.begin() as conn:
-        conn.execute(
-            safety_decisions.insert().values(
-                id=entry_id,
-                job_id=job_id,
-                tenant=tenant,
-                stage=stage,
-                moderator=sources[:255],
-                action=decision.action,
-                categories=list(decision.categories),
-                scores=_scores(decision),
-                policy=policy.to_json(),
-                detail=detail,
-                created_at=utcnow(),
-            )
-        )
+    entry_id = entry_id or "sdec_" + secrets.token_hex(10)
+    insert = safety_decisions.insert().values(
+        id=entry_id,
+        job_id=job_id,
+        tenant=tenant,
+        stage=stage,
+        moderator=sources[:255],
+        action=decision.action,
+        categories=list(decision.categories),
+        scores=_scores(decision),
+        policy=policy.to_json(),
+        detail=detail,
+        created_at=utcnow(),
+    )
+    if isinstance(database, sa.Connection):
+        database.execute(insert)
+    else:
+        with database.begin() as conn:
+            conn.execute(insert)
     return entry_id
 
 

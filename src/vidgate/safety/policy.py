@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
@@ -192,10 +192,15 @@ BUILTIN = SafetyPolicy({c: "block" for c in CATEGORIES}, default="block")
 
 def default_policy(settings: Settings) -> SafetyPolicy:
     """The operator's policy: ``VIDGATE_SAFETY_POLICY`` (JSON, or a path to a JSON file) over
-    the built-in one. A bad value raises ``InvalidSafetyPolicy``."""
+    the built-in one (every category blocks; a provider's refusal falls back when
+    ``VIDGATE_FALLBACK_ON_MODERATION`` is on, else fails). A bad value raises
+    ``InvalidSafetyPolicy``."""
     raw = (settings.safety_policy or "").strip()
+    base = replace(
+        BUILTIN, on_provider_refusal="fallback" if settings.fallback_on_moderation else "fail"
+    )
     if not raw:
-        return BUILTIN
+        return base
     if not raw.startswith("{"):
         path = Path(raw).expanduser()
         try:
@@ -208,7 +213,7 @@ def default_policy(settings: Settings) -> SafetyPolicy:
         data: Any = json.loads(raw)
     except ValueError as exc:
         raise InvalidSafetyPolicy("VIDGATE_SAFETY_POLICY is not valid JSON") from exc
-    return BUILTIN.merged(data)
+    return base.merged(data)
 
 
 def load_policy(database: sa.Engine, tenant: str, settings: Settings | None = None) -> SafetyPolicy:

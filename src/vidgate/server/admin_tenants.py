@@ -2,8 +2,10 @@
 
 A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_limit`` (text like
 ``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1),
-``deadline_seconds`` (above 0, up to a day), and ``uncertain_submit`` (``fallback`` or ``fail``).
-Every field is validated before anything changes.
+``deadline_seconds`` (above 0, up to a day), ``uncertain_submit`` (``fallback`` or ``fail``), and
+``safety_policy`` (``vidgate.safety.policy``: merged over the tenant's own, ``null`` clears it;
+one tenant's GET and PATCH answer with the effective policy). Every field is validated before
+anything changes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ..exceptions import InvalidRequest
+from ..safety.policy import SafetyPolicy, load_policy, store_policy
 from .auth import admin
 from .errors import errors
 from .gateway import Gateway, gateway
@@ -44,6 +47,12 @@ _LIMITS_BODY: dict[str, Any] = {
                             "maximum": 86400,
                         },
                         "uncertain_submit": {"enum": ["fallback", "fail", None]},
+                        "safety_policy": {
+                            "type": ["object", "null"],
+                            "examples": [
+                                {"actions": {"violence": "flag"}, "on_provider_refusal": "fail"}
+                            ],
+                        },
                     },
                 }
             }
@@ -76,7 +85,23 @@ async def list_tenants(
 async def get_tenant(
     tenant: str, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    return tenant_object(await asyncio.to_thread(gw.tenants.get_tenant, tenant))
+    return await asyncio.to_thread(_with_policy, gw, gw.tenants.get_tenant(tenant))
+
+
+def _with_policy(gw: Gateway, tenant: Tenant) -> dict[str, Any]:
+    policy = load_policy(gw.engine.database, tenant.name, gw.engine.settings)
+    return {**tenant_object(tenant), "safety_policy": policy.to_json()}
+
+
+def _patch(gw: Gateway, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    has_policy = "safety_policy" in body
+    policy = body.pop("safety_policy", None)
+    if policy is not None:
+        SafetyPolicy.from_json(policy)  # refused before any limit changes
+    tenant = gw.tenants.set_limits(name, body)
+    if has_policy:
+        store_policy(gw.engine.database, name, policy)
+    return _with_policy(gw, tenant)
 
 
 @router.patch(
@@ -97,4 +122,4 @@ async def patch_tenant(
         raise InvalidRequest("the body must be a JSON object of limits") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object of limits")
-    return tenant_object(await asyncio.to_thread(gw.tenants.set_limits, tenant, body))
+    return await asyncio.to_thread(_patch, gw, tenant, body)

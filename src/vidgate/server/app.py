@@ -25,6 +25,7 @@ from . import (
     admin,
     admin_budgets,
     admin_quarantine,
+    admin_safety,
     admin_tenants,
     provider_webhooks,
     spend,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.include_router(admin_tenants.router)
     app.include_router(admin_budgets.router)
     app.include_router(admin_quarantine.router)
+    app.include_router(admin_safety.router)
     app.include_router(spend.router)
     app.include_router(provider_webhooks.router)
     return app

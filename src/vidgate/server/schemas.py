@@ -347,6 +347,8 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
         "template": request.template,
         "variables": request.variables,
         "hints": [h.model_dump(mode="json") for h in job.hints],
+        # What the moderation at admission decided: flag or allow, the categories, who checked.
+        "moderation": job.moderation.model_dump(mode="json") if job.moderation else None,
         "duration": request.duration,
         "aspect_ratio": request.aspect_ratio,
         "resolution": request.resolution,

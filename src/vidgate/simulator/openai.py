@@ -12,6 +12,7 @@ read from source, a capture of its requests, openai/skills' Sora references):
 ``POST   /v1/videos/{id}/remix``             JSON ``{prompt}``: a new video from a finished one
 ``GET    /v1/videos/{id}/content?variant=``  the bytes: ``video`` (MP4), ``thumbnail`` (WebP),
                                              ``spritesheet`` (JPEG)
+``POST   /v1/moderations``                   the moderation API (``_openai_moderations``)
 ===========================================  ==================================================
 
 Videos go ``queued → in_progress (progress 0-100) → completed | failed``; a failure carries
@@ -80,6 +81,7 @@ from ._openai_errors import (
     _request_id,
     _server_error,
 )
+from ._openai_moderations import router as moderations_router
 from ._openai_validation import CREATE_FIELDS as CREATE_FIELDS
 from ._openai_validation import DEFAULT_MODEL as DEFAULT_MODEL
 from ._openai_validation import DEFAULT_SECONDS as DEFAULT_SECONDS
@@ -524,6 +526,9 @@ async def video_content(request: Request, video_id: str, variant: str = "video")
     else:  # the spritesheet is a JPEG; ours is a single frame
         path, media_type = await sim.thumbnail(task), "image/jpeg"
     return FileResponse(path, media_type=media_type, headers={"x-request-id": _request_id()})
+
+
+router.include_router(moderations_router)  # before the catch-all below
 
 
 @router.api_route(

@@ -1,4 +1,5 @@
-"""Content safety: a tenant's own safety policy and the audit of every safety decision.
+"""Content safety: a tenant's own safety policy, a job's moderation verdict, and the audit of
+every safety decision.
 
 Revision ID: 0010_content_safety
 Revises: 0009_cost_basis
@@ -19,6 +20,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("safety_policy", sa.Text))
+    with op.batch_alter_table("jobs") as batch:
+        batch.add_column(sa.Column("moderation", sa.JSON))
     op.create_table(
         "safety_decisions",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -43,5 +46,7 @@ def downgrade() -> None:
     op.drop_index("ix_safety_decisions_job", "safety_decisions")
     op.drop_index("ix_safety_decisions_tenant_created", "safety_decisions")
     op.drop_table("safety_decisions")
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("moderation")
     with op.batch_alter_table("tenants") as batch:
         batch.drop_column("safety_policy")
