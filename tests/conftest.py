@@ -53,6 +53,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     monkeypatch.setenv("VIDGATE_SIMULATED_LATENCY", "0.3")
     monkeypatch.setenv("VIDGATE_POLL_INTERVAL", "0.05")
     monkeypatch.setenv("VIDGATE_QUEUE_POLL_INTERVAL", "0.1")
+    # The content scan runs with the cheap marker scanner only (tests/test_safety_scan.py runs
+    # the technical checks and the real models where it means to).
+    monkeypatch.setenv("VIDGATE_SCANNERS", "marker")
     monkeypatch.delenv("VIDGATE_DATABASE_URL", raising=False)
     monkeypatch.delenv("VIDGATE_CATALOG_DIR", raising=False)
     for provider in load_catalog().providers.values():

@@ -26,6 +26,8 @@ engine does next (see ``vidgate.types.Outcome``)::
     ├── TenantNotFound                  not_found                (gateway admin: no such tenant)
     ├── MethodNotAllowed                method_not_allowed       (gateway: wrong HTTP method)
     ├── ContentNotReady                 content_not_ready        (gateway: no video file yet)
+    ├── OutputQuarantined               output_quarantined       (451: held by the content scan)
+    ├── QuarantineConflict              quarantine_conflict      (409: not held, or superseded)
     ├── AuthenticationFailed            unauthorized             (gateway: no or bad API key)
     ├── PermissionDenied                forbidden                (gateway: not an admin key)
     ├── LimitExceeded                   limit_exceeded           (gateway: a tenant's limit)
@@ -44,9 +46,11 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── GenerationFailed            generation_failed        terminal for this provider
     │   ├── SubmitUncertain             submit_uncertain         a create may or may not exist
     │   └── ContentRejected             content_rejected         moderation, input or output
+    │       └── OutputBlocked           output_blocked           vidgate's scan quarantined it
     ├── MediaError                      media_error
     │   ├── MediaUnreadable             media_unreadable         not a decodable video
-    │   └── OutputMismatch              output_mismatch          not what was asked for
+    │   ├── OutputMismatch              output_mismatch          not what was asked for
+    │   └── OutputDefective             output_defective         black, frozen, short, silent
     ├── StorageError                    storage_error
     ├── JobTimeout                      timeout
     └── JobCanceled                     canceled
@@ -77,6 +81,10 @@ __all__ = [
     "ContentRejected",
     "InvalidSafetyPolicy",
     "PromptInvalid",
+    "OutputBlocked",
+    "OutputDefective",
+    "OutputQuarantined",
+    "QuarantineConflict",
     "GenerationFailed",
     "IdempotencyConflict",
     "InvalidTemplate",
@@ -480,6 +488,51 @@ class ContentRejected(ProviderError):
         self.charged = charged
 
 
+class OutputBlocked(ContentRejected):
+    """vidgate's own content scan blocked a generated video: it is quarantined (never served)
+    and the tenant's policy (``on_output_block``) says whether the job falls back to another
+    provider (``details.fallback``). The attempt stays charged: the video was generated."""
+
+    code = "output_blocked"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        categories: list[str],
+        quarantine_id: str,
+        fallback: bool,
+    ) -> None:
+        super().__init__(
+            message,
+            provider=provider,
+            stage="output",
+            charged=True,
+            details={
+                "categories": categories,
+                "quarantine_id": quarantine_id,
+                "fallback": fallback,
+            },
+        )
+
+
+class OutputQuarantined(VidgateError):
+    """The video is held in quarantine by the content scan: it is not served (not by
+    ``/content``, its variants or signed links) until an admin releases it."""
+
+    code = "output_quarantined"
+    http_status = 451
+
+
+class QuarantineConflict(VidgateError):
+    """A quarantine action that does not fit the item's state (already released or deleted,
+    or its job was delivered from another attempt)."""
+
+    code = "quarantine_conflict"
+    http_status = 409
+
+
 class MediaError(VidgateError):
     code = "media_error"
 
@@ -502,6 +555,14 @@ class OutputMismatch(MediaError):
             "output does not match the request: " + "; ".join(problems), details=merged
         )
         self.problems = problems
+
+
+class OutputDefective(MediaError):
+    """The video decodes and matches the request, but a technical check of the content scan
+    failed: black or blank, frozen, much shorter than its container claims, or silent when
+    audio was asked for. Like a mismatch, the attempt fails and the job falls back."""
+
+    code = "output_defective"
 
 
 class StorageError(VidgateError):

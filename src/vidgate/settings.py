@@ -165,6 +165,21 @@ class Settings(BaseSettings):
         description="processes one worker runs probe, validation and thumbnails in "
         "(default: CPU count - 1, at least 1)",
     )
+    scanners: str | None = Field(
+        default=None,
+        pattern=r"^\s*([A-Za-z_][\w.]*(:[A-Za-z_]\w*)?\s*(,\s*|$))*$",
+        description="the content scanners every output video (and input image) goes through, "
+        "comma-separated: technical, nudenet, open_nsfw (the `safety` extra), marker (tests), "
+        "or package.module:Class; default technical plus the models that are installed; "
+        "empty scans nothing",
+    )
+    scan_frames: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="frames spread evenly over a video that the scanners look at, besides the "
+        "first, the last and the first frame of each scene",
+    )
     simulated_latency: float = Field(
         default=4.0, ge=0, description="seconds the simulated provider takes to 'generate'"
     )

@@ -24,6 +24,8 @@ __all__ = [
     "ModerationMark",
     "AttemptStatus",
     "CostQuote",
+    "OutputScan",
+    "ScanFrame",
     "Job",
     "JobError",
     "JobEvent",
@@ -107,6 +109,8 @@ class Phase(StrEnum):
     GENERATING = "generating"
     DOWNLOADING = "downloading"
     VALIDATING = "validating"
+    #: The content scan (``VIDGATE_SCANNERS``): sampled frames through the scanners.
+    SCANNING = "scanning"
     THUMBNAILING = "thumbnailing"
     STORING = "storing"
     DONE = "done"
@@ -400,6 +404,41 @@ class JobError(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class ScanFrame(BaseModel):
+    """A frame of the output that a flagged finding names."""
+
+    index: int
+    time: float = Field(description="seconds from the start")
+
+
+class OutputScan(BaseModel):
+    """What the content scan said about an output (``vidgate.safety.scan``).
+
+    ``verdict``: ``allow`` (delivered), ``flag`` (delivered, marked), ``block`` (quarantined,
+    never served until an admin releases it), ``defective`` (a technical check failed: the
+    attempt failed like a bad output), ``skipped`` (no scanner configured)."""
+
+    verdict: Literal["allow", "flag", "block", "defective", "skipped"]
+    attempt: int = Field(description="the attempt whose output was scanned")
+    categories: list[str] = Field(default_factory=list, description="flagged categories")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="the top score per category, over every scanner"
+    )
+    frames: list[ScanFrame] = Field(
+        default_factory=list, description="the frames that triggered a flagged finding"
+    )
+    findings: list[dict[str, Any]] = Field(
+        default_factory=list, description="every scanner's findings (source, category, score)"
+    )
+    scanners: list[str] = Field(default_factory=list)
+    sampled_frames: int = Field(default=0, description="frames the models looked at")
+    seconds: float | None = Field(default=None, description="the scan's wall time")
+    quarantine_id: str | None = Field(
+        default=None, description="where a blocked output is held (admins: /v1/admin/quarantine)"
+    )
+    released: bool = Field(default=False, description="an admin released it from quarantine")
+
+
 class AttemptStatus(StrEnum):
     SUBMITTING = "submitting"
     RUNNING = "running"
@@ -492,6 +531,9 @@ class Job(BaseModel):
     )
     not_before: datetime | None = Field(
         default=None, description="a scheduled batch job is released at this instant"
+    )
+    scan: OutputScan | None = Field(
+        default=None, description="the content scan of the output (the last one scanned)"
     )
     created_at: datetime
     updated_at: datetime

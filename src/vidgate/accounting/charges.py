@@ -42,7 +42,7 @@ ENDINGS = (
     "unknown",
 )
 
-_MEDIA_CODES = frozenset({"output_mismatch", "media_unreadable"})
+_MEDIA_CODES = frozenset({"output_mismatch", "media_unreadable", "output_defective"})
 
 
 @dataclass(frozen=True)

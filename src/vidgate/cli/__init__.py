@@ -12,6 +12,7 @@ from . import (
     jobs,
     keys,
     probe,
+    quarantine,
     safety,
     serve,
     simulator,
@@ -51,6 +52,7 @@ app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(budgets.app, name="budgets")
+app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(safety.app, name="safety")
 app.command("spend")(spend.spend)
 

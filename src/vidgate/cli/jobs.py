@@ -223,6 +223,7 @@ def _print_job(job: Job) -> None:
         grid.add_row(
             "error", f"[red]{escape(f'[{job.error.code}]')}[/] {escape(job.error.message)}"
         )
+    _scan_row(grid, job)
     out.print(grid)
     if job.attempts:
         table = Table(title="attempts")
@@ -244,3 +245,18 @@ def _print_job(job: Job) -> None:
                 ),
             )
         out.print(table)
+
+
+def _scan_row(grid: Table, job: Job) -> None:
+    """The content scan in one line: verdict, categories with top scores, frames."""
+    scan = job.scan
+    if scan is None:
+        return
+    parts = [f"{scan.verdict} (attempt {scan.attempt})"]
+    if scan.categories:
+        parts.append(", ".join(f"{c} {scan.scores.get(c, 0.0):.2f}" for c in scan.categories))
+    if scan.frames:
+        parts.append("frames " + ", ".join(f"{f.index}@{f.time:.2f}s" for f in scan.frames[:8]))
+    if scan.quarantine_id:
+        parts.append(f"quarantine {scan.quarantine_id}" + (" (released)" if scan.released else ""))
+    grid.add_row("scan", escape("; ".join(parts)))

@@ -33,6 +33,7 @@ jobs = sa.Table(
     sa.Column("routing", sa.JSON),
     sa.Column("deleted_at", _ts),
     sa.Column("hints", sa.JSON),  # the prompt linter's hints, from admission
+    sa.Column("scan", sa.JSON),  # the content scan of the output (types.OutputScan)
     sa.Column("moderation", sa.JSON),  # the admission moderation's verdict (vidgate.safety)
     # A batch job held for the off-peak window is released at this instant (phase scheduled).
     sa.Column("not_before", _ts),
@@ -302,4 +303,31 @@ safety_decisions = sa.Table(
     sa.Column("created_at", _ts, nullable=False),
     sa.Index("ix_safety_decisions_tenant_created", "tenant", "created_at"),
     sa.Index("ix_safety_decisions_job", "job_id"),
+)
+
+# Outputs the content scan blocked (one row per attempt): held apart from servable media until
+# an admin releases (status "released") or deletes ("deleted") them.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("attempt_id", sa.String(64), nullable=False),
+    sa.Column("attempt_number", sa.Integer, nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # held | released | deleted
+    sa.Column("video_key", sa.String(512), nullable=False),
+    sa.Column("thumbnail_key", sa.String(512)),
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("media", sa.JSON),
+    sa.Column("scan", sa.JSON, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("resolved_at", _ts),
+    sa.Column("resolved_by", sa.String(128)),
+    sa.UniqueConstraint("attempt_id", name="uq_quarantine_attempt"),
+    sa.Index("ix_quarantine_status_created", "status", "created_at"),
+    sa.Index("ix_quarantine_job", "job_id"),
 )

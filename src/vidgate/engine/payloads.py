@@ -48,6 +48,8 @@ class QuotePayload(TypedDict):
 class CandidatePayload(TypedDict):
     ref: str
     quote: QuotePayload | None
+    #: Whether the attempt scans its output (missing in checkpoints from before the scan).
+    scan: NotRequired[bool]
 
 
 class PlanPayload(TypedDict):
@@ -67,6 +69,9 @@ class PlanPayload(TypedDict):
     #: result). Missing in checkpoints written before it existed: those await the attempt's
     #: workflow handle, as they did then, so a job recovered mid-flight replays as it ran.
     wait: NotRequired[Literal["message"]]
+    #: Whether the job's attempts scan their outputs (missing in checkpoints from before the
+    #: scan existed: those replay without it).
+    scan: NotRequired[bool]
 
 
 class ErrorPayload(TypedDict):
@@ -178,3 +183,7 @@ class AttemptDone(TypedDict):
 
     number: int
     result: AttemptResult
+
+
+#: The content scan's verdict (``types.OutputScan`` as JSON).
+ScanPayload = dict[str, Any]

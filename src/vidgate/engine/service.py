@@ -57,6 +57,7 @@ from .fairshare import (
 from .figures import JobFigures, read_figures
 from .health import Health
 from .priorities import decide, ranked, routing_record
+from .quarantine import QuarantineDesk
 from .runtime import (
     JOB_QUEUE,
     Runtime,
@@ -498,6 +499,11 @@ class Engine:
                 await asyncio.to_thread(self.runtime.storage.delete, asset.key)
         await asyncio.to_thread(self.runtime.store.mark_deleted, job_id)
         return job
+
+    @property
+    def quarantine(self) -> QuarantineDesk:
+        """Outputs the content scan blocked: list, show, release, delete (admins)."""
+        return QuarantineDesk(self.runtime)
 
     def stored_file(self, asset: Asset) -> Path | None:
         """The local file behind a stored asset, or None when this host cannot read it."""

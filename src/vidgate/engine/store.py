@@ -33,6 +33,7 @@ from ..types import (
     JobStatus,
     MediaInfo,
     ModerationMark,
+    OutputScan,
     Phase,
     PromptHint,
     RequestLogEntry,
@@ -693,6 +694,7 @@ class JobStore:
             error=JobError.model_validate(row["error"]) if row["error"] else None,
             routing=row["routing"],
             hints=[PromptHint.model_validate(h) for h in row.get("hints") or ()],
+            scan=OutputScan.model_validate(row["scan"]) if row.get("scan") else None,
             moderation=ModerationMark.model_validate(row["moderation"])
             if row.get("moderation")
             else None,

@@ -6,8 +6,13 @@ so a provider's concurrency and rate limits hold across every process::
     job_workflow:      route → for each candidate: [admit → attempt_workflow] → thumbnail → store
                        → complete            (or fail, with the last attempt's error)
     attempt_workflow:  submit → poll ⟲ (held in-process while the task is unchanged; a webhook
-                       or a cancel cuts the hold short) → download → validate → send the result
-                       to the job (which waits for that message, not on the attempt's handle)
+                       or a cancel cuts the hold short) → download → validate → scan → send the
+                       result to the job (which waits for that message, not on the attempt's
+                       handle)
+
+The scan (``engine/scanning.py``) runs the content scanners in the media lane; an output it
+blocks is quarantined and the attempt fails with ``output_blocked``, which falls back only when
+the tenant's policy says so (``on_output_block``).
 
 Steps are at-least-once, so each is safe to run twice: submit records an intent (the attempt
 row, whose id is the reference we give the provider) and reconciles by that reference before it
@@ -39,6 +44,7 @@ from ..catalog import effective_params
 from ..exceptions import (
     GenerationFailed,
     JobTimeout,
+    OutputBlocked,
     ProviderUnavailable,
     SubmitUncertain,
     UnsupportedRequest,
@@ -75,6 +81,7 @@ from .payloads import (
     PlanPayload,
     PollPayload,
     QuotePayload,
+    ScanPayload,
     UncertainSubmit,
 )
 from .poller import PROGRESS_STEP, next_interval
@@ -98,6 +105,8 @@ ATTEMPT_WAIT_SECONDS = 300.0
 POLL_HOLD_SECONDS = 120.0
 #: How this release's jobs wait for their attempts (see ``PlanPayload.wait``).
 WAIT_SHAPE: dict[str, Any] = {"wait": "message"}
+#: This release's jobs scan every output (see ``PlanPayload.scan``).
+SCAN_SHAPE: dict[str, Any] = {"scan": True}
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -191,7 +200,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "uncertain_submit": _policy(job),
         "tenant": job.tenant,
     }
-    return cast(PlanPayload, {**decided, **WAIT_SHAPE})
+    return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE})
 
 
 @DBOS.step(name="vidgate.admit")
@@ -322,6 +331,8 @@ def _falls_back(error: ErrorPayload, fallback_on_moderation: bool) -> bool:
     """Whether a failed attempt lets the job try the next candidate."""
     if error["code"] in (JobTimeout.code, SubmitUncertain.code):
         return False  # out of time, or a create that may exist (see the uncertain policy)
+    if error["code"] == OutputBlocked.code:
+        return bool((error.get("details") or {}).get("fallback"))  # the tenant's on_output_block
     outcome = Outcome(error.get("outcome", Outcome.TERMINAL))
     if outcome is Outcome.USER_ERROR:
         return False
@@ -397,7 +408,8 @@ async def job_workflow(job_id: str) -> str:
             attempt_workflow,
             job_id,
             number,
-            candidate,
+            # A plan checkpointed before the scan existed runs its attempts without it.
+            {**candidate, "scan": True} if plan.get("scan") else candidate,
             tenant=plan.get("tenant", DEFAULT_PARTITION),
         )
         result = await _await_attempt(job_id, handle, number, plan)
@@ -789,13 +801,33 @@ async def validate_step(
     return cast(MediaPayload, info.model_dump(mode="json"))
 
 
-def _note_media_queue(job_id: str) -> Callable[[int], None]:
+@DBOS.step(name="vidgate.scan")
+async def scan_step(
+    job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
+) -> ScanPayload:
+    """The content scan (``engine/scanning.py``): raises ``output_blocked`` (quarantined) or
+    ``output_defective``; returns the verdict of an allowed or flagged output."""
+    from .scanning import scan_output
+
+    path = await _fetch(job_id, attempt, output)
+    try:
+        scan = await scan_output(
+            job_id, attempt, path, media, on_queue=_note_media_queue(job_id, Phase.SCANNING)
+        )
+    except VidgateError:
+        path.unlink(missing_ok=True)  # a next attempt must not find this file
+        _thumb_path(path).unlink(missing_ok=True)
+        raise
+    return scan.model_dump(mode="json")
+
+
+def _note_media_queue(job_id: str, phase: Phase = Phase.VALIDATING) -> Callable[[int], None]:
     def note(ahead: int) -> None:
         rt = current()
         rt.store.add_event(
             job_id,
-            Phase.VALIDATING,
-            _PROGRESS[Phase.VALIDATING],
+            phase,
+            rt.store.get(job_id).progress,
             f"waiting for the media lane ({rt.media_lane().workers} busy, {ahead} ahead)",
         )
 
@@ -944,6 +976,7 @@ async def _attempt(job_id: str, number: int, candidate: CandidatePayload) -> Att
         return {"ok": False, "attempt": attempt, "error": _error(exc)}
     settled = False
     status: TaskStatus | None = None
+    media: MediaPayload | None = None
     try:
         status = await _await_task(job_id, attempt)
         settled = True
@@ -957,13 +990,16 @@ async def _attempt(job_id: str, number: int, candidate: CandidatePayload) -> Att
         output = cast(OutputPayload, status.outputs[0].model_dump(mode="json"))
         await download_step(job_id, attempt, output)
         media = await validate_step(job_id, attempt, output)
+        if candidate.get("scan"):
+            await scan_step(job_id, attempt, output, media)
     except (VidgateError, DBOSMaxStepRetriesExceeded) as raised:
         exc = _unwrap(raised)
         if not isinstance(exc, VidgateError):
             raise
         if not settled:
             await cancel_remote_step(job_id, attempt)  # we are abandoning a live task
-        await attempt_result_step(job_id, attempt, _error(exc), ended_payload(status))
+        # A scanned output that was refused was delivered: it is charged as such.
+        await attempt_result_step(job_id, attempt, _error(exc), ended_payload(status), media)
         return {"ok": False, "attempt": attempt, "error": _error(exc)}
     await attempt_result_step(job_id, attempt, None, ended_payload(status), media)
     return {"ok": True, "attempt": attempt, "output": output, "media": media}

@@ -6,6 +6,13 @@ over it, the prompt in a readable box, a ``vidgate · simulated`` label, and a t
 frame number (so a human who extracts a frame can tell where it came from). Optional first and last
 frame images cross-fade in and out, as image-to-video and keyframe models would do.
 
+``SynthSpec.effect`` draws the deterministic bad outputs the content scanner must catch:
+``marker`` (a solid magenta block, :data:`MARKER_RGB`, over the middle of the second half's
+frames: the stand-in for unsafe content that the test scanner ``marker`` flags), ``black`` (every
+frame black), ``frozen`` (every frame the first), ``short`` (the video stops at 40 % while the
+audio runs on, so the container claims the full length) and ``silent`` (an audio track of
+silence).
+
 :func:`render_frame` is a pure function of the spec and the frame index; :func:`render` encodes
 the frames to an H.264/AAC MP4 with PyAV (no system ffmpeg) and moves it into place atomically.
 
@@ -39,7 +46,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from vidgate.exceptions import MediaUnreadable
 
-__all__ = ["SynthSpec", "frame_count", "render", "render_frame"]
+__all__ = ["EFFECTS", "MARKER_RGB", "SynthSpec", "frame_count", "render", "render_frame"]
 
 Frame = npt.NDArray[np.uint8]
 _FloatArray = npt.NDArray[np.float64]
@@ -52,6 +59,11 @@ _LOOKAHEAD = 4  # frames drawn ahead of the encoder
 _AUDIO_RATE = 48_000
 _AUDIO_CHUNK = 1024  # one AAC frame
 _FADE_SECONDS = 1.0
+#: The bad outputs ``SynthSpec.effect`` can draw (see the module docstring).
+EFFECTS = frozenset({"marker", "black", "frozen", "short", "silent"})
+#: The colour of the synthetic "unsafe content" marker.
+MARKER_RGB = (255, 0, 255)
+_SHORT_FRACTION = 0.4
 _LOW_RES_LONG_SIDE = 192  # the background is computed this small, then scaled up
 _LABEL = "vidgate \u00b7 simulated"
 
@@ -69,8 +81,11 @@ class SynthSpec:
     audio: bool = False
     first_frame: Path | None = None
     last_frame: Path | None = None
+    effect: str | None = None
 
     def __post_init__(self) -> None:
+        if self.effect is not None and self.effect not in EFFECTS:
+            raise ValueError(f"effect must be one of {sorted(EFFECTS)}, not {self.effect!r}")
         if self.width < 2 or self.height < 2:
             raise ValueError(f"frame size must be at least 2x2, not {self.width}x{self.height}")
         if self.fps < 1:
@@ -503,6 +518,10 @@ def render_frame(spec: SynthSpec, index: int) -> Frame:
     total = frame_count(spec)
     if not 0 <= index < max(total, 1):
         raise IndexError(f"frame {index} is outside the clip (0..{total - 1})")
+    if spec.effect == "black":
+        return np.zeros((spec.height, spec.width, 3), dtype=np.uint8)
+    if spec.effect == "frozen" and index:
+        return render_frame(spec, 0)
     width, height = spec.width, spec.height
     t = index / spec.fps
     look = _look(spec.prompt, spec.seed)
@@ -520,6 +539,10 @@ def render_frame(spec: SynthSpec, index: int) -> Frame:
         image = Image.fromarray(frame, "RGB")
 
     _draw_hud(image, spec, index, total)
+    if spec.effect == "marker" and index >= total // 2:
+        ImageDraw.Draw(image).rectangle(
+            (width // 4, height // 4, width * 3 // 4, height * 3 // 4), fill=MARKER_RGB
+        )
     return np.asarray(image, dtype=np.uint8).copy()
 
 
@@ -603,6 +626,7 @@ class _AudioTrack:
         self._notes, self._note_len = _tone(spec.seed)
         self._total = round(spec.duration * _AUDIO_RATE)
         self._done = 0
+        self._silent = spec.effect == "silent"
 
     def advance(self, seconds: float) -> None:
         """Encode every whole AAC frame that ends at or before ``seconds``."""
@@ -618,6 +642,8 @@ class _AudioTrack:
 
     def _encode(self, count: int) -> None:
         samples = _audio_chunk(self._notes, self._note_len, self._done, count)
+        if self._silent:
+            samples = np.zeros_like(samples)
         frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
         frame.sample_rate = _AUDIO_RATE
         frame.pts = self._done
@@ -676,6 +702,8 @@ def _encode(
         audio = _AudioTrack(container, spec) if spec.audio else None
 
         reported = 0.0
+        if spec.effect == "short":
+            total = max(1, round(total * _SHORT_FRACTION))
         for index, frame in enumerate(_frames_ahead(spec, total)):
             frame.pts = index
             frame.time_base = frame_time_base

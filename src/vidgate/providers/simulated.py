@@ -24,6 +24,10 @@ It behaves like a remote provider in the ways the engine must handle:
   ``flaky-download``     the first download answers 503
   ``wrong-duration``     the video is half as long as asked (``output_mismatch``)
   ``corrupt``            the video file is truncated (``media_unreadable``)
+  ``unsafe-output``      the video carries the synthetic unsafe-content marker (a magenta
+                         block in its second half) that the ``marker`` content scanner flags
+  ``black-output``       every frame is black; ``frozen-output``: every frame is the first;
+                         ``silent-output``: the audio track is silence (technical scan checks)
   =====================  ===============================================================
 
 Every create the simulated provider receives is appended to ``creates.jsonl`` under its
@@ -69,8 +73,19 @@ FAULTS = frozenset(
         "flaky-download",
         "wrong-duration",
         "corrupt",
+        "unsafe-output",
+        "black-output",
+        "frozen-output",
+        "silent-output",
     }
 )
+#: The output faults drawn by the renderer (``SynthSpec.effect``).
+_EFFECTS = {
+    "unsafe-output": "marker",
+    "black-output": "black",
+    "frozen-output": "frozen",
+    "silent-output": "silent",
+}
 _MARKER = re.compile(r"\[simulate:([a-z-]+(?:@\d+)?)\]")
 _QUEUED_FRACTION = 0.15
 _FLAKY_POLLS = 2
@@ -272,6 +287,7 @@ class SimulatedProvider(Provider):
             audio=bool(task["audio"]),
             first_frame=Path(task["image"]) if task["image"] else None,
             last_frame=Path(task["last_frame"]) if task["last_frame"] else None,
+            effect=next((_EFFECTS[f] for f in faults if f in _EFFECTS), None),
         )
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -24,6 +24,7 @@ from ..webhooks import WebhookDispatcher
 from . import (
     admin,
     admin_budgets,
+    admin_quarantine,
     admin_safety,
     admin_tenants,
     provider_webhooks,
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.include_router(admin.router)
     app.include_router(admin_tenants.router)
     app.include_router(admin_budgets.router)
+    app.include_router(admin_quarantine.router)
     app.include_router(admin_safety.router)
     app.include_router(spend.router)
     app.include_router(provider_webhooks.router)

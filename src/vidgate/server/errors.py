@@ -71,11 +71,12 @@ _DESCRIPTIONS = {
     402: "A budget would be exceeded (budget_exceeded: the budget, used, reserved, resets_at)",
     403: "Not allowed: an admin key is needed, or a signed link is invalid (forbidden)",
     404: "Not found, or not the caller's (not_found)",
-    409: "A conflict: idempotency_conflict, content_not_ready",
+    409: "A conflict: idempotency_conflict, content_not_ready, quarantine_conflict",
     413: "The body is larger than VIDGATE_MAX_BODY_BYTES (request_too_large)",
     422: "The content safety policy blocks it (content_rejected: details.categories)",
     429: "A tenant limit: too_many_requests, concurrency_limit, daily_quota_exceeded, "
     "quota_exceeded",
+    451: "The output is held in quarantine by the content scan (output_quarantined)",
     502: "A provider failed (provider_error …)",
     503: "Not configured (configuration, missing_credentials), or content moderation is "
     "unavailable (moderation_unavailable)",

@@ -397,5 +397,13 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
         "media": job.output.media.model_dump(mode="json")
         if job.output is not None and job.output.media is not None
         else None,
+        # The content scan: verdict (allow, flag, block, defective, skipped), the flagged
+        # categories, the top score per category and the frames that triggered it.
+        "scan": job.scan.model_dump(
+            mode="json",
+            include={"verdict", "attempt", "categories", "scores", "frames", "released"},
+        )
+        if job.scan is not None
+        else None,
         "urls": urls or {},
     }

@@ -30,6 +30,7 @@ from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
 from ..priority.ranking import summary
+from ..safety.quarantine import refuse_if_held
 from ..types import Job
 from .auth import principal
 from .errors import errors
@@ -104,7 +105,7 @@ async def _save_upload(upload: UploadFile, gw: Gateway, tenant: str) -> str:
 
 def _urls(gw: Gateway, request: Request, job: Job) -> dict[str, str]:
     base = gw.base_url()
-    if job.output is None or base is None:
+    if job.output is None or base is None or _held(job):
         return {}  # links are only made from VIDGATE_PUBLIC_URL, never from the request's Host
     urls = {
         "video": gw.signed_url(base, job.id, "video"),
@@ -113,6 +114,10 @@ def _urls(gw: Gateway, request: Request, job: Job) -> dict[str, str]:
     if job.thumbnail is not None:
         urls["thumbnail"] = gw.signed_url(base, job.id, "thumbnail")
     return urls
+
+
+def _held(job: Job) -> bool:
+    return job.scan is not None and job.scan.verdict == "block" and not job.scan.released
 
 
 def _video(gw: Gateway, request: Request, job: Job) -> dict[str, Any]:
@@ -281,6 +286,7 @@ def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
     if variant not in _VARIANTS:
         raise InvalidRequest(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
     content_type, attribute = _VARIANTS[variant]
+    refuse_if_held(job)  # a blocked output is never served, by any route (451)
     asset = getattr(job, attribute)
     if asset is None:
         raise ContentNotReady(
@@ -305,7 +311,7 @@ def _serve(request: Request, path: Path, etag: str, content_type: str, cache: st
     "/videos/{video_id}/content",
     summary="Download the video or its thumbnail",
     response_class=Response,
-    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 429)},
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 429, 451)},
 )
 async def content(
     video_id: str,
@@ -326,7 +332,7 @@ async def content(
     "/files/{video_id}/{variant}",
     summary="A signed, cacheable link to a video's file",
     response_class=Response,
-    responses={**_FILE_RESPONSES, **errors(400, 403, 404, 409)},
+    responses={**_FILE_RESPONSES, **errors(400, 403, 404, 409, 451)},
 )
 async def signed_file(
     video_id: str,

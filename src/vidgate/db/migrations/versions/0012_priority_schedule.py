@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_priority_schedule"
-down_revision = "0009_cost_basis"
+down_revision = "0011_quarantine"
 branch_labels = None
 depends_on = None
 

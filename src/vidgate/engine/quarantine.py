@@ -1,0 +1,189 @@
+"""The admin's quarantine desk: list, show, release and delete blocked outputs.
+
+``Engine.quarantine`` is one of these; the CLI (``vidgate quarantine``) and the gateway
+(``/v1/admin/quarantine``) go through it. Every action is audited (``safety.audit``, stage
+``output``, moderator ``admin:<who>``).
+
+- **release** (only a ``held`` item, of a job that has ended and was not delivered from another
+  attempt): the guard in the book's UPDATE decides first, then the held video and thumbnail
+  are put at the servable keys (``videos/<job>.mp4``, ``thumbnails/<job>.jpg``), recorded as the
+  job's assets, and the held copies removed. A failed job (no other attempt delivered) becomes
+  ``completed`` with this attempt's provider and model, its error cleared and its scan marked
+  ``released``; its charge was settled when it failed and does not change.
+- **delete**: the guard, then the held files are removed. The job keeps its scan verdict and
+  stays unservable (``output_quarantined``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from ..exceptions import NotFound, QuarantineConflict
+from ..safety import audit
+from ..safety import quarantine as book
+from ..safety.policy import Decision, Finding, load_policy
+from ..safety.quarantine import QuarantineItem, Status
+from ..types import Asset, Job, JobStatus, Phase, new_id
+from .runtime import Runtime
+from .scanning import SCAN_PROGRESS
+
+__all__ = ["QuarantineDesk"]
+
+
+class QuarantineDesk:
+    """What an admin can do with quarantined outputs (see the module docstring)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    async def list(
+        self,
+        *,
+        status: Status | None = "held",
+        tenant: str | None = None,
+        job_id: str | None = None,
+        limit: int = 100,
+    ) -> list[QuarantineItem]:
+        return await asyncio.to_thread(
+            book.items,
+            self._rt.store.engine,
+            status=status,
+            tenant=tenant,
+            job_id=job_id,
+            limit=limit,
+        )
+
+    async def get(self, item_id: str) -> QuarantineItem:
+        found = await asyncio.to_thread(book.get, self._rt.store.engine, item_id)
+        if found is None:
+            raise NotFound(f"no quarantined output {item_id!r}", details={"id": item_id})
+        return found
+
+    async def release(self, item_id: str, *, by: str) -> QuarantineItem:
+        """Make the held output servable (see the module docstring)."""
+        item = await self.get(item_id)
+        job = await asyncio.to_thread(self._rt.store.get, item.job_id)
+        if item.status != "held":
+            raise _not_held(item)
+        if not job.status.terminal:
+            raise QuarantineConflict(
+                f"job {job.id} is still running; release its output once it has ended",
+                details={"id": item.id, "job_id": job.id, "status": job.status.value},
+            )
+        if job.output is not None:
+            raise QuarantineConflict(
+                f"job {job.id} was delivered from another attempt; delete this output instead",
+                details={"id": item.id, "job_id": job.id},
+            )
+        if not await asyncio.to_thread(book.mark, self._rt.store.engine, item.id, "released", by):
+            raise _not_held(await self.get(item_id))
+        await asyncio.to_thread(self._move_back, item, job, by)
+        await asyncio.to_thread(self._audit, item, "allow", by, "released from quarantine")
+        return await self.get(item_id)
+
+    async def delete(self, item_id: str, *, by: str) -> QuarantineItem:
+        """Remove the held files; the item stays in the book as ``deleted``."""
+        item = await self.get(item_id)
+        if item.status != "held":
+            raise _not_held(item)
+        if not await asyncio.to_thread(book.mark, self._rt.store.engine, item.id, "deleted", by):
+            raise _not_held(await self.get(item_id))
+        for key in (item.video_key, item.thumbnail_key):
+            if key is not None:
+                await asyncio.to_thread(self._rt.storage.delete, key)
+        store = self._rt.store
+        job = await asyncio.to_thread(store.get, item.job_id)
+        await asyncio.to_thread(
+            store.add_event,
+            job.id,
+            job.phase,
+            job.progress,
+            f"the quarantined output of attempt {item.attempt_number} was deleted by {by}",
+        )
+        await asyncio.to_thread(self._audit, item, "block", by, "deleted from quarantine")
+        return await self.get(item_id)
+
+    def _move_back(self, item: QuarantineItem, job: Job, by: str) -> None:
+        rt = self._rt
+        held = [("video", item.video_key, f"videos/{job.id}.mp4", "video/mp4")]
+        if item.thumbnail_key is not None:
+            held.append(("thumbnail", item.thumbnail_key, f"thumbnails/{job.id}.jpg", "image/jpeg"))
+        for kind, source_key, key, content_type in held:
+            source = rt.storage.local_path(source_key)
+            if source is None or not source.is_file():
+                continue  # nothing left to move (a release that crashed after moving it)
+            stored = rt.storage.put_file(key, source, content_type)
+            rt.store.put_asset(
+                job.id,
+                Asset(
+                    id=new_id("asset"),
+                    kind=kind,
+                    key=stored.key,
+                    uri=stored.uri,
+                    content_type=content_type,
+                    size_bytes=stored.size_bytes,
+                    sha256=stored.sha256,
+                    media=item.media if kind == "video" else None,
+                ),
+            )
+            rt.storage.delete(source_key)
+        values: dict[str, object] = {}
+        if job.scan is not None and job.scan.quarantine_id == item.id:
+            values["scan"] = job.scan.model_copy(update={"released": True}).model_dump(mode="json")
+        # A job that failed (by this block, or by later attempts) has a video now.
+        delivered = job.status is JobStatus.FAILED
+        if delivered:
+            values.update(
+                status=JobStatus.COMPLETED.value,
+                phase=Phase.DONE.value,
+                progress=100.0,
+                error=None,
+                provider=item.provider,
+                model=item.model,
+                completed_at=job.completed_at or datetime.now(UTC),
+            )
+        if values:
+            rt.store.update_job(job.id, **values)
+        rt.store.add_event(
+            job.id,
+            Phase.DONE if delivered else job.phase,
+            max(job.progress, SCAN_PROGRESS),
+            f"the quarantined output of attempt {item.attempt_number} was released by {by}: "
+            "it is served now",
+        )
+
+    def _audit(self, item: QuarantineItem, action: str, by: str, detail: str) -> None:
+        rt = self._rt
+        findings = tuple(
+            Finding(
+                category=category,
+                score=float(item.scan.scores.get(category, 0.0)),
+                flagged=True,
+                source=f"admin:{by}",
+                detail=detail,
+            )
+            for category in item.scan.categories
+        )
+        decision = Decision(
+            action="allow" if action == "allow" else "block",
+            categories=tuple(item.scan.categories),
+            findings=findings,
+        )
+        audit.record(
+            rt.store.engine,
+            tenant=item.tenant,
+            job_id=item.job_id,
+            stage="output",
+            decision=decision,
+            policy=load_policy(rt.store.engine, item.tenant, rt.settings),
+            detail=f"{detail} ({item.id}) by {by}",
+            moderator=f"admin:{by}",
+        )
+
+
+def _not_held(item: QuarantineItem) -> QuarantineConflict:
+    return QuarantineConflict(
+        f"quarantined output {item.id} is {item.status}, not held",
+        details={"id": item.id, "status": item.status},
+    )
