@@ -183,6 +183,16 @@ def _print_job(job: Job) -> None:
         "status", f"[{_STATUS_STYLE[job.status]}]{job.status.value}[/] ({job.phase.value})"
     )
     grid.add_row("progress", f"{job.progress:.0f}%")
+    _admission_rows(grid, job)
+    _outcome_rows(grid, job)
+    _scan_row(grid, job)
+    out.print(grid)
+    if job.attempts:
+        _print_attempts(job)
+
+
+def _admission_rows(grid: Table, job: Job) -> None:
+    """What was asked and what admission decided: priority, prompt, hints, moderation."""
     if job.request.priority is not None:
         grid.add_row("priority", job.request.priority.value)
     if job.not_before is not None:
@@ -201,6 +211,10 @@ def _print_job(job: Job) -> None:
     for a in job.attempts:
         if a.prompt_sent is not None and a.prompt_sent.prompt != job.request.prompt:
             grid.add_row(f"sent (#{a.number})", escape(a.prompt_sent.prompt))
+
+
+def _outcome_rows(grid: Table, job: Job) -> None:
+    """What was run and what came of it: model, quote and cost, output, error."""
     grid.add_row(
         "asked",
         f"{job.request.duration:g} s, {job.request.aspect_ratio}, {job.request.resolution}",
@@ -223,28 +237,28 @@ def _print_job(job: Job) -> None:
         grid.add_row(
             "error", f"[red]{escape(f'[{job.error.code}]')}[/] {escape(job.error.message)}"
         )
-    _scan_row(grid, job)
-    out.print(grid)
-    if job.attempts:
-        table = Table(title="attempts")
-        for column in ("#", "provider", "model", "remote id", "status", "outcome", "error"):
-            table.add_column(column, overflow="fold")
-        for a in job.attempts:
-            table.add_row(
-                str(a.number),
-                a.provider,
-                a.model,
-                a.remote_id or "-",
-                a.status.value,
-                a.outcome.value if a.outcome else "-",
-                escape(a.error.message if a.error else "")
-                + (
-                    f" [yellow](possible orphan, about ${a.orphan_cost_usd or 0:.2f})[/]"
-                    if a.possible_orphan
-                    else ""
-                ),
-            )
-        out.print(table)
+
+
+def _print_attempts(job: Job) -> None:
+    table = Table(title="attempts")
+    for column in ("#", "provider", "model", "remote id", "status", "outcome", "error"):
+        table.add_column(column, overflow="fold")
+    for a in job.attempts:
+        table.add_row(
+            str(a.number),
+            a.provider,
+            a.model,
+            a.remote_id or "-",
+            a.status.value,
+            a.outcome.value if a.outcome else "-",
+            escape(a.error.message if a.error else "")
+            + (
+                f" [yellow](possible orphan, about ${a.orphan_cost_usd or 0:.2f})[/]"
+                if a.possible_orphan
+                else ""
+            ),
+        )
+    out.print(table)
 
 
 def _scan_row(grid: Table, job: Job) -> None:
