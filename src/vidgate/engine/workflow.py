@@ -63,6 +63,7 @@ from ..types import (
 from .charging import charge_attempt, ended_payload
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
+from .outage import step
 from .payloads import (
     AttemptDone,
     AttemptPayload,
@@ -166,7 +167,7 @@ def _policy(job: Job) -> UncertainSubmit:
     return rt.settings.uncertain_submit
 
 
-@DBOS.step(name="vidgate.route")
+@step("vidgate.route")
 async def route_step(job_id: str) -> PlanPayload:
     """Order the candidates in this worker (its keys and health are the ones that count)."""
     rt = current()
@@ -194,7 +195,7 @@ async def route_step(job_id: str) -> PlanPayload:
     return cast(PlanPayload, {**decided, **WAIT_SHAPE})
 
 
-@DBOS.step(name="vidgate.admit")
+@step("vidgate.admit")
 async def admit_step(job_id: str, ref: str) -> str | None:
     """The provider's circuit breaker: None if the candidate may be tried, else why not."""
     rt = current()
@@ -207,7 +208,7 @@ async def admit_step(job_id: str, ref: str) -> str | None:
     return reason
 
 
-@DBOS.step(name="vidgate.thumbnail")
+@step("vidgate.thumbnail")
 async def thumbnail_step(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> None:
     rt = current()
     rt.store.set_phase(
@@ -225,7 +226,7 @@ async def _ensure_thumbnail(path: Path) -> None:
         unpack(await current().media_lane().run(thumbnail_file, str(path), str(_thumb_path(path))))
 
 
-@DBOS.step(name="vidgate.store")
+@step("vidgate.store")
 async def store_step(
     job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
 ) -> None:
@@ -255,7 +256,7 @@ async def store_step(
         )
 
 
-@DBOS.step(name="vidgate.complete")
+@step("vidgate.complete")
 async def complete_step(job_id: str, attempt: AttemptPayload) -> None:
     rt = current()
     rt.store.finish(
@@ -269,7 +270,7 @@ async def complete_step(job_id: str, attempt: AttemptPayload) -> None:
     _cleanup(job_id)
 
 
-@DBOS.step(name="vidgate.fail")
+@step("vidgate.fail")
 async def fail_step(job_id: str, error: ErrorPayload) -> None:
     rt = current()
     job_error = JobError.model_validate(error)
@@ -291,7 +292,7 @@ def _cleanup(job_id: str) -> None:
         work.rmdir()
 
 
-@DBOS.step(name="vidgate.possible_orphan")
+@step("vidgate.possible_orphan")
 async def possible_orphan_step(
     job_id: str, attempt: AttemptPayload, passed_over: list[str], then: str
 ) -> None:
@@ -446,7 +447,7 @@ async def job_workflow(job_id: str) -> str:
 # -- attempt workflow steps ------------------------------------------------------------------
 
 
-@DBOS.step(name="vidgate.submit")
+@step("vidgate.submit")
 async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> AttemptPayload:
     """Create the remote task at most once per attempt.
 
@@ -556,7 +557,7 @@ def _next_interval(status: TaskStatus, interval: float) -> float:
     return settings.poll_interval
 
 
-@DBOS.step(name="vidgate.poll")
+@step("vidgate.poll")
 async def poll_step(
     job_id: str, attempt: AttemptPayload, interval: float | None = None, delay: float = 0.0
 ) -> PollPayload:
@@ -664,7 +665,7 @@ def _remote_id(attempt: AttemptPayload) -> str:
     return remote_id
 
 
-@DBOS.step(name="vidgate.cancel_remote")
+@step("vidgate.cancel_remote")
 async def cancel_remote_step(job_id: str, attempt: AttemptPayload) -> bool:
     """Best effort: cancel a task we are abandoning, so it stops running (and billing)."""
     rt = current()
@@ -720,7 +721,7 @@ async def _fetch(job_id: str, attempt: AttemptPayload, output: OutputPayload) ->
     return path
 
 
-@DBOS.step(name="vidgate.download")
+@step("vidgate.download")
 async def download_step(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> str:
     rt = current()
     rt.store.set_phase(
@@ -730,7 +731,7 @@ async def download_step(job_id: str, attempt: AttemptPayload, output: OutputPayl
     return str(await _fetch(job_id, attempt, output))
 
 
-@DBOS.step(name="vidgate.validate")
+@step("vidgate.validate")
 async def validate_step(
     job_id: str, attempt: AttemptPayload, output: OutputPayload
 ) -> MediaPayload:
@@ -770,7 +771,7 @@ def _note_media_queue(job_id: str) -> Callable[[int], None]:
     return note
 
 
-@DBOS.step(name="vidgate.attempt_result")
+@step("vidgate.attempt_result")
 async def attempt_result_step(
     job_id: str,
     attempt: AttemptPayload,
@@ -823,7 +824,7 @@ def _record_attempt_result(
     )
 
 
-@DBOS.step(name="vidgate.submit_failed")
+@step("vidgate.submit_failed")
 async def submit_failed_step(
     job_id: str, number: int, candidate: CandidatePayload, error: ErrorPayload
 ) -> AttemptPayload:
