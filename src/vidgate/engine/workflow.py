@@ -404,8 +404,15 @@ async def job_workflow(job_id: str) -> str:
         result = await _await_attempt(job_id, handle, number, plan)
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
-            await thumbnail_step(job_id, attempt, output)
-            await store_step(job_id, attempt, output, result["media"])
+            try:
+                await thumbnail_step(job_id, attempt, output)
+                await store_step(job_id, attempt, output, result["media"])
+            except VidgateError as exc:
+                # The output could not be kept (a full disk, storage down): the job fails with
+                # that code (storage_error) instead of its workflow ending in ERROR with the
+                # job in_progress for ever.
+                await fail_step(job_id, _error(exc))
+                return JobStatus.FAILED.value
             await complete_step(job_id, attempt)
             return JobStatus.COMPLETED.value
         last_error = result["error"]
@@ -602,13 +609,25 @@ async def poll_step(
             if polled is not None and reason in ("status", "canceled"):
                 # Cancelled: the workflow's next DBOS call raises DBOS's cancellation.
                 return {**polled, "woken": True}
-        with requestlog.bind(job_id, attempt["attempt_id"]):
-            status = await retrying(
-                "status check",
-                lambda: provider.poll(remote_id),
-                rt.retry_policy(attempt["provider"]),
-                on_retry=_note_retry(job_id),
+        try:
+            with requestlog.bind(job_id, attempt["attempt_id"]):
+                status = await retrying(
+                    "status check",
+                    lambda: provider.poll(remote_id),
+                    rt.retry_policy(attempt["provider"]),
+                    on_retry=_note_retry(job_id),
+                )
+        except VidgateError as exc:
+            # The provider's API is down, not the task: it runs on (and is paid for) there.
+            # Keep asking at the longest interval while the deadline allows.
+            if not exc.retryable or loop.time() >= deadline_at:
+                raise
+            wait = settings.poll_max_interval
+            _note_retry(job_id)(
+                f"status check failed ({exc.code}) after its retries; the task may still be "
+                f"running: asking again in {wait:g} s, until the job's deadline"
             )
+            continue
         if status.state in (TaskState.QUEUED, TaskState.RUNNING):
             fraction = status.progress or 0.0
             if status.state.value != recorded[0] or abs(fraction - recorded[1]) >= PROGRESS_STEP:
