@@ -69,6 +69,7 @@ from ..types import (
 from .charging import charge_attempt, ended_payload
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
+from .outage import step
 from .payloads import (
     AttemptDone,
     AttemptPayload,
@@ -176,7 +177,7 @@ def _policy(job: Job) -> UncertainSubmit:
     return rt.settings.uncertain_submit
 
 
-@DBOS.step(name="vidgate.route")
+@step("vidgate.route")
 async def route_step(job_id: str) -> PlanPayload:
     """Order the candidates in this worker (its keys and health are the ones that count)."""
     rt = current()
@@ -203,7 +204,7 @@ async def route_step(job_id: str) -> PlanPayload:
     return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE})
 
 
-@DBOS.step(name="vidgate.admit")
+@step("vidgate.admit")
 async def admit_step(job_id: str, ref: str) -> str | None:
     """The provider's circuit breaker: None if the candidate may be tried, else why not."""
     rt = current()
@@ -216,7 +217,7 @@ async def admit_step(job_id: str, ref: str) -> str | None:
     return reason
 
 
-@DBOS.step(name="vidgate.thumbnail")
+@step("vidgate.thumbnail")
 async def thumbnail_step(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> None:
     rt = current()
     rt.store.set_phase(
@@ -234,7 +235,7 @@ async def _ensure_thumbnail(path: Path) -> None:
         unpack(await current().media_lane().run(thumbnail_file, str(path), str(_thumb_path(path))))
 
 
-@DBOS.step(name="vidgate.store")
+@step("vidgate.store")
 async def store_step(
     job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
 ) -> None:
@@ -264,7 +265,7 @@ async def store_step(
         )
 
 
-@DBOS.step(name="vidgate.complete")
+@step("vidgate.complete")
 async def complete_step(job_id: str, attempt: AttemptPayload) -> None:
     rt = current()
     rt.store.finish(
@@ -278,7 +279,7 @@ async def complete_step(job_id: str, attempt: AttemptPayload) -> None:
     _cleanup(job_id)
 
 
-@DBOS.step(name="vidgate.fail")
+@step("vidgate.fail")
 async def fail_step(job_id: str, error: ErrorPayload) -> None:
     rt = current()
     job_error = JobError.model_validate(error)
@@ -300,7 +301,7 @@ def _cleanup(job_id: str) -> None:
         work.rmdir()
 
 
-@DBOS.step(name="vidgate.possible_orphan")
+@step("vidgate.possible_orphan")
 async def possible_orphan_step(
     job_id: str, attempt: AttemptPayload, passed_over: list[str], then: str
 ) -> None:
@@ -415,8 +416,15 @@ async def job_workflow(job_id: str) -> str:
         result = await _await_attempt(job_id, handle, number, plan)
         if result["ok"]:
             attempt, output = result["attempt"], result["output"]
-            await thumbnail_step(job_id, attempt, output)
-            await store_step(job_id, attempt, output, result["media"])
+            try:
+                await thumbnail_step(job_id, attempt, output)
+                await store_step(job_id, attempt, output, result["media"])
+            except VidgateError as exc:
+                # The output could not be kept (a full disk, storage down): the job fails with
+                # that code (storage_error) instead of its workflow ending in ERROR with the
+                # job in_progress for ever.
+                await fail_step(job_id, _error(exc))
+                return JobStatus.FAILED.value
             await complete_step(job_id, attempt)
             return JobStatus.COMPLETED.value
         last_error = result["error"]
@@ -462,7 +470,7 @@ async def job_workflow(job_id: str) -> str:
 # -- attempt workflow steps ------------------------------------------------------------------
 
 
-@DBOS.step(name="vidgate.submit")
+@step("vidgate.submit")
 async def submit_step(job_id: str, number: int, candidate: CandidatePayload) -> AttemptPayload:
     """Create the remote task at most once per attempt.
 
@@ -566,7 +574,7 @@ def _next_interval(status: TaskStatus, interval: float) -> float:
     return next_interval(status, interval, current().settings)
 
 
-@DBOS.step(name="vidgate.poll")
+@step("vidgate.poll")
 async def poll_step(
     job_id: str, attempt: AttemptPayload, interval: float | None = None, delay: float = 0.0
 ) -> PollPayload:
@@ -638,8 +646,18 @@ async def poll_step(
             if watch.fresh:
                 taken = watch.take()
                 # An error the poller could not get past: poll once more here (its retries
-                # noted on the job), which raises if it stays.
-                status = await poll_now() if isinstance(taken, VidgateError) else taken
+                # noted on the job). The provider's API being down is not the task failing: it
+                # runs on (and is paid for) there, so keep watching while the deadline allows.
+                try:
+                    status = await poll_now() if isinstance(taken, VidgateError) else taken
+                except VidgateError as exc:
+                    if not exc.retryable or loop.time() >= deadline_at:
+                        raise
+                    _note_retry(job_id)(
+                        f"status check failed ({exc.code}) after its retries; the task may "
+                        "still be running: asking again until the job's deadline"
+                    )
+                    continue
             elif reason is not None:  # a webhook, or a cancel
                 woken = True
                 if polled is not None and reason in ("status", "canceled"):
@@ -708,7 +726,7 @@ def _remote_id(attempt: AttemptPayload) -> str:
     return remote_id
 
 
-@DBOS.step(name="vidgate.cancel_remote")
+@step("vidgate.cancel_remote")
 async def cancel_remote_step(job_id: str, attempt: AttemptPayload) -> bool:
     """Best effort: cancel a task we are abandoning, so it stops running (and billing)."""
     rt = current()
@@ -764,7 +782,7 @@ async def _fetch(job_id: str, attempt: AttemptPayload, output: OutputPayload) ->
     return path
 
 
-@DBOS.step(name="vidgate.download")
+@step("vidgate.download")
 async def download_step(job_id: str, attempt: AttemptPayload, output: OutputPayload) -> str:
     rt = current()
     rt.store.set_phase(
@@ -774,7 +792,7 @@ async def download_step(job_id: str, attempt: AttemptPayload, output: OutputPayl
     return str(await _fetch(job_id, attempt, output))
 
 
-@DBOS.step(name="vidgate.validate")
+@step("vidgate.validate")
 async def validate_step(
     job_id: str, attempt: AttemptPayload, output: OutputPayload
 ) -> MediaPayload:
@@ -834,7 +852,7 @@ def _note_media_queue(job_id: str, phase: Phase = Phase.VALIDATING) -> Callable[
     return note
 
 
-@DBOS.step(name="vidgate.attempt_result")
+@step("vidgate.attempt_result")
 async def attempt_result_step(
     job_id: str,
     attempt: AttemptPayload,
@@ -887,7 +905,7 @@ def _record_attempt_result(
     )
 
 
-@DBOS.step(name="vidgate.submit_failed")
+@step("vidgate.submit_failed")
 async def submit_failed_step(
     job_id: str, number: int, candidate: CandidatePayload, error: ErrorPayload
 ) -> AttemptPayload:
