@@ -10,7 +10,7 @@ import re
 import secrets
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,6 +21,8 @@ __all__ = [
     "Asset",
     "Attempt",
     "AttemptStatus",
+    "CacheHit",
+    "CacheMode",
     "CostQuote",
     "Job",
     "JobError",
@@ -134,6 +136,11 @@ OVERRIDES_MAX = 16
 _VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
+#: A request's ``cache`` field: True (default) serves an identical earlier result when one is
+#: exactly reusable, False never does, ``"similar"`` also reuses a near-identical prompt's video.
+CacheMode = bool | Literal["similar"]
+
+
 class VideoRequest(BaseModel):
     """What to generate. Every field but ``prompt`` has a default; ``prompt`` may be left out
     when a ``template`` supplies it.
@@ -192,6 +199,11 @@ class VideoRequest(BaseModel):
     )
     deadline_seconds: float | None = Field(
         default=None, gt=0, le=24 * 3600, description="None: the configured default (600 s)"
+    )
+    cache: CacheMode = Field(
+        default=True,
+        description="true: an identical earlier result (explicit seed, deterministic model) is "
+        "served at no cost; false: never; 'similar': also a near-identical prompt's video",
     )
 
     @model_validator(mode="before")
@@ -435,6 +447,19 @@ class RequestLogEntry(BaseModel):
     error: str | None = None
 
 
+class CacheHit(BaseModel):
+    """Where a job served from the result cache got its video (``vidgate.caching``)."""
+
+    job_id: str = Field(description="the earlier job whose stored video was served")
+    match: Literal["exact", "similar"]
+    prompt: str = Field(description="that job's prompt (for 'similar': the one it matched)")
+    provider: str | None = Field(default=None, description="the provider that made the video")
+    model: str | None = Field(default=None, description="the model that made it")
+    similarity: float | None = Field(
+        default=None, description="for 'similar': the prompts' cosine similarity"
+    )
+
+
 class Job(BaseModel):
     """A durable generation job."""
 
@@ -457,6 +482,9 @@ class Job(BaseModel):
     )
     hints: list[PromptHint] = Field(
         default_factory=list, description="the prompt linter's hints, from admission"
+    )
+    cached: CacheHit | None = Field(
+        default=None, description="set when the job was served from the result cache"
     )
     created_at: datetime
     updated_at: datetime

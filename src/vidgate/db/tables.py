@@ -33,6 +33,7 @@ jobs = sa.Table(
     sa.Column("routing", sa.JSON),
     sa.Column("deleted_at", _ts),
     sa.Column("hints", sa.JSON),  # the prompt linter's hints, from admission
+    sa.Column("cached", sa.JSON),  # served from the result cache: from which job, how matched
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),
@@ -157,6 +158,7 @@ tenants = sa.Table(
     sa.Column("webhook_url", sa.Text),
     sa.Column("webhook_secret", sa.String(128), nullable=False),  # whsec_…, for client webhooks
     sa.Column("uncertain_submit", sa.String(16)),  # fallback | fail; None: VIDGATE_UNCERTAIN_SUBMIT
+    sa.Column("cache_similarity", sa.Float),  # cache: "similar" threshold; None: the setting's
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
 )
@@ -275,4 +277,23 @@ prompt_templates = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("body", sa.JSON, nullable=False),
     sa.Column("created_at", _ts, nullable=False),
+)
+
+#: The result cache (``vidgate.caching``): one row per admitted job that could be reused, keyed
+#: by tenant and the request's normalized key; a row counts only once its job has completed.
+result_cache = sa.Table(
+    "result_cache",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("end_user", sa.String(128), nullable=False, server_default=""),
+    sa.Column("key", sa.String(64), nullable=False),  # sha256 of the whole normalized request
+    sa.Column("rest_key", sa.String(64), nullable=False),  # … of all of it but the prompt
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.id"), nullable=False, unique=True),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("embedding", sa.LargeBinary),  # float32 vector, made on first "similar" look-up
+    sa.Column("embedding_model", sa.String(64)),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Index("ix_result_cache_key", "tenant", "key"),
+    sa.Index("ix_result_cache_rest", "tenant", "rest_key"),
 )

@@ -20,6 +20,7 @@ from .. import requestlog
 from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
 from ..accounting.charges import attempt_charge
+from ..caching import ResultCache
 from ..catalog import Catalog
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
 from ..prompts.admission import PromptContext, expand_template, hints
@@ -31,6 +32,7 @@ from ..settings import Settings
 from ..types import (
     Asset,
     AttemptStatus,
+    CacheHit,
     Job,
     JobEvent,
     JobStatus,
@@ -40,6 +42,7 @@ from ..types import (
     new_id,
 )
 from ..webhooks import WebhookDispatcher
+from .cached import create_cached_job
 from .charging import read_balances, reconcile_open_charges
 from .fairshare import (
     adopt_legacy,
@@ -92,6 +95,7 @@ class Engine:
         self._stop_sending: asyncio.Event | None = None
         self._dbos_client: DBOSClient | None = None
         self._templates: TemplateLibrary | None = None
+        self._cache: ResultCache | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -276,6 +280,20 @@ class Engine:
             request, self.runtime.catalog, self.plan, self.settings.default_duration
         )
 
+    @property
+    def cache(self) -> ResultCache:
+        """The result cache (``vidgate.caching``): admission asks it before anything is spent."""
+        if self._cache is None:
+            rt = self.runtime
+            self._cache = ResultCache(rt.store.engine, rt.catalog, rt.storage, self.settings)
+        return self._cache
+
+    def cached(
+        self, request: VideoRequest, plan: RoutePlan, *, tenant: str = DEFAULT_TENANT
+    ) -> CacheHit | None:
+        """The earlier job whose video create would serve this resolved request (estimate)."""
+        return self.cache.probe(request, [c.ref for c in plan.candidates], tenant).hit
+
     def hints(self, request: VideoRequest, plan: RoutePlan) -> list[PromptHint]:
         """The prompt linter's hints for the model the plan chose first."""
         return hints(request, plan.first.model)
@@ -290,6 +308,19 @@ class Engine:
         partition_key(tenant)  # refused here, before anything is queued where no worker looks
         request, plan = self.resolve(_absolute_inputs(request), tenant=tenant)
         job_id = new_id("job")
+        probe = self.cache.probe(request, [c.ref for c in plan.candidates], tenant)
+        if probe.hit is not None and (copies := self.cache.copy(probe.hit, job_id)) is not None:
+            return create_cached_job(  # completed at once, at no cost: nothing is queued
+                self.runtime.store,
+                self.cache,
+                job_id,
+                request,
+                tenant=tenant,
+                hit=probe.hit,
+                copies=copies,
+                guard=guard,
+                hints=self.hints(request, plan),
+            )
         held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
 
         def check(conn: sa.Connection) -> None:
@@ -297,15 +328,20 @@ class Engine:
                 guard(conn)
             admit(conn, held)  # budgets and quotas, and the job's reservation in the ledger
 
+        def after(conn: sa.Connection) -> None:
+            self.cache.remember(conn, probe, tenant=tenant, user=request.user, job_id=job_id)
+            if then is not None:
+                then(conn, job_id)
+
         return self.runtime.store.create_job(
             job_id,
             request,
             tenant=tenant,
             quote=plan.first.quote,
             hints=self.hints(request, plan),
-            note=plan.picked,
+            note="; ".join(n for n in (plan.picked, probe.note) if n) or None,
             guard=check,
-            then=None if then is None else lambda conn: then(conn, job_id),
+            then=after,
         )
 
     async def submit(
@@ -320,7 +356,7 @@ class Engine:
         ``guard(connection)`` runs in the transaction that inserts the job (tenant limits)."""
         await self.start()
         job, created = self._admit(request, tenant, guard)
-        if created:
+        if created and not job.done:  # a job served from the cache is done already
             with SetWorkflowID(job.id):
                 await DBOS.start_workflow_async(job_workflow, job.id)
         return job

@@ -25,6 +25,7 @@ from ..types import (
     Asset,
     Attempt,
     AttemptStatus,
+    CacheHit,
     CostQuote,
     Job,
     JobError,
@@ -154,6 +155,8 @@ def request_hash(request: VideoRequest) -> str:
     body = request.model_dump(mode="json", exclude={"idempotency_key"})
     if body.get("user") is None:
         body.pop("user", None)  # fingerprints made before the field existed stay the same
+    if body.get("cache") is True:
+        body.pop("cache", None)  # likewise for the default of the cache field
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -455,42 +458,56 @@ class JobStore:
         error: JobError | None = None,
         **values: Any,
     ) -> None:
+        with self.engine.begin() as conn:
+            self.finish_in(conn, job_id, status, message, error=error, **values)
+
+    def finish_in(
+        self,
+        conn: sa.Connection,
+        job_id: str,
+        status: JobStatus,
+        message: str,
+        *,
+        error: JobError | None = None,
+        **values: Any,
+    ) -> None:
+        """``finish`` in the caller's transaction (a job served from the cache is created and
+        finished in one)."""
         now = _now()
         progress = 100.0 if status is JobStatus.COMPLETED else None
-        with self.engine.begin() as conn:
-            current = conn.execute(
-                sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
-            ).one()
-            if JobStatus(current.status).terminal:
-                return  # already finished (a re-run step, or a cancel that raced it)
-            final_progress = progress if progress is not None else current.progress
-            won = conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id, _LIVE)
-                .values(
-                    status=status.value,
-                    phase=Phase.DONE.value,
-                    progress=final_progress,
-                    error=error.model_dump(mode="json") if error else None,
-                    updated_at=now,
-                    completed_at=now,
-                    **values,
-                )
-            ).rowcount
-            if not won:
-                return  # another process finished it between the read and the write
-            conn.execute(
-                job_events.insert().values(
-                    job_id=job_id,
-                    at=now,
-                    phase=Phase.DONE.value,
-                    progress=final_progress,
-                    message=message,
-                )
+        current = conn.execute(
+            sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
+        ).one()
+        if JobStatus(current.status).terminal:
+            return  # already finished (a re-run step, or a cancel that raced it)
+        final_progress = progress if progress is not None else current.progress
+        won = conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, _LIVE)
+            .values(
+                status=status.value,
+                phase=Phase.DONE.value,
+                progress=final_progress,
+                error=error.model_dump(mode="json") if error else None,
+                updated_at=now,
+                completed_at=now,
+                **values,
             )
-            # The ledger closes with the job: settled to what its attempts cost, or released.
-            close_job(conn, job_id, now)
-            _outbox(conn, job_id, status)
+        ).rowcount
+        if not won:
+            return  # another process finished it between the read and the write
+        conn.execute(
+            job_events.insert().values(
+                job_id=job_id,
+                at=now,
+                phase=Phase.DONE.value,
+                progress=final_progress,
+                message=message,
+            )
+        )
+        # The ledger closes with the job: settled to what its attempts cost, or released.
+        close_job(conn, job_id, now)
+        _outbox(conn, job_id, status)
 
     # -- attempts --------------------------------------------------------------------------
 
@@ -559,12 +576,13 @@ class JobStore:
     # -- assets ----------------------------------------------------------------------------
 
     def put_asset(self, job_id: str, asset: Asset) -> None:
-        row = asset.model_dump(mode="json")
         with self.engine.begin() as conn:
-            conn.execute(
-                assets.delete().where(assets.c.job_id == job_id, assets.c.kind == asset.kind)
-            )
-            conn.execute(assets.insert().values(job_id=job_id, created_at=_now(), **row))
+            self.put_asset_in(conn, job_id, asset)
+
+    def put_asset_in(self, conn: sa.Connection, job_id: str, asset: Asset) -> None:
+        row = asset.model_dump(mode="json")
+        conn.execute(assets.delete().where(assets.c.job_id == job_id, assets.c.kind == asset.kind))
+        conn.execute(assets.insert().values(job_id=job_id, created_at=_now(), **row))
 
     # -- history ---------------------------------------------------------------------------
 
@@ -683,6 +701,7 @@ class JobStore:
             error=JobError.model_validate(row["error"]) if row["error"] else None,
             routing=row["routing"],
             hints=[PromptHint.model_validate(h) for h in row.get("hints") or ()],
+            cached=CacheHit.model_validate(row["cached"]) if row.get("cached") else None,
             created_at=_aware(row["created_at"]) or _now(),
             updated_at=_aware(row["updated_at"]) or _now(),
             completed_at=_aware(row["completed_at"]),
