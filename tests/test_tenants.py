@@ -69,6 +69,7 @@ def test_keys_create_json_reports_the_limits() -> None:
         "daily_videos": None,
         "deadline_seconds": 300.0,
         "uncertain_submit": None,
+        "cache_similarity": None,
     }
 
 

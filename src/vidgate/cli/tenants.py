@@ -15,6 +15,7 @@ from ._tenancy import (
     DailyOption,
     DeadlineOption,
     RateOption,
+    SimilarityOption,
     UncertainOption,
     limit_flags,
 )
@@ -48,6 +49,7 @@ def _show(tenant: Tenant) -> None:
         f"{tenant.deadline_seconds:g} s" if tenant.deadline_seconds else "none (the default)",
     )
     grid.add_row("uncertain submit", tenant.uncertain_submit or "the gateway's default")
+    grid.add_row("cache similarity", f"{tenant.cache_similarity or 'the gateway default'}")
     grid.add_row("webhook url", tenant.webhook_url or "none")
     grid.add_row("active keys", str(tenant.active_keys))
     out.print(grid)
@@ -101,14 +103,17 @@ def set_limits(
     daily_videos: DailyOption = None,
     deadline: DeadlineOption = None,
     uncertain_submit: UncertainOption = None,
+    cache_similarity: SimilarityOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Change the limits named; the others stay as they are. 'none' clears a limit."""
-    given = limit_flags(rate_limit, max_concurrent, daily_videos, deadline, uncertain_submit)
+    given = limit_flags(
+        rate_limit, max_concurrent, daily_videos, deadline, uncertain_submit, cache_similarity
+    )
     if not given:
         raise InvalidRequest(
             "say which limit to change: --rate-limit, --max-concurrent, --daily-videos, "
-            "--deadline or --uncertain-submit (a value, or 'none' to clear it)"
+            "--deadline, --uncertain-submit or --cache-similarity (a value, or 'none' to clear it)"
         )
     updated = _book().set_limits(tenant, given)
     if json_output:

@@ -2,7 +2,8 @@
 
 A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_limit`` (text like
 ``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1),
-``deadline_seconds`` (above 0, up to a day), and ``uncertain_submit`` (``fallback`` or ``fail``).
+``deadline_seconds`` (above 0, up to a day), ``uncertain_submit`` (``fallback`` or ``fail``) and
+``cache_similarity`` (above 0 up to 1: the threshold for ``cache: "similar"``).
 Every field is validated before anything changes.
 """
 
@@ -44,6 +45,11 @@ _LIMITS_BODY: dict[str, Any] = {
                             "maximum": 86400,
                         },
                         "uncertain_submit": {"enum": ["fallback", "fail", None]},
+                        "cache_similarity": {
+                            "type": ["number", "null"],
+                            "exclusiveMinimum": 0,
+                            "maximum": 1,
+                        },
                     },
                 }
             }

@@ -20,7 +20,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,6 +85,7 @@ LIMIT_FIELDS = (
     "daily_videos",
     "deadline_seconds",
     "uncertain_submit",
+    "cache_similarity",
 )
 _MAX_LIMIT = 1_000_000
 _MAX_DEADLINE = 24 * 3600.0
@@ -96,7 +97,9 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
     checked, and nothing is returned, unless every value is valid: ``rate_limit`` is text like
     ``"60/min"``, ``max_concurrent`` and ``daily_videos`` whole numbers from 1, and
     ``deadline_seconds`` a number of seconds above 0, up to a day, and ``uncertain_submit``
-    ``"fallback"`` or ``"fail"`` (``None``: follow ``VIDGATE_UNCERTAIN_SUBMIT``)."""
+    ``"fallback"`` or ``"fail"`` (``None``: follow ``VIDGATE_UNCERTAIN_SUBMIT``), and
+    ``cache_similarity`` a cosine threshold above 0 up to 1 for ``cache: "similar"`` (``None``:
+    ``VIDGATE_CACHE_SIMILARITY``)."""
     unknown = sorted(set(values) - set(LIMIT_FIELDS))
     if unknown:
         raise InvalidRequest(f"unknown tenant fields {unknown}; known: {list(LIMIT_FIELDS)}")
@@ -108,13 +111,8 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise InvalidRequest("rate_limit must be text like '60/min', or null to clear it")
             changes["rate_limit"], changes["rate_period"] = parse_rate(value)
-        elif name == "uncertain_submit":
-            if value not in UNCERTAIN_SUBMIT_POLICIES:
-                raise InvalidRequest(
-                    f"uncertain_submit is one of {', '.join(UNCERTAIN_SUBMIT_POLICIES)}, "
-                    "or null to follow the gateway's default"
-                )
-            changes[name] = value
+        elif name in _POLICIES:
+            changes[name] = _POLICIES[name](value)
         elif name in ("max_concurrent", "daily_videos"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidRequest(f"{name} must be a whole number, or null to clear it")
@@ -132,12 +130,36 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def _uncertain_submit(value: Any) -> str:
+    if value not in UNCERTAIN_SUBMIT_POLICIES:
+        raise InvalidRequest(
+            f"uncertain_submit is one of {', '.join(UNCERTAIN_SUBMIT_POLICIES)}, "
+            "or null to follow the gateway's default"
+        )
+    return str(value)
+
+
+def _cache_similarity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest("cache_similarity must be a number, or null to clear it")
+    if not 0 < value <= 1:
+        raise InvalidRequest(f"cache_similarity must be above 0 and at most 1, not {value}")
+    return float(value)
+
+
+#: A tenant's policies (not limits): each value's check, which returns the column's value.
+_POLICIES: dict[str, Callable[[Any], Any]] = {
+    "uncertain_submit": _uncertain_submit,
+    "cache_similarity": _cache_similarity,
+}
+
 _COLUMNS = {
     "rate_limit": "rate_limit",
     "max_concurrent": "max_concurrent",
     "daily_videos": "daily_videos",
     "deadline_seconds": "default_deadline",
     "uncertain_submit": "uncertain_submit",
+    "cache_similarity": "cache_similarity",
 }
 
 
@@ -156,6 +178,7 @@ class Tenant:
     active_keys: int
     created_at: datetime
     updated_at: datetime
+    cache_similarity: float | None = None
 
     def limits(self) -> dict[str, Any]:
         """The limits by their public names, as the admin API shows them."""
@@ -167,6 +190,7 @@ class Tenant:
             "daily_videos": self.daily_videos,
             "deadline_seconds": self.deadline_seconds,
             "uncertain_submit": self.uncertain_submit,
+            "cache_similarity": self.cache_similarity,
         }
 
     def describe(self) -> str:
@@ -178,6 +202,7 @@ class Tenant:
             f"{self.daily_videos or 'unlimited'} videos a day",
             f"deadline {f'{self.deadline_seconds:g} s' if self.deadline_seconds else 'default'}",
             f"uncertain submit {self.uncertain_submit or 'default'}",
+            f"cache similarity {self.cache_similarity or 'default'}",
         ]
         return ", ".join(parts)
 
@@ -356,6 +381,7 @@ class TenantBook:
                 active_keys=int(r["active_keys"]),
                 created_at=_aware(r["created_at"]) or _now(),
                 updated_at=_aware(r["updated_at"]) or _now(),
+                cache_similarity=r["cache_similarity"],
             )
             for r in rows
         ]
