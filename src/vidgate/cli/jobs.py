@@ -168,7 +168,7 @@ def _print_job(job: Job) -> None:
     if job.cost_usd is not None:
         grid.add_row("cost", f"${job.cost_usd:.2f}")
     if job.cached is not None:
-        how = job.cached.match
+        how: str = job.cached.match
         if job.cached.similarity is not None:
             how += f", {job.cached.similarity:.3f} similar to {job.cached.prompt!r}"
         grid.add_row("cached", escape(f"from job {job.cached.job_id} ({how})"))
