@@ -113,3 +113,42 @@ def test_similar_over_http_uses_the_tenants_threshold(gateway: Server) -> None:
         assert match["match"] == "similar" and 0.85 <= match["similarity"] < 1
         prompts = {first["id"]: body["prompt"], strict["id"]: near["prompt"]}
         assert match["prompt"] == prompts[video["cached_from"]]
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+
+def test_the_cli_serves_from_the_cache_and_no_cache_generates() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from vidgate.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args))
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.stdout
+
+    small = ["--duration", "1", "--resolution", "360p", "--seed", "9"]
+    code, out = run("generate", "a kite over a beach", *small, "--json")
+    assert code == 0
+    first = json.loads(out)
+    assert first["cached"] is None
+
+    code, out = run("estimate", "a kite over a beach", *small, "--json")
+    assert code == 0 and json.loads(out)["cache"]["cached_from"] == first["id"]
+
+    code, out = run("generate", "a kite over a beach", *small, "--json")
+    hit = json.loads(out)
+    assert code == 0 and hit["cached"]["job_id"] == first["id"] and hit["cost_usd"] == 0
+    code, out = run("jobs", "show", hit["id"])
+    assert code == 0 and f"from job {first['id']} (exact)" in out
+
+    code, out = run("generate", "a kite over a beach", *small, "--no-cache", "--json")
+    assert code == 0 and json.loads(out)["cached"] is None
+    code, _ = run("generate", "a kite", *small, "--no-cache", "--cache", "similar")
+    assert code == 2

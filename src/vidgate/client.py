@@ -61,6 +61,8 @@ class Video(BaseModel):
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     urls: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
+    cached: bool = Field(default=False, description="served from the result cache, at no cost")
+    cached_from: str | None = Field(default=None, description="the job whose video it served")
 
     @property
     def done(self) -> bool:
@@ -185,7 +187,7 @@ class Client:
         """Start a job. ``prompt`` is text or a structured prompt (``{"subject": …,
         "camera": …}``); ``fields`` are the gateway's create fields (duration, aspect_ratio,
         resolution, model, providers, seed, negative_prompt, image, last_frame, metadata,
-        webhook_url, deadline_seconds, template, variables…)."""
+        webhook_url, deadline_seconds, template, variables, cache…)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return Video.model_validate(
             self._call("POST", "/v1/videos", json=_body(prompt, fields), headers=headers)

@@ -85,11 +85,11 @@ class ResultCache:
         if not self.enabled:
             return Probe()
         key = request_key(request, candidates)
-        if key is None or request.cache is False:
-            return Probe(key=key)
+        similar = request.cache == "similar"
+        if key is None or request.cache is False or (request.seed is None and not similar):
+            return Probe(key=key)  # nothing to look up (no seed: no exact hit can be safe)
         user = (request.user or "") if self.scope == "user" else None
         since = self.clock() - timedelta(seconds=self.ttl)
-        similar = request.cache == "similar"
         for entry in self.store.exact(tenant, user, key.exact, since):
             if similar or (request.seed is not None and self._deterministic(entry)):
                 return Probe(key, _hit(entry, "exact"))
