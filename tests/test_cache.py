@@ -185,3 +185,29 @@ async def test_similar_misses_an_unrelated_prompt_and_other_parameters(
         assert job.cached is None and not job.done
         await engine.wait(job.id, interval=0.02)
     assert creates(settings) == 4
+
+
+async def test_a_model_not_marked_deterministic_is_never_served_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same simulated models, from an operator's catalogue file that does not mark them
+    deterministic_seed: an identical request with a seed generates again."""
+    from vidgate.catalog import loader
+
+    builtin = loader.DATA_DIR / "simulated.toml"
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    text = builtin.read_text(encoding="utf-8")
+    assert "deterministic_seed = true" in text
+    (folder / "simulated.toml").write_text(
+        text.replace("deterministic_seed = true", "deterministic_seed = false"), encoding="utf-8"
+    )
+    monkeypatch.setenv("VIDGATE_CATALOG_DIR", str(folder))
+    settings = Settings()
+    async with Engine(settings) as engine:
+        assert not engine.catalog.get("simulated:synth-1").deterministic_seed
+        await original(engine, seed=7)
+        job = await engine.submit(small_request(seed=7))
+        assert job.cached is None and not job.done
+        await engine.wait(job.id, interval=0.02)
+    assert creates(settings) == 2

@@ -9,9 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._clock import utcnow
 from ..caching import ResultCache
-from ..types import Asset, CacheHit, CostQuote, Job, JobStatus, PromptHint, VideoRequest
-from .store import JobStore
+from ..db import assets, job_events, jobs
+from ..types import Asset, CacheHit, CostQuote, Job, JobStatus, Phase, PromptHint, VideoRequest
+from .store import JobStore, _outbox
 
 __all__ = ["create_cached_job", "describe"]
 
@@ -50,18 +52,33 @@ def create_cached_job(
     )
 
     def complete(conn: sa.Connection) -> None:
+        """In the transaction that inserted the job: its files, its end, its history line and
+        its ``video.completed`` event. No ledger row: it was never reserved."""
+        now = utcnow()
         for asset in copies:
-            store.put_asset_in(conn, job_id, asset)
-        store.finish_in(
-            conn,
-            job_id,
-            JobStatus.COMPLETED,
-            describe(hit),
-            provider=hit.provider,
-            model=hit.model,
-            cost_usd=0.0,
-            cached=hit.model_dump(mode="json"),
+            row = asset.model_dump(mode="json")
+            conn.execute(assets.insert().values(job_id=job_id, created_at=now, **row))
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(
+                status=JobStatus.COMPLETED.value,
+                phase=Phase.DONE.value,
+                progress=100.0,
+                provider=hit.provider,
+                model=hit.model,
+                cost_usd=0.0,
+                cached=hit.model_dump(mode="json"),
+                updated_at=now,
+                completed_at=now,
+            )
         )
+        conn.execute(
+            job_events.insert().values(
+                job_id=job_id, at=now, phase=Phase.DONE.value, progress=100.0, message=describe(hit)
+            )
+        )
+        _outbox(conn, job_id, JobStatus.COMPLETED)
 
     try:
         job, created = store.create_job(

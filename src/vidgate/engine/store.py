@@ -458,56 +458,42 @@ class JobStore:
         error: JobError | None = None,
         **values: Any,
     ) -> None:
-        with self.engine.begin() as conn:
-            self.finish_in(conn, job_id, status, message, error=error, **values)
-
-    def finish_in(
-        self,
-        conn: sa.Connection,
-        job_id: str,
-        status: JobStatus,
-        message: str,
-        *,
-        error: JobError | None = None,
-        **values: Any,
-    ) -> None:
-        """``finish`` in the caller's transaction (a job served from the cache is created and
-        finished in one)."""
         now = _now()
         progress = 100.0 if status is JobStatus.COMPLETED else None
-        current = conn.execute(
-            sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
-        ).one()
-        if JobStatus(current.status).terminal:
-            return  # already finished (a re-run step, or a cancel that raced it)
-        final_progress = progress if progress is not None else current.progress
-        won = conn.execute(
-            jobs.update()
-            .where(jobs.c.id == job_id, _LIVE)
-            .values(
-                status=status.value,
-                phase=Phase.DONE.value,
-                progress=final_progress,
-                error=error.model_dump(mode="json") if error else None,
-                updated_at=now,
-                completed_at=now,
-                **values,
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
+            ).one()
+            if JobStatus(current.status).terminal:
+                return  # already finished (a re-run step, or a cancel that raced it)
+            final_progress = progress if progress is not None else current.progress
+            won = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, _LIVE)
+                .values(
+                    status=status.value,
+                    phase=Phase.DONE.value,
+                    progress=final_progress,
+                    error=error.model_dump(mode="json") if error else None,
+                    updated_at=now,
+                    completed_at=now,
+                    **values,
+                )
+            ).rowcount
+            if not won:
+                return  # another process finished it between the read and the write
+            conn.execute(
+                job_events.insert().values(
+                    job_id=job_id,
+                    at=now,
+                    phase=Phase.DONE.value,
+                    progress=final_progress,
+                    message=message,
+                )
             )
-        ).rowcount
-        if not won:
-            return  # another process finished it between the read and the write
-        conn.execute(
-            job_events.insert().values(
-                job_id=job_id,
-                at=now,
-                phase=Phase.DONE.value,
-                progress=final_progress,
-                message=message,
-            )
-        )
-        # The ledger closes with the job: settled to what its attempts cost, or released.
-        close_job(conn, job_id, now)
-        _outbox(conn, job_id, status)
+            # The ledger closes with the job: settled to what its attempts cost, or released.
+            close_job(conn, job_id, now)
+            _outbox(conn, job_id, status)
 
     # -- attempts --------------------------------------------------------------------------
 
@@ -576,13 +562,12 @@ class JobStore:
     # -- assets ----------------------------------------------------------------------------
 
     def put_asset(self, job_id: str, asset: Asset) -> None:
-        with self.engine.begin() as conn:
-            self.put_asset_in(conn, job_id, asset)
-
-    def put_asset_in(self, conn: sa.Connection, job_id: str, asset: Asset) -> None:
         row = asset.model_dump(mode="json")
-        conn.execute(assets.delete().where(assets.c.job_id == job_id, assets.c.kind == asset.kind))
-        conn.execute(assets.insert().values(job_id=job_id, created_at=_now(), **row))
+        with self.engine.begin() as conn:
+            conn.execute(
+                assets.delete().where(assets.c.job_id == job_id, assets.c.kind == asset.kind)
+            )
+            conn.execute(assets.insert().values(job_id=job_id, created_at=_now(), **row))
 
     # -- history ---------------------------------------------------------------------------
 
