@@ -71,6 +71,7 @@ def test_keys_create_json_reports_the_limits() -> None:
         "uncertain_submit": None,
         "default_priority": None,
         "strategies": {},
+        "cache_similarity": None,
     }
 
 

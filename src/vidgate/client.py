@@ -68,6 +68,8 @@ class Video(BaseModel):
     not_before: int | None = None
     #: Candidates in order, why each is where it is (``ranking``), why others were not used.
     routing: dict[str, Any] | None = None
+    cached: bool = Field(default=False, description="served from the result cache, at no cost")
+    cached_from: str | None = Field(default=None, description="the job whose video it served")
 
     @property
     def done(self) -> bool:
@@ -197,7 +199,7 @@ class Client:
         """Start a job. ``prompt`` is text or a structured prompt (``{"subject": …,
         "camera": …}``); ``fields`` are the gateway's create fields (duration, aspect_ratio,
         resolution, model, providers, seed, negative_prompt, image, last_frame, metadata,
-        webhook_url, deadline_seconds, template, variables, priority, strategy…)."""
+        webhook_url, deadline_seconds, template, variables, priority, strategy, cache…)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return Video.model_validate(
             self._call("POST", "/v1/videos", json=_body(prompt, fields), headers=headers)

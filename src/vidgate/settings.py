@@ -213,6 +213,29 @@ class Settings(BaseSettings):
         description="seconds: a request that sets no duration gets the shortest duration the "
         "chosen model offers at or above this",
     )
+    cache: bool = Field(
+        default=True,
+        description="serve a request identical to an earlier completed one (explicit seed, a "
+        "model marked deterministic_seed) from its stored video at no cost; a request's "
+        "cache: false bypasses it",
+    )
+    cache_ttl: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="seconds after its job completed that a result may be served from the cache",
+    )
+    cache_scope: Literal["tenant", "user"] = Field(
+        default="tenant",
+        description="who shares cached results: the whole tenant, or only the same end user "
+        "(the request's user); never across tenants",
+    )
+    cache_similarity: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description='cache: "similar" reuses a video whose prompt\'s embedding is at least this '
+        "similar (cosine); a tenant's own threshold overrides it",
+    )
     balance_interval: float = Field(
         default=600.0,
         ge=0,

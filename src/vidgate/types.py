@@ -23,6 +23,8 @@ __all__ = [
     "Attempt",
     "ModerationMark",
     "AttemptStatus",
+    "CacheHit",
+    "CacheMode",
     "CostQuote",
     "OutputScan",
     "ScanFrame",
@@ -142,6 +144,11 @@ OVERRIDES_MAX = 16
 _VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
+#: A request's ``cache`` field: True (default) serves an identical earlier result when one is
+#: exactly reusable, False never does, ``"similar"`` also reuses a near-identical prompt's video.
+CacheMode = bool | Literal["similar"]
+
+
 class VideoRequest(BaseModel):
     """What to generate. Every field but ``prompt`` has a default; ``prompt`` may be left out
     when a ``template`` supplies it.
@@ -210,6 +217,11 @@ class VideoRequest(BaseModel):
         default=None,
         description="how to order the candidates: preferred, cheapest, fastest, quality, "
         "reliable; None: the one the tenant set for the priority, else the default",
+    )
+    cache: CacheMode = Field(
+        default=True,
+        description="true: an identical earlier result (explicit seed, deterministic model) is "
+        "served at no cost; false: never; 'similar': also a near-identical prompt's video",
     )
 
     @model_validator(mode="before")
@@ -503,6 +515,19 @@ class RequestLogEntry(BaseModel):
     error: str | None = None
 
 
+class CacheHit(BaseModel):
+    """Where a job served from the result cache got its video (``vidgate.caching``)."""
+
+    job_id: str = Field(description="the earlier job whose stored video was served")
+    match: Literal["exact", "similar"]
+    prompt: str = Field(description="that job's prompt (for 'similar': the one it matched)")
+    provider: str | None = Field(default=None, description="the provider that made the video")
+    model: str | None = Field(default=None, description="the model that made it")
+    similarity: float | None = Field(
+        default=None, description="for 'similar': the prompts' cosine similarity"
+    )
+
+
 class Job(BaseModel):
     """A durable generation job."""
 
@@ -534,6 +559,9 @@ class Job(BaseModel):
     )
     scan: OutputScan | None = Field(
         default=None, description="the content scan of the output (the last one scanned)"
+    )
+    cached: CacheHit | None = Field(
+        default=None, description="set when the job was served from the result cache"
     )
     created_at: datetime
     updated_at: datetime

@@ -252,6 +252,11 @@ class ModelProfile(_Strict):
     default_fps: int
     audio: Literal["none", "optional", "always"] = "none"
     seed: bool = False
+    deterministic_seed: bool = Field(
+        default=False,
+        description="the same request with the same explicit seed gives the same video (as the "
+        "provider documents it); only such models' results are served from the exact cache",
+    )
     negative_prompt: bool = False
     prompt_max_chars: int | None = Field(
         default=None, gt=0, description="the longest prompt text the model takes"

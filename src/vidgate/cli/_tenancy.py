@@ -80,12 +80,22 @@ def strategy_flags(values: list[str] | None) -> dict[str, Any]:
     return {"strategies": changes}
 
 
+SimilarityOption = Annotated[
+    str | None,
+    typer.Option(
+        help="How similar (cosine, above 0 up to 1) a prompt must be for cache: similar to "
+        "reuse a video; 'none' follows VIDGATE_CACHE_SIMILARITY."
+    ),
+]
+
+
 def limit_flags(
     rate_limit: str | None,
     max_concurrent: str | None,
     daily_videos: str | None,
     deadline: str | None,
     uncertain_submit: str | None = None,
+    cache_similarity: str | None = None,
 ) -> dict[str, Any]:
     """The limit flags that were given, by their public names: 'none' → None (clear), numbers
     parsed. Validation of the values themselves is ``tenancy.limit_changes``'s."""
@@ -96,6 +106,7 @@ def limit_flags(
         ("daily_videos", "--daily-videos", daily_videos, int),
         ("deadline_seconds", "--deadline", deadline, float),
         ("uncertain_submit", "--uncertain-submit", uncertain_submit, str),
+        ("cache_similarity", "--cache-similarity", cache_similarity, float),
     ):
         if raw is None:
             continue
@@ -105,6 +116,6 @@ def limit_flags(
         try:
             given[name] = kind(raw.strip())
         except ValueError:
-            what = "a whole number" if kind is int else "a number of seconds"
+            what = "a whole number" if kind is int else "a number"
             raise InvalidRequest(f"{flag} takes {what} or 'none', not {raw!r}") from None
     return given

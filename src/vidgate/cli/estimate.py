@@ -16,6 +16,7 @@ from ..engine import Engine
 from ..exceptions import InvalidRequest
 from ..priority.ranking import summary
 from ..types import VideoRequest
+from ._caching import CacheOption, NoCacheOption, cache_mode
 from ._console import err, friendly, out, print_json
 from ._priority import PriorityOption, StrategyOption
 from ._prompting import (
@@ -78,6 +79,8 @@ def estimate(
         int | None, typer.Option(help="Project the spend of this many such videos …", min=0)
     ] = None,
     per: Annotated[Per, typer.Option(help="… per day or per month.")] = Per.DAY,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The price of a request on every capable model (with its basis and how sure the price
@@ -111,12 +114,14 @@ def estimate(
         ),
         **{k: v for k, v in given.items() if v is not None},
         providers=(provider,) if provider else (),
+        cache=cache_mode(cache, no_cache),
     )
     engine = Engine()
     try:
         resolved, plan = engine.resolve(request)  # what create would do with this request
         hints = engine.hints(resolved, plan)
         rows = estimate_models(resolved, plan, engine.catalog)
+        hit = engine.cached(resolved, plan)  # create would serve it from this job's video
     finally:
         asyncio.run(engine.close())
     first = plan.first
@@ -141,6 +146,9 @@ def estimate(
                 "hints": [h.model_dump(mode="json") for h in hints],
                 "estimates": [r.as_dict() for r in rows],
                 "projection": projection.as_dict() if projection else None,
+                "cache": {"hit": True, "usd": 0.0, "cached_from": hit.job_id, **hit.model_dump()}
+                if hit
+                else None,
             }
         )
         return
@@ -148,6 +156,11 @@ def estimate(
         err.print(f"[yellow]note:[/] {escape(plan.notice)}")
     if plan.strategy:
         err.print(f"strategy: {escape(plan.strategy_from or plan.strategy)}")
+    if hit is not None:
+        out.print(
+            f"[green]cache hit:[/] generate would serve the video of job {hit.job_id} "
+            f"({hit.match} match) at $0.00; --no-cache generates anew"
+        )
     table = Table(title=f"estimate: {resolved.duration:g} s at {resolved.resolution}")
     for column in ("model", "usd", "price", "status", "why (not)"):
         table.add_column(column, overflow="fold")

@@ -20,6 +20,7 @@ from ..engine import Engine
 from ..exceptions import InvalidRequest
 from ..settings import Settings
 from ..types import Job, JobStatus, Phase, VideoRequest
+from ._caching import CacheOption, NoCacheOption, cache_mode
 from ._console import EXIT_FAILED, err, fail, friendly, out, print_json
 from ._priority import PriorityOption, StrategyOption
 from ._prompting import (
@@ -84,6 +85,8 @@ def generate(
         str | None,
         typer.Option(help="The end user it is for: their budget and quotas apply."),
     ] = None,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
     detach: Annotated[
         bool, typer.Option(help="Queue the job for `vidgate worker` and print its id.")
@@ -129,6 +132,7 @@ def generate(
         user=check_user(user) if user else None,
         priority=priority,
         strategy=strategy,
+        cache=cache_mode(cache, no_cache),
     )
     settings = Settings()
     out_path = Path(out_arg).expanduser() if out_arg else None

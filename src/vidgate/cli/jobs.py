@@ -224,6 +224,11 @@ def _outcome_rows(grid: Table, job: Job) -> None:
         grid.add_row("quote", f"${job.quote.usd:.2f} ({job.quote.basis})")
     if job.cost_usd is not None:
         grid.add_row("cost", f"${job.cost_usd:.2f}")
+    if job.cached is not None:
+        how: str = job.cached.match
+        if job.cached.similarity is not None:
+            how += f", {job.cached.similarity:.3f} similar to {job.cached.prompt!r}"
+        grid.add_row("cached", escape(f"from job {job.cached.job_id} ({how})"))
     if job.output is not None:
         grid.add_row("output", job.output.uri)
         if job.output.media is not None:

@@ -18,6 +18,7 @@ from ._tenancy import (
     DeadlineOption,
     PriorityDefaultOption,
     RateOption,
+    SimilarityOption,
     StrategiesOption,
     UncertainOption,
     limit_flags,
@@ -115,6 +116,7 @@ def _show(tenant: Tenant) -> None:
         ", ".join(f"{k}={v}" for k, v in (tenant.strategies or {}).items())
         or "the gateway's defaults",
     )
+    grid.add_row("cache similarity", f"{tenant.cache_similarity or 'the gateway default'}")
     grid.add_row("webhook url", tenant.webhook_url or "none")
     grid.add_row("active keys", str(tenant.active_keys))
     out.print(grid)
@@ -174,10 +176,13 @@ def set_limits(
     default_priority: PriorityDefaultOption = None,
     strategy: StrategiesOption = None,
     safety: SafetyOption = None,
+    cache_similarity: SimilarityOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Change the limits named; the others stay as they are. 'none' clears a limit."""
-    given = limit_flags(rate_limit, max_concurrent, daily_videos, deadline, uncertain_submit)
+    given = limit_flags(
+        rate_limit, max_concurrent, daily_videos, deadline, uncertain_submit, cache_similarity
+    )
     if default_priority is not None:
         cleared = default_priority.strip().lower() == "none"
         given["default_priority"] = None if cleared else default_priority.strip()
@@ -185,8 +190,8 @@ def set_limits(
     if not given and not safety:
         raise InvalidRequest(
             "say which limit to change: --rate-limit, --max-concurrent, --daily-videos, "
-            "--deadline, --uncertain-submit, --default-priority, --strategy (a value, or "
-            "'none' to clear it) or --safety"
+            "--deadline, --uncertain-submit, --default-priority, --strategy, "
+            "--cache-similarity (a value, or 'none' to clear it) or --safety"
         )
     policy_change = safety_flags(safety) if safety else None
     if policy_change is not None:

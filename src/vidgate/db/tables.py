@@ -37,6 +37,7 @@ jobs = sa.Table(
     sa.Column("moderation", sa.JSON),  # the admission moderation's verdict (vidgate.safety)
     # A batch job held for the off-peak window is released at this instant (phase scheduled).
     sa.Column("not_before", _ts),
+    sa.Column("cached", sa.JSON),  # served from the result cache: from which job, how matched
     sa.UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
     sa.Index("ix_jobs_tenant_created", "tenant", "created_at"),
     sa.Index("ix_jobs_status", "status"),
@@ -166,6 +167,7 @@ tenants = sa.Table(
     sa.Column("safety_policy", sa.Text),
     sa.Column("default_priority", sa.String(16)),  # critical | standard | batch; None: settings
     sa.Column("strategies", sa.JSON),  # {priority: strategy}; a priority absent: settings
+    sa.Column("cache_similarity", sa.Float),  # cache: "similar" threshold; None: the setting's
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
 )
@@ -330,4 +332,23 @@ quarantine = sa.Table(
     sa.UniqueConstraint("attempt_id", name="uq_quarantine_attempt"),
     sa.Index("ix_quarantine_status_created", "status", "created_at"),
     sa.Index("ix_quarantine_job", "job_id"),
+)
+
+#: The result cache (``vidgate.caching``): one row per admitted job that could be reused, keyed
+#: by tenant and the request's normalized key; a row counts only once its job has completed.
+result_cache = sa.Table(
+    "result_cache",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("end_user", sa.String(128), nullable=False, server_default=""),
+    sa.Column("key", sa.String(64), nullable=False),  # sha256 of the whole normalized request
+    sa.Column("rest_key", sa.String(64), nullable=False),  # … of all of it but the prompt
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.id"), nullable=False, unique=True),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("embedding", sa.LargeBinary),  # float32 vector, made on first "similar" look-up
+    sa.Column("embedding_model", sa.String(64)),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Index("ix_result_cache_key", "tenant", "key"),
+    sa.Index("ix_result_cache_rest", "tenant", "rest_key"),
 )

@@ -21,6 +21,7 @@ from .._clock import utcnow
 from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
 from ..accounting.charges import attempt_charge
+from ..caching import ResultCache
 from ..catalog import Catalog
 from ..db import make_dbos_engine
 from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
@@ -35,6 +36,7 @@ from ..settings import Settings
 from ..types import (
     Asset,
     AttemptStatus,
+    CacheHit,
     Job,
     JobEvent,
     JobStatus,
@@ -46,6 +48,7 @@ from ..types import (
 )
 from ..webhooks import WebhookDispatcher
 from .batches import hold_until, release_due, release_loop, scheduled_note
+from .cached import create_cached_job
 from .charging import read_balances, reconcile_open_charges
 from .fairshare import (
     adopt_legacy,
@@ -111,6 +114,7 @@ class Engine:
         self._dbos_client_engine: sa.Engine | None = None
         self._templates: TemplateLibrary | None = None
         self._safety: SafetyGate | None = None
+        self._cache: ResultCache | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -322,6 +326,20 @@ class Engine:
             self.settings.default_duration,
         )
 
+    @property
+    def cache(self) -> ResultCache:
+        """The result cache (``vidgate.caching``): admission asks it before anything is spent."""
+        if self._cache is None:
+            rt = self.runtime
+            self._cache = ResultCache(rt.store.engine, rt.catalog, rt.storage, self.settings)
+        return self._cache
+
+    def cached(
+        self, request: VideoRequest, plan: RoutePlan, *, tenant: str = DEFAULT_TENANT
+    ) -> CacheHit | None:
+        """The earlier job whose video create would serve this resolved request (estimate)."""
+        return self.cache.probe(request, [c.ref for c in plan.candidates], tenant).hit
+
     def hints(self, request: VideoRequest, plan: RoutePlan) -> list[PromptHint]:
         """The prompt linter's hints for the model the plan chose first."""
         return hints(request, plan.first.model)
@@ -339,12 +357,24 @@ class Engine:
         tried = [c.model for c in plan.candidates[: self.settings.max_attempts]]
         verdict = self.safety.check(request, tried, tenant)
         job_id = new_id("job")
+        probe = self.cache.probe(request, [c.ref for c in plan.candidates], tenant)
+        if probe.hit is not None and (copies := self.cache.copy(probe.hit, job_id)) is not None:
+            return create_cached_job(  # completed at once, at no cost: nothing is queued
+                self.runtime.store,
+                self.cache,
+                job_id,
+                request,
+                tenant=tenant,
+                hit=probe.hit,
+                copies=copies,
+                guard=guard,
+                hints=self.hints(request, plan),
+            )
         held = _reservation(tenant, job_id, request, plan, self.settings.max_attempts)
         # A batch job outside the off-peak window waits (engine/batches.py): not queued now.
         not_before = hold_until(self.settings, request, self.clock())
-        note = scheduled_note(self.settings, not_before) if not_before else None
-        if plan.picked:
-            note = f"{plan.picked}; {note}" if note else plan.picked
+        scheduled = scheduled_note(self.settings, not_before) if not_before else None
+        note = "; ".join(n for n in (plan.picked, scheduled, probe.note) if n) or None
 
         def check(conn: sa.Connection) -> None:
             if guard is not None:
@@ -352,6 +382,11 @@ class Engine:
             admit(conn, held)  # budgets and quotas, and the job's reservation in the ledger
             if verdict is not None:  # the moderation decision, in the same commit as the job
                 self.safety.record(verdict, tenant=tenant, job_id=job_id, connection=conn)
+
+        def after(conn: sa.Connection) -> None:
+            self.cache.remember(conn, probe, tenant=tenant, user=request.user, job_id=job_id)
+            if then is not None and not not_before:  # a scheduled job is queued on release
+                then(conn, job_id)
 
         return self.runtime.store.create_job(
             job_id,
@@ -361,7 +396,7 @@ class Engine:
             hints=self.hints(request, plan),
             note=note,
             guard=check,
-            then=None if then is None or not_before else lambda conn: then(conn, job_id),
+            then=after,
             moderation=verdict.mark if verdict is not None else None,
             routing=routing_record(plan),
             not_before=not_before,
@@ -379,7 +414,8 @@ class Engine:
         ``guard(connection)`` runs in the transaction that inserts the job (tenant limits)."""
         await self.start()
         job, created = self._admit(request, tenant, guard)
-        if created and job.phase is not Phase.SCHEDULED:  # a worker releases a scheduled one
+        # A job served from the cache is done already; a worker releases a scheduled one.
+        if created and not job.done and job.phase is not Phase.SCHEDULED:
             with SetWorkflowID(job.id):
                 await DBOS.start_workflow_async(job_workflow, job.id)
         return job

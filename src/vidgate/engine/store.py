@@ -26,6 +26,7 @@ from ..types import (
     Asset,
     Attempt,
     AttemptStatus,
+    CacheHit,
     CostQuote,
     Job,
     JobError,
@@ -157,6 +158,8 @@ def request_hash(request: VideoRequest) -> str:
     body = request.model_dump(mode="json", exclude={"idempotency_key"})
     if body.get("user") is None:
         body.pop("user", None)  # fingerprints made before the field existed stay the same
+    if body.get("cache") is True:
+        body.pop("cache", None)  # likewise for the default of the cache field
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -699,6 +702,7 @@ class JobStore:
             if row.get("moderation")
             else None,
             not_before=_aware(row.get("not_before")),
+            cached=CacheHit.model_validate(row["cached"]) if row.get("cached") else None,
             created_at=_aware(row["created_at"]) or _now(),
             updated_at=_aware(row["updated_at"]) or _now(),
             completed_at=_aware(row["completed_at"]),

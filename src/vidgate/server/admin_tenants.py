@@ -4,7 +4,8 @@ A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_li
 ``"60/min"``), ``max_concurrent``, ``daily_videos`` (whole numbers from 1),
 ``deadline_seconds`` (above 0, up to a day), ``uncertain_submit`` (``fallback`` or ``fail``),
 ``default_priority`` (``critical``, ``standard``, ``batch``), ``strategies`` (priority →
-strategy, merged into the tenant's; a null value clears one priority's) and ``safety_policy``
+strategy, merged into the tenant's; a null value clears one priority's), ``cache_similarity``
+(above 0 up to 1: the threshold for ``cache: "similar"``) and ``safety_policy``
 (``vidgate.safety.policy``: merged over the tenant's own, ``null`` clears it; one tenant's GET
 and PATCH answer with the effective policy). Every field is validated before anything changes.
 """
@@ -63,6 +64,11 @@ _LIMITS_BODY: dict[str, Any] = {
                             "propertyNames": {"enum": [p.value for p in Priority]},
                             "additionalProperties": {"enum": [*(s.value for s in Strategy), None]},
                             "examples": [{"batch": "cheapest", "critical": "reliable"}],
+                        },
+                        "cache_similarity": {
+                            "type": ["number", "null"],
+                            "exclusiveMinimum": 0,
+                            "maximum": 1,
                         },
                     },
                 }

@@ -42,6 +42,7 @@ VIDGATE_FIELDS = frozenset(
         "variables",
         "priority",
         "strategy",
+        "cache",
     }
 )
 _JSON_FIELDS = {"providers", "metadata", "variables"}
@@ -117,6 +118,12 @@ _CREATE_PROPERTIES: dict[str, Any] = {
     "strategy": {
         "enum": [s.value for s in Strategy],
         "description": "the order candidates are tried in; default: the tenant's for the priority",
+    },
+    "cache": {
+        "oneOf": [{"type": "boolean"}, {"const": "similar"}],
+        "description": "true (default): an identical earlier video (explicit seed, deterministic "
+        "model) is served at no cost; false: never; 'similar': also one whose prompt is "
+        "near-identical",
     },
 }
 #: The create (and estimate) body for the OpenAPI document: JSON, or multipart with the same
@@ -392,6 +399,10 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
             for a in job.attempts
         ],
         "routing": job.routing,
+        # Served from the result cache: the earlier job, and how its request matched.
+        "cached": job.cached is not None,
+        "cached_from": job.cached.job_id if job.cached else None,
+        "cache_match": job.cached.model_dump(mode="json") if job.cached else None,
         "quote": job.quote.model_dump(mode="json") if job.quote else None,
         "cost_usd": job.cost_usd,
         "media": job.output.media.model_dump(mode="json")

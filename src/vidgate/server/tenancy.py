@@ -20,7 +20,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,6 +88,7 @@ LIMIT_FIELDS = (
     "uncertain_submit",
     "default_priority",
     "strategies",
+    "cache_similarity",
 )
 _MAX_LIMIT = 1_000_000
 _MAX_DEADLINE = 24 * 3600.0
@@ -100,9 +101,10 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
     ``"60/min"``, ``max_concurrent`` and ``daily_videos`` whole numbers from 1, and
     ``deadline_seconds`` a number of seconds above 0, up to a day, and ``uncertain_submit``
     ``"fallback"`` or ``"fail"`` (``None``: follow ``VIDGATE_UNCERTAIN_SUBMIT``),
-    ``default_priority`` a priority (``critical``, ``standard``, ``batch``), and ``strategies``
+    ``default_priority`` a priority (``critical``, ``standard``, ``batch``), ``strategies``
     an object of priority → strategy (a ``None`` value clears that priority's; the object is
-    merged into the tenant's by ``TenantBook.set_limits``)."""
+    merged into the tenant's by ``TenantBook.set_limits``), and ``cache_similarity`` a cosine
+    threshold above 0 up to 1 for ``cache: "similar"`` (``None``: ``VIDGATE_CACHE_SIMILARITY``)."""
     unknown = sorted(set(values) - set(LIMIT_FIELDS))
     if unknown:
         raise InvalidRequest(f"unknown tenant fields {unknown}; known: {list(LIMIT_FIELDS)}")
@@ -116,13 +118,8 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
             changes["rate_limit"], changes["rate_period"] = parse_rate(value)
         elif name in ("default_priority", "strategies"):
             changes[name] = _routing_change(name, value)
-        elif name == "uncertain_submit":
-            if value not in UNCERTAIN_SUBMIT_POLICIES:
-                raise InvalidRequest(
-                    f"uncertain_submit is one of {', '.join(UNCERTAIN_SUBMIT_POLICIES)}, "
-                    "or null to follow the gateway's default"
-                )
-            changes[name] = value
+        elif name in _POLICIES:
+            changes[name] = _POLICIES[name](value)
         elif name in ("max_concurrent", "daily_videos"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidRequest(f"{name} must be a whole number, or null to clear it")
@@ -165,6 +162,29 @@ def _routing_change(name: str, value: Any) -> Any:
     return {**{p.value: s.value for p, s in chosen.items()}, **dict.fromkeys(cleared)}
 
 
+def _uncertain_submit(value: Any) -> str:
+    if value not in UNCERTAIN_SUBMIT_POLICIES:
+        raise InvalidRequest(
+            f"uncertain_submit is one of {', '.join(UNCERTAIN_SUBMIT_POLICIES)}, "
+            "or null to follow the gateway's default"
+        )
+    return str(value)
+
+
+def _cache_similarity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest("cache_similarity must be a number, or null to clear it")
+    if not 0 < value <= 1:
+        raise InvalidRequest(f"cache_similarity must be above 0 and at most 1, not {value}")
+    return float(value)
+
+
+#: A tenant's policies (not limits): each value's check, which returns the column's value.
+_POLICIES: dict[str, Callable[[Any], Any]] = {
+    "uncertain_submit": _uncertain_submit,
+    "cache_similarity": _cache_similarity,
+}
+
 _COLUMNS = {
     "rate_limit": "rate_limit",
     "max_concurrent": "max_concurrent",
@@ -173,6 +193,7 @@ _COLUMNS = {
     "uncertain_submit": "uncertain_submit",
     "default_priority": "default_priority",
     "strategies": "strategies",
+    "cache_similarity": "cache_similarity",
 }
 
 
@@ -194,6 +215,7 @@ class Tenant:
     #: The tenant's default priority, and its strategy per priority (None / absent: settings).
     default_priority: str | None = None
     strategies: dict[str, str] | None = None
+    cache_similarity: float | None = None
 
     def limits(self) -> dict[str, Any]:
         """The limits by their public names, as the admin API shows them."""
@@ -207,6 +229,7 @@ class Tenant:
             "uncertain_submit": self.uncertain_submit,
             "default_priority": self.default_priority,
             "strategies": self.strategies or {},
+            "cache_similarity": self.cache_similarity,
         }
 
     def describe(self) -> str:
@@ -221,6 +244,7 @@ class Tenant:
             f"priority {self.default_priority or 'default'}",
             "strategies "
             + (", ".join(f"{k}={v}" for k, v in (self.strategies or {}).items()) or "default"),
+            f"cache similarity {self.cache_similarity or 'default'}",
         ]
         return ", ".join(parts)
 
@@ -407,6 +431,7 @@ class TenantBook:
                 active_keys=int(r["active_keys"]),
                 created_at=_aware(r["created_at"]) or _now(),
                 updated_at=_aware(r["updated_at"]) or _now(),
+                cache_similarity=r["cache_similarity"],
             )
             for r in rows
         ]

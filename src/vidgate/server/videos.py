@@ -30,8 +30,9 @@ from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
 from ..priority.ranking import summary
+from ..routing import RoutePlan
 from ..safety.quarantine import refuse_if_held
-from ..types import Job
+from ..types import Job, VideoRequest
 from .auth import principal
 from .errors import errors
 from .gateway import Gateway, gateway
@@ -208,7 +209,16 @@ async def estimate(
         "hints": [h.model_dump(mode="json") for h in gw.engine.hints(video_request, plan)],
         "estimates": [m.as_dict() for m in models],
         "projection": projection,
+        # Create would serve this from the result cache: at $0, from that job's video.
+        "cache": await asyncio.to_thread(_cache_hit, gw, video_request, plan, who.tenant),
     }
+
+
+def _cache_hit(gw: Gateway, request: VideoRequest, plan: RoutePlan, tenant: str) -> Any:
+    hit = gw.engine.cached(request, plan, tenant=tenant)
+    if hit is None:
+        return None
+    return {"hit": True, "usd": 0.0, "cached_from": hit.job_id, **hit.model_dump(mode="json")}
 
 
 @router.get(
