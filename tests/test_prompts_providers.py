@@ -117,11 +117,12 @@ async def test_runway_drops_the_negative_prompt_and_keeps_the_prompt_under_its_l
 async def test_a_subject_too_long_for_the_model_is_refused_before_anything_is_sent(
     engine: Engine, simulator: RunningSimulator
 ) -> None:
-    from vidgate.exceptions import UnsupportedRequest
+    from vidgate.exceptions import PromptInvalid
 
     request = VideoRequest(prompt={"subject": "a fox " * 200}, model="runway:gen4.5")
-    with pytest.raises(UnsupportedRequest, match="limit: 1000"):
+    with pytest.raises(PromptInvalid, match="limit: 1000") as refused:
         await engine.submit(request)
+    assert refused.value.details["reason"] == "too_long"
     assert not simulator.state.tasks
 
 

@@ -39,6 +39,7 @@ RULES = RulesModerator(load_terms())
         ("\U0001f98a\U0001f98a\U0001f98a", "garbage"),
         ("aaaaaaaaaa", "garbage"),
         ("fox fox fox fox fox", "garbage"),
+        ("abababab", "garbage"),
     ],
 )
 def test_validation_refuses_with_a_stable_reason(text: str, reason: str) -> None:

@@ -14,7 +14,7 @@ reasons
                               chat-template tokens)
     ``empty``                 nothing but whitespace
     ``garbage``               no letter or digit (punctuation, emoji), or one character or word
-                              repeated
+                              repeated (``aaaa``, ``fox fox fox fox``)
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def check_text(text: str, *, field: str = "prompt", content: bool = True) -> Non
     alnum = [c for c in text.casefold() if unicodedata.category(c)[0] in "LN"]
     words = re.findall(r"\w+", text.casefold())
     if (
-        len(alnum) < 2
+        not alnum
         or (len(alnum) >= 4 and len(set(alnum)) <= 2)
         or (len(words) >= 4 and len(set(words)) == 1)
     ):
@@ -167,7 +167,7 @@ def _check_length(request: VideoRequest, models: Iterable[ModelProfile]) -> None
     if len(core) > longest:
         raise PromptInvalid(
             f"the prompt has {len(core)} characters; the longest any model it may go to takes "
-            f"is {longest}",
+            f"is {longest} (limit: {longest})",
             reason="too_long",
             length=len(core),
             limit=longest,
