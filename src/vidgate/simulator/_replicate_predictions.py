@@ -12,7 +12,7 @@ from typing import Any
 
 from .state import SimState, SimTask
 
-__all__ = ["PROVIDER", "TERMINAL"]
+__all__ = ["PROVIDER", "TERMINAL", "output_shown_at"]
 
 PROVIDER = "replicate"
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
@@ -56,6 +56,13 @@ def _latency(task: SimTask) -> float:
 def _started(task: SimTask) -> float:
     fraction = 1.0 if "throttled" in task.faults else _QUEUED_FRACTION
     return task.created_at + fraction * _latency(task)
+
+
+def output_shown_at(task: SimTask) -> float:
+    """When a running prediction's output URL first shows (``_EARLY_OUTPUT`` of the run), a
+    millisecond late so that the rounded progress has reached it."""
+    fraction = _QUEUED_FRACTION + _EARLY_OUTPUT * (1 - _QUEUED_FRACTION)
+    return task.created_at + fraction * _latency(task) + 0.001
 
 
 def _run_state(task: SimTask, now: float) -> _Snapshot:

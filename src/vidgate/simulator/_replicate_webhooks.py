@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..webhooks import sign
-from ._replicate_predictions import PROVIDER, TERMINAL, _prediction, _state
+from ._replicate_predictions import PROVIDER, TERMINAL, _prediction, _state, output_shown_at
 from .state import SimState, SimTask
 
 __all__ = ["EVENTS", "WATCH_LIMIT", "WEBHOOK_THROTTLE", "webhook_secret"]
@@ -117,7 +117,10 @@ class _Watch:
             if moment is not None and moment > now:
                 wake = min(wake, moment)
         if "output" in self.events and status == "processing" and not self.output_sent:
-            wake = min(wake, now + WEBHOOK_THROTTLE)
+            # The moment the output URL appears (late in the run): looked at then, whatever
+            # the ``logs`` throttle's rhythm, so a short window is not missed.
+            early = output_shown_at(self.task)
+            wake = min(wake, early if early > now else now + WEBHOOK_THROTTLE)
         if "logs" in self.events and status == "processing":
             wake = min(wake, max(now + _LOGS_STEP, self.logs_sent_at + WEBHOOK_THROTTLE))
         return wake
