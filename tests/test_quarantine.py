@@ -123,7 +123,9 @@ async def test_flag_delivers_the_output_marked(settings: Settings) -> None:
         assert job.scan.categories == ["sexual"] and job.scan.quarantine_id is None
         refuse_if_held(job)
         assert await engine.quarantine.list() == []
-        assert [d.action for d in audit.query(engine.database, job_id=job.id)] == ["flag"]
+        assert [d.action for d in audit.query(engine.database, job_id=job.id, stage="output")] == [
+            "flag"
+        ]
 
 
 async def test_a_black_video_is_caught_and_falls_back(settings: Settings) -> None:
@@ -144,7 +146,9 @@ async def test_a_clean_output_is_allowed_and_audited(engine: Engine) -> None:
     job = await run(engine, small_request("a calm lake"))
     assert job.status is JobStatus.COMPLETED
     assert job.scan is not None and job.scan.verdict == "allow" and job.scan.sampled_frames >= 3
-    assert [d.action for d in audit.query(engine.database, job_id=job.id)] == ["allow"]
+    assert [d.action for d in audit.query(engine.database, job_id=job.id, stage="output")] == [
+        "allow"
+    ]
     assert any(m.startswith("scan: allowed (1 scanners") for m in history(engine, job))
 
 

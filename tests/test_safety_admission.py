@@ -56,7 +56,8 @@ async def test_a_blocked_prompt_reaches_no_provider_and_reserves_nothing(
         job = await run(engine, small_request("a cocktail party in Scunthorpe"))
         assert job.status is JobStatus.COMPLETED, job.error
         assert job.moderation is not None and job.moderation.action == "allow"
-        [row] = audit.query(engine.database, job_id=job.id)
+        # (stage "prompt": the job's output scan is audited too, at stage "output")
+        [row] = audit.query(engine.database, job_id=job.id, stage="prompt")
         assert (row.stage, row.action, row.moderator) == ("prompt", "allow", "rules")
 
 
@@ -96,7 +97,7 @@ async def test_the_openai_moderator_in_the_chain(
         engine._safety = None
         job = await engine.submit(small_request("a red fox [sim:hang]", model="simulated"))
         assert job.moderation is not None and job.moderation.unchecked == ["openai"]
-        [row] = audit.query(engine.database, job_id=job.id)
+        [row] = audit.query(engine.database, job_id=job.id, stage="prompt")
         assert "failed, not checked: openai" in (row.detail or "")
         await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=60)
     assert len(created(settings.resolved_home)) == 2
@@ -171,11 +172,13 @@ def test_policy_per_tenant_through_the_api(api: tuple[TestClient, TenantBook]) -
     assert invalid.status_code == 400
     assert invalid.json()["error"]["details"]["reason"] == "invisible_characters"
     decisions = client.get(
-        "/v1/admin/safety/decisions", headers=ops, params={"tenant": "acme"}
+        "/v1/admin/safety/decisions", headers=ops, params={"tenant": "acme", "stage": "prompt"}
     ).json()["data"]
     assert [d["action"] for d in decisions] == ["flag", "block"]
     job_id = made.json()["id"]
-    mine = client.get("/v1/admin/safety/decisions", headers=ops, params={"job": job_id})
+    mine = client.get(
+        "/v1/admin/safety/decisions", headers=ops, params={"job": job_id, "stage": "prompt"}
+    )
     assert [d["job_id"] for d in mine.json()["data"]] == [job_id]
     assert client.get("/v1/admin/safety/decisions", headers=acme).status_code == 403
     stage = client.get("/v1/admin/safety/decisions", headers=ops, params={"stage": "x"})
