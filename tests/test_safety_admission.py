@@ -8,10 +8,12 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from typer.testing import CliRunner
 
 from tests.budget_support import ledger_rows
@@ -19,6 +21,7 @@ from tests.conftest import small_request
 from vidgate.cli import app as cli
 from vidgate.engine import Engine
 from vidgate.exceptions import ContentBlocked, ModerationUnavailable, PromptInvalid
+from vidgate.media.synth import MARKER_RGB
 from vidgate.providers.simulated import created
 from vidgate.safety import audit
 from vidgate.server import create_app
@@ -242,3 +245,26 @@ async def test_runways_safety_refusal_through_its_real_adapter(
         assert [a.provider for a in job.attempts] == ["runway", "simulated"]
     else:
         assert job.status is JobStatus.FAILED and len(job.attempts) == 1
+
+
+async def test_an_input_image_is_scanned_before_anything_is_spent(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The suite's scanner is the marker scanner (conftest): an image carrying the marker is
+    # refused at admission like a blocked prompt; a plain one runs, its decision on the job.
+    marked, plain = tmp_path / "marked.png", tmp_path / "plain.png"
+    image = Image.new("RGB", (320, 180), (40, 90, 160))
+    image.save(plain)
+    image.paste(MARKER_RGB, (80, 40, 240, 140))
+    image.save(marked)
+    async with Engine(settings) as engine:
+        with pytest.raises(ContentBlocked) as refused:
+            await engine.submit(small_request("a fox", image=str(marked)))
+        assert refused.value.http_status == 422
+        assert created(settings.resolved_home) == []
+        assert ledger_rows(engine.database) == []
+        [row] = audit.query(engine.database, stage="input_image")
+        assert (row.job_id, row.action, row.categories) == (None, "block", ("sexual",))
+        job = await run(engine, small_request("a fox", image=str(plain)))
+        assert job.status is JobStatus.COMPLETED, job.error
+        assert job.moderation is not None and job.moderation.action == "allow"

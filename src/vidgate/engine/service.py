@@ -31,6 +31,7 @@ from ..prompts.store import TemplateStore
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route, plan_with_defaults
 from ..safety.admission import SafetyGate
+from ..safety.scan import image_scanner
 from ..safety.validate import validate_request
 from ..settings import Settings
 from ..types import (
@@ -303,9 +304,14 @@ class Engine:
     @property
     def safety(self) -> SafetyGate:
         """Admission's content-safety check (``vidgate.safety.admission``): the moderation
-        chain and the tenant's policy; set ``safety.image_scanner`` to check input images."""
+        chain and the tenant's policy, and the content scanners on local input images."""
         if self._safety is None:
-            self._safety = SafetyGate(self.database, self.settings, self.runtime.catalog)
+            self._safety = SafetyGate(
+                self.database,
+                self.settings,
+                self.runtime.catalog,
+                image_scanner=image_scanner(self.settings),
+            )
         return self._safety
 
     def resolve(

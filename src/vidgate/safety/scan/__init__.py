@@ -18,7 +18,7 @@ import importlib.util
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,19 @@ def scan_image(path: str | Path, scanners: Sequence[str] | None = None) -> list[
     calling process (an image is one frame); raises ``MediaUnreadable`` for a non-image."""
     names = list(scanners) if scanners is not None else configured(Settings())
     return run(sample_image(path), names)
+
+
+def image_scanner(settings: Settings) -> Callable[[Sequence[Path]], list[Finding]] | None:
+    """What admission runs on a request's local input images: the configured content scanners
+    (the technical checks are for videos), or None when there are none."""
+    names = [name for name in configured(settings) if name != "technical"]
+    if not names:
+        return None
+
+    def scan(paths: Sequence[Path]) -> list[Finding]:
+        return [finding for path in paths for finding in scan_image(path, names)]
+
+    return scan
 
 
 def _plain(finding: Finding) -> dict[str, Any]:
