@@ -135,22 +135,25 @@ class _Poller:
             return
         others = [w.remote_id for w in live if w.due > horizon]
         asked = list(dict.fromkeys(w.remote_id for w in due))
+        shared: VidgateError | None = None
         with requestlog.collect() as calls:
             try:
                 answers = await self.provider.poll_many(asked, also=others)
             except VidgateError as exc:  # the list itself failed: every task asked had it
-                answers = dict.fromkeys(asked, exc)
+                answers, shared = dict.fromkeys(asked, exc), exc
+        if shared is not None:
+            log.warning("polling %d %s tasks failed: %s", len(asked), self.provider.name, shared)
         self.owner.rounds += 1
         self.owner.calls += len(calls)
         now = self.loop.time()
         shown: list[Watch] = []  # the tasks whose call is worth a request-log row
         for watch in list(self.watches):
             answer = answers.get(watch.remote_id)
-            if answer is not None and self._apply(watch, answer, now):
+            if answer is not None and self._apply(watch, answer, now, shared is None):
                 shown.append(watch)
         self._record(calls, shown)
 
-    def _apply(self, watch: Watch, answer: PollResult, now: float) -> bool:
+    def _apply(self, watch: Watch, answer: PollResult, now: float, own: bool = True) -> bool:
         """Take one answer for ``watch``, waking its step for a change; True if the answer is
         worth a request-log row (a new state, or an error handed to the step)."""
         owner = self.owner
@@ -158,7 +161,14 @@ class _Poller:
             watch.failures += 1
             policy = owner.policy(self.provider.name)
             if answer.retryable and watch.failures < policy.max_attempts:
-                watch.due = now + policy.delay(watch.failures, answer)
+                wait = policy.delay(watch.failures, answer)
+                watch.due = now + wait
+                if own and owner.note is not None:  # the task's own error: in its job's history
+                    owner.note(
+                        watch.job_id,
+                        f"status check failed ({answer.code}: {answer}); retry "
+                        f"{watch.failures}/{policy.max_attempts - 1} in {wait:.1f} s",
+                    )
                 return False
             watch.error, watch.fresh = answer, True
             watch.due = now + watch.interval
@@ -182,8 +192,11 @@ class _Poller:
         """Write the calls that showed a new state, each to its task's job, and every failure."""
         listing = next((c for c in calls if c.task is None and not c.failed), None)
         by_task = {w.remote_id: w for w in shown}
+        every = {w.remote_id: w for w in self.watches}
         for call in calls:
             watch = by_task.get(call.task) if call.task is not None else None
+            if watch is None and call.failed and call.task is not None:
+                watch = every.get(call.task)  # a task's own failed call: to its job
             if watch is not None:
                 requestlog.write(call, watch.job_id, watch.attempt_id)
             elif call.failed:
@@ -202,10 +215,13 @@ class Pollers:
         settings: Settings,
         wake: Callable[[str, str], None],
         policy: Callable[[str], RetryPolicy],
+        note: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.wake = wake
         self.policy = policy
+        #: Writes a line into a job's history (a retried status check of its task).
+        self.note = note
         self._pollers: dict[tuple[str, asyncio.AbstractEventLoop], _Poller] = {}
         # Counters for tests and the bench.
         self.rounds = 0

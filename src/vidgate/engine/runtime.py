@@ -81,9 +81,15 @@ class Runtime:
         # DBOS's own tables too, so a process that only enqueues (DBOSClient) finds them.
         DBOS.migrate(settings.resolved_database_url)
         wakeups = Wakeups(settings.wake_interval)
+        store = LoggedJobStore(engine)
+
+        def note(job_id: str, reason: str) -> None:
+            job = store.get(job_id)
+            store.add_event(job_id, job.phase, job.progress, reason)
+
         return cls(
             settings=settings,
-            store=LoggedJobStore(engine),
+            store=store,
             storage=LocalStorage(settings.resolved_storage_dir),
             catalog=priced_catalog(settings),
             health=HealthBook(
@@ -97,6 +103,7 @@ class Runtime:
                 settings,
                 wakeups.wake,
                 lambda provider: RetryPolicy.for_provider(provider, settings.retry_overrides),
+                note,
             ),
         )
 
