@@ -10,8 +10,8 @@ import pytest
 from vidgate.catalog import load_catalog
 from vidgate.exceptions import InvalidRequest
 from vidgate.priority.model import Priority, Strategy, parse_strategies
-from vidgate.priority.ranking import ModelFigures, follow, rank
 from vidgate.priority.window import BatchWindow
+from vidgate.ranking import ModelFigures, follow, rank
 from vidgate.routing import RoutePlan, plan_route
 from vidgate.server.tenancy import limit_changes
 from vidgate.settings import Settings

@@ -64,7 +64,7 @@ class RoutePlan:
     notice: str | None = None
     #: A default admission decided for the caller (the duration), for the job's history.
     picked: str | None = None
-    #: The strategy that ordered the candidates (``priority.ranking``; None: routing's own
+    #: The strategy that ordered the candidates (``ranking``; None: routing's own
     #: order), and why each candidate is where it is, in order.
     strategy: str | None = None
     reasons: dict[str, str] = field(default_factory=dict)

@@ -222,7 +222,7 @@ class Prompting(_Strict):
         return value
 
 
-#: A model's quality tier, best first (``priority.ranking`` orders by it).
+#: A model's quality tier, best first (``ranking`` orders by it).
 Tier = Literal["premium", "standard", "economy"]
 TIERS: tuple[Tier, ...] = ("premium", "standard", "economy")
 

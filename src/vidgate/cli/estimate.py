@@ -14,7 +14,7 @@ from rich.table import Table
 from ..accounting.estimates import estimate_models, project
 from ..engine import Engine
 from ..exceptions import InvalidRequest
-from ..priority.ranking import summary
+from ..ranking import summary
 from ..types import VideoRequest
 from ._caching import CacheOption, NoCacheOption, cache_mode
 from ._console import err, friendly, out, print_json

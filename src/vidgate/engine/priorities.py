@@ -2,9 +2,9 @@
 
 Admission (``Engine.resolve``) decides the priority (the request's, else its tenant's default,
 else ``VIDGATE_DEFAULT_PRIORITY``) and the strategy (the request's, else the one its tenant set
-for that priority, else ``VIDGATE_STRATEGIES``), ranks the plan with ``priority.ranking``, and
+for that priority, else ``VIDGATE_STRATEGIES``), ranks the plan with ``ranking``, and
 records all of it on the job (``routing``). The worker's route step re-plans (its keys may
-differ) and keeps admission's order (``priority.ranking.follow``), so the chain the budget
+differ) and keeps admission's order (``ranking.follow``), so the chain the budget
 reserved for is the chain that runs.
 
 Live figures come from the ``attempts`` table: per model, its last ``VIDGATE_FIGURES_WINDOW``
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from .._clock import as_utc
 from ..db import attempts, tenants
 from ..priority.model import Priority, Strategy, parse_strategies, strategy_for
-from ..priority.ranking import ModelFigures, follow, median, rank, summary
+from ..ranking import ModelFigures, follow, median, rank, summary
 from ..routing import RoutePlan
 from ..settings import Settings
 from ..types import AttemptStatus, Job, Outcome, VideoRequest

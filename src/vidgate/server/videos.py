@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
-from ..priority.ranking import summary
+from ..ranking import summary
 from ..routing import RoutePlan
 from ..safety.quarantine import refuse_if_held
 from ..types import Job, VideoRequest

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from ..catalog import LifecycleStage, ModelProfile
-from ..catalog.schema import TIERS
-from ..routing import Candidate, RoutePlan
-from ..types import VideoRequest
-from .model import Strategy
+from .catalog import LifecycleStage, ModelProfile
+from .catalog.schema import TIERS
+from .priority.model import Strategy
+from .routing import Candidate, RoutePlan
+from .types import VideoRequest
 
 __all__ = ["ModelFigures", "explain", "follow", "median", "rank", "summary"]
 
