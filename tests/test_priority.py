@@ -129,6 +129,16 @@ def test_cheapest_puts_the_cheapest_capable_model_first_and_says_by_how_much() -
     assert ranked.strategy == "cheapest"
 
 
+def test_cheapest_says_a_tie_is_a_tie() -> None:
+    # With no keys only the simulated models are capable, and both cost nothing.
+    free = plan_route(request(), load_catalog(), today=TODAY, environ={})
+    ranked = rank(free, Strategy.CHEAPEST, request(), today=TODAY)
+    first, second = ranked.candidates[:2]
+    assert usd(ranked)[:2] == [0.0, 0.0]
+    assert ranked.reasons[first.ref] == "#1: $0.00, the cheapest capable model"
+    assert ranked.reasons[second.ref].startswith(f"#2: $0.00, as cheap as {first.ref} (tied")
+
+
 def test_quality_puts_the_premium_tier_first() -> None:
     ranked = rank(plan(), Strategy.QUALITY, request(), today=TODAY)
     tiers = [c.model.tier for c in ranked.candidates]

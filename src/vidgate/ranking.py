@@ -182,6 +182,9 @@ def _cheapest(
             return "no price for this request, so after every priced model"
         low = min(_usd(o) for o in ordered)
         if c.quote.usd <= low:
+            first = next((o for o in ordered if o.quote is not None), None)
+            if first is not None and first is not c:
+                return f"{_price(c)}, as cheap as {first.ref} (tied; ordered by stage and name)"
             return f"{_price(c)}, the cheapest capable model"
         return f"{_price(c)}, ${c.quote.usd - low:.2f} more than the cheapest"
 
