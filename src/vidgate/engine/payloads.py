@@ -43,6 +43,9 @@ class QuotePayload(TypedDict):
     basis: str
     source: str | None
     as_of: str | None
+    #: The price's status and the page it comes from (missing in older checkpoints).
+    status: NotRequired[str | None]
+    source_url: NotRequired[str | None]
 
 
 class CandidatePayload(TypedDict):
