@@ -72,6 +72,7 @@ async def test_a_marked_output_is_quarantined_never_served_and_release_serves_it
     assert not stored(engine, f"videos/{job.id}.mp4").exists()
     decisions = audit.query(engine.database, job_id=job.id, stage="output")
     assert [(d.action, d.categories) for d in decisions] == [("block", ("sexual",))]
+    assert [d.moderator for d in decisions] == ["marker"], "the scanners that ran are named"
 
     released = await engine.quarantine.release(item.id, by="test-admin")
     assert released.status == "released" and released.resolved_by == "test-admin"

@@ -118,7 +118,7 @@ async def scan_output(
             "seconds": round(float(result["seconds"]), 3),
         }
     )
-    await asyncio.to_thread(_audit, job, decision, policy)
+    await asyncio.to_thread(_audit, job, decision, policy, names)
     if defects:
         _note(job, scan)
         raise OutputDefective(
@@ -140,7 +140,8 @@ async def scan_output(
     return scan
 
 
-def _audit(job: Job, decision: Decision, policy: SafetyPolicy) -> None:
+def _audit(job: Job, decision: Decision, policy: SafetyPolicy, scanners: list[str]) -> None:
+    """The output's decision, naming the scanners that ran (also when none found anything)."""
     audit.record(
         current().store.engine,
         tenant=job.tenant,
@@ -148,6 +149,7 @@ def _audit(job: Job, decision: Decision, policy: SafetyPolicy) -> None:
         stage="output",
         decision=decision,
         policy=policy,
+        moderator=",".join(sorted(scanners)),
     )
 
 
