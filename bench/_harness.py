@@ -48,7 +48,8 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def _rss_mib(pid: int) -> float:
+def rss_mib(pid: int) -> float:
+    """The resident set of ``pid`` in MiB (0 once it is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -102,13 +103,13 @@ class ProcessSampler:
             if own is None:
                 return
             self.cpu = own[1]
-            rss = _rss_mib(self.pid)
+            rss = rss_mib(self.pid)
             total = rss
             for child in self._children():
                 stat = _stat(child)
                 if stat is not None:
                     self.children_cpu[child] = stat[1]
-                total += _rss_mib(child)
+                total += rss_mib(child)
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_rss_with_children = max(self.peak_rss_with_children, total)
             self.samples += 1

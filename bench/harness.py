@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from _harness import rss_mib
 
 from vidgate import AsyncClient
 from vidgate.exceptions import VidgateError
@@ -138,16 +139,6 @@ class Simulator:
         return int(self.state.creates.get("replicate", 0))
 
 
-def proc_rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def children(pid: int) -> list[int]:
     found: list[int] = []
     try:
@@ -161,8 +152,8 @@ def children(pid: int) -> list[int]:
 
 def tree_rss_mib(pid: int) -> tuple[float, float]:
     """The process's own RSS and that of it with its children (the media lane), in MiB."""
-    own = proc_rss_mib(pid)
-    return own, own + sum(proc_rss_mib(c) for c in children(pid))
+    own = rss_mib(pid)
+    return own, own + sum(rss_mib(c) for c in children(pid))
 
 
 @dataclass

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _harness import rss_mib
 from harness import (
     SOAK_FAULTS,
     Ledger,
@@ -34,7 +35,6 @@ from harness import (
     Stack,
     drain,
     machine,
-    proc_rss_mib,
     say,
     submit,
     tally,
@@ -75,7 +75,7 @@ async def sampler(
             sample[f"{name}_with_media_rss_mib"] = round(tree, 1)
         gateway = stack.procs.get("gateway")
         if gateway is not None:
-            sample["gateway_rss_mib"] = round(proc_rss_mib(gateway.pid), 1)
+            sample["gateway_rss_mib"] = round(rss_mib(gateway.pid), 1)
         out.append(sample)
         await asyncio.sleep(every)
 
