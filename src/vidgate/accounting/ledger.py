@@ -15,6 +15,7 @@ is unfinished (its status and its closing change in one transaction).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,10 +68,17 @@ def insert_once(conn: sa.Connection, row: dict[str, Any]) -> bool:
 def insert_if_new(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when the row was written. (The inserted key is
     returned and looked at: psycopg reports no rowcount for such an insert.)"""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return conn.execute(_insert_if_new(conn.dialect.name, table), row).first() is not None
+
+
+@functools.cache
+def _insert_if_new(dialect_name: str, table: sa.Table) -> sa.Insert:
+    """The statement, built once per dialect and table (its values come as parameters, so
+    SQLAlchemy reuses one compiled form instead of building a statement per row)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     key = next(iter(table.primary_key.columns))
-    stmt = dialect.insert(table).values(**row).on_conflict_do_nothing().returning(key)
-    return conn.execute(stmt).first() is not None
+    statement: sa.Insert = dialect.insert(table).on_conflict_do_nothing().returning(key)
+    return statement
 
 
 def reserve(conn: sa.Connection, held: Reservation, now: datetime | None = None) -> None:

@@ -36,6 +36,9 @@ class Entry:
     embedding_model: str | None
 
 
+_INSERT = result_cache.insert()
+
+
 class CacheStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -52,15 +55,16 @@ class CacheStore:
     ) -> None:
         """In the admission transaction, after the job's row: remember its key."""
         conn.execute(
-            result_cache.insert().values(
-                tenant=tenant,
-                end_user=user,
-                key=key.exact,
-                rest_key=key.rest,
-                job_id=job_id,
-                prompt=key.prompt,
-                created_at=now,
-            )
+            _INSERT,
+            {
+                "tenant": tenant,
+                "end_user": user,
+                "key": key.exact,
+                "rest_key": key.rest,
+                "job_id": job_id,
+                "prompt": key.prompt,
+                "created_at": now,
+            },
         )
 
     def _query(self, tenant: str, user: str | None, since: datetime) -> sa.Select[Any]:

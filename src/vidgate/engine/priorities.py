@@ -23,12 +23,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._clock import as_utc
-from ..db import attempts, tenants
+from ..db import attempts
 from ..priority.model import Priority, Strategy, parse_strategies, strategy_for
 from ..ranking import ModelFigures, follow, median, rank, summary
 from ..routing import RoutePlan
 from ..settings import Settings
 from ..types import AttemptStatus, Job, Outcome, VideoRequest
+from .tenant_view import TenantView
 
 __all__ = ["Decision", "decide", "live_figures", "ranked", "rerank", "routing_record"]
 
@@ -48,18 +49,12 @@ class Decision:
 
 
 def decide(
-    settings: Settings, engine: sa.Engine, request: VideoRequest, tenant: str
+    settings: Settings, request: VideoRequest, tenant: TenantView
 ) -> tuple[VideoRequest, Decision]:
     """The request with its priority filled in, and the job's priority and strategy."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(tenants.c.default_priority, tenants.c.strategies).where(
-                tenants.c.name == tenant
-            )
-        ).first()
-    own_priority = row.default_priority if row is not None else None
+    own_priority = tenant.default_priority
     try:
-        own = parse_strategies(row.strategies if row is not None else None)
+        own = parse_strategies(tenant.strategies)
     except ValueError:
         own = {}  # written through the validated door; a hand-edited row is ignored
     if request.priority is not None:

@@ -31,6 +31,7 @@ from ..prompts.store import TemplateStore
 from ..providers.registry import provider_classes
 from ..routing import RoutePlan, plan_route, plan_with_defaults
 from ..safety.admission import SafetyGate
+from ..safety.policy import policy_from
 from ..safety.scan import image_scanner
 from ..safety.validate import validate_request
 from ..settings import Settings
@@ -72,6 +73,7 @@ from .runtime import (
     uninstall,
 )
 from .store import DEFAULT_TENANT
+from .tenant_view import TenantView, read_tenant
 from .workflow import PROVIDER_EVENT, job_workflow  # importing it registers the workflows
 
 log = logging.getLogger("vidgate.engine")
@@ -315,16 +317,22 @@ class Engine:
         return self._safety
 
     def resolve(
-        self, request: VideoRequest, *, tenant: str = DEFAULT_TENANT
+        self,
+        request: VideoRequest,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        view: TenantView | None = None,
     ) -> tuple[VideoRequest, RoutePlan]:
         """``request`` with its template applied (``prompts.admission``), its prompt texts
         validated (``safety.validate``: ``prompt_invalid``) and the defaults it left unset
         decided (``routing.plan_with_defaults``), and its plan: what create runs and estimate
-        quotes."""
+        quotes. ``view`` is the tenant's row when the caller has read it (``tenant_view``)."""
         request = expand_template(request, PromptContext(tenant, self.templates))
         validate_request(request, self.runtime.catalog)
         # The priority and strategy (engine/priorities.py): the plan in the strategy's order.
-        request, decision = decide(self.settings, self.database, request, tenant)
+        if view is None:
+            view = read_tenant(self.database, tenant)
+        request, decision = decide(self.settings, request, view)
         return plan_with_defaults(
             request,
             self.runtime.catalog,
@@ -358,10 +366,12 @@ class Engine:
         then: Callable[[Any, str], None] | None = None,
     ) -> tuple[Job, bool]:
         partition_key(tenant)  # refused here, before anything is queued where no worker looks
-        request, plan = self.resolve(_absolute_inputs(request), tenant=tenant)
+        view = read_tenant(self.database, tenant)  # the tenant's row, read once per create
+        request, plan = self.resolve(_absolute_inputs(request), tenant=tenant, view=view)
         # Moderation before anything is reserved or queued: a blocked request raises here.
         tried = [c.model for c in plan.candidates[: self.settings.max_attempts]]
-        verdict = self.safety.check(request, tried, tenant)
+        policy = policy_from(view.safety_policy, self.settings)
+        verdict = self.safety.check(request, tried, tenant, policy)
         job_id = new_id("job")
         probe = self.cache.probe(request, [c.ref for c in plan.candidates], tenant)
         if probe.hit is not None and (copies := self.cache.copy(probe.hit, job_id)) is not None:
@@ -406,6 +416,7 @@ class Engine:
             moderation=verdict.mark if verdict is not None else None,
             routing=routing_record(plan),
             not_before=not_before,
+            tenant_webhook=view.webhook_url,
         )
 
     async def submit(

@@ -6,6 +6,7 @@ DBOS owns workflow execution; this store owns what users see. Every write here i
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import threading
@@ -63,6 +64,15 @@ def _outbox(conn: sa.Connection, job_id: str, status: JobStatus) -> None:
     if not url:
         url = _tenant_webhook(conn, row.tenant)
     _queue_webhook(conn, url, row.tenant, job_id, status, row.progress, row.error)
+
+
+class _Unread(enum.Enum):
+    """Marks an argument the caller did not read (so the store reads it)."""
+
+    UNREAD = "unread"
+
+
+_UNREAD = _Unread.UNREAD
 
 
 def _tenant_webhook(conn: sa.Connection, tenant: str) -> str | None:
@@ -190,6 +200,7 @@ class JobStore:
         moderation: ModerationMark | None = None,
         routing: dict[str, Any] | None = None,
         not_before: datetime | None = None,
+        tenant_webhook: str | _Unread | None = _UNREAD,
     ) -> tuple[Job, bool]:
         """Insert a queued job. Returns ``(job, created)``: with an idempotency key already used
         for the same request, the existing job and ``False`` (a different request with that key
@@ -198,7 +209,8 @@ class JobStore:
         insert (the DBOS enqueue: one commit for the whole admission). ``note`` is added to
         the first history line (a default admission picked, such as the duration).
         ``routing`` is admission's ranking of the candidates; a job with ``not_before`` is
-        held in phase ``scheduled`` until then (``engine.batches`` releases it)."""
+        held in phase ``scheduled`` until then (``engine.batches`` releases it).
+        ``tenant_webhook`` is the tenant's webhook URL when the caller has read it already."""
         digest = request_hash(request)
         if request.idempotency_key is not None:
             existing = self._same_key(tenant, request.idempotency_key, digest)
@@ -228,7 +240,9 @@ class JobStore:
             with self._admissions, self.engine.begin() as conn:
                 # Read before anything is written (on SQLite: before the write lock is taken),
                 # so the transaction below only writes.
-                webhook = request.webhook_url or _tenant_webhook(conn, tenant)
+                if isinstance(tenant_webhook, _Unread):
+                    tenant_webhook = _tenant_webhook(conn, tenant)
+                webhook = request.webhook_url or tenant_webhook
                 if guard is not None:
                     guard(conn)
                 conn.execute(_INSERT_JOB, row)

@@ -121,15 +121,21 @@ class SafetyGate:
         return load_policy(self.database, tenant, self.settings)
 
     def check(
-        self, request: VideoRequest, models: Sequence[ModelProfile], tenant: str
+        self,
+        request: VideoRequest,
+        models: Sequence[ModelProfile],
+        tenant: str,
+        policy: SafetyPolicy | None = None,
     ) -> Verdict | None:
         """Moderate ``request``; ``ContentBlocked`` if the tenant's policy blocks it (audited
-        here), else the verdict (None when no moderator is configured and no image scanner)."""
+        here), else the verdict (None when no moderator is configured and no image scanner).
+        ``policy`` is the tenant's, when the caller has read it already."""
         chain = self.chain
         images = input_images(request) if self.image_scanner is not None else []
         if not chain.moderators and not images:
             return None
-        policy = self.policy(tenant)
+        if policy is None:
+            policy = self.policy(tenant)
         result = chain.run(prompt_texts(request, models), policy)
         decision = decide(policy, result.findings)
         image_decision = self.check_images(images, tenant, policy) if images else None

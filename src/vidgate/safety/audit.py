@@ -23,6 +23,7 @@ from .policy import Decision, SafetyPolicy
 __all__ = ["STAGES", "AuditEntry", "query", "record"]
 
 STAGES: tuple[str, ...] = ("prompt", "input_image", "output", "provider")
+_INSERT = safety_decisions.insert()
 #: The most rows one query returns.
 MAX_LIMIT = 1000
 
@@ -86,24 +87,24 @@ def record(
         parts = [f"{f.source}: {f.detail}" for f in decision.findings if f.detail]
         detail = "; ".join(parts)[:2000] or None
     entry_id = entry_id or "sdec_" + secrets.token_hex(10)
-    insert = safety_decisions.insert().values(
-        id=entry_id,
-        job_id=job_id,
-        tenant=tenant,
-        stage=stage,
-        moderator=sources[:255],
-        action=decision.action,
-        categories=list(decision.categories),
-        scores=_scores(decision),
-        policy=policy.to_json(),
-        detail=detail,
-        created_at=utcnow(),
-    )
+    row = {
+        "id": entry_id,
+        "job_id": job_id,
+        "tenant": tenant,
+        "stage": stage,
+        "moderator": sources[:255],
+        "action": decision.action,
+        "categories": list(decision.categories),
+        "scores": _scores(decision),
+        "policy": policy.to_json(),
+        "detail": detail,
+        "created_at": utcnow(),
+    }
     if isinstance(database, sa.Connection):
-        database.execute(insert)
+        database.execute(_INSERT, row)
     else:
         with database.begin() as conn:
-            conn.execute(insert)
+            conn.execute(_INSERT, row)
     return entry_id
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "SafetyPolicy",
     "decide",
     "default_policy",
+    "policy_from",
     "load_policy",
     "severity",
 ]
@@ -219,11 +220,17 @@ def default_policy(settings: Settings) -> SafetyPolicy:
 def load_policy(database: sa.Engine, tenant: str, settings: Settings | None = None) -> SafetyPolicy:
     """The policy for ``tenant``: its stored ``safety_policy`` over the operator's default. A
     tenant with no row (the library's local tenant) gets the default."""
-    base = default_policy(settings or Settings())
     with database.connect() as conn:
         stored = conn.execute(
             sa.select(tenants.c.safety_policy).where(tenants.c.name == tenant)
         ).scalar()
+    return policy_from(stored, settings or Settings())
+
+
+def policy_from(stored: object, settings: Settings) -> SafetyPolicy:
+    """A tenant's policy from its stored ``safety_policy`` column (JSON text, a mapping or
+    None) over the operator's default."""
+    base = default_policy(settings)
     if not stored:
         return base
     data = json.loads(stored) if isinstance(stored, str) else stored

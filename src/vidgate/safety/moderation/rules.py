@@ -145,13 +145,61 @@ def load_terms(operator: Path | None = None) -> TermList:
     return _load(path, mtime)
 
 
-def _found(terms: Sequence[Term], tokens: Sequence[str], joined: Sequence[str]) -> bool:
-    for term in terms:
-        if any(term.matches_at(tokens, i) for i in range(len(tokens))):
-            return True
-        if len(term.words) == 1 and any(term.matches_at((w,), 0) for w in joined):
-            return True
-    return False
+def _keys(token: str) -> set[str]:
+    """The first words a term could have to match ``token`` (``_same``), and its folded form's
+    stems: the token without each inflection, as written and with repeats collapsed."""
+    out: set[str] = set()
+    for form in (token, _collapse(token)):
+        out.add(form)
+        out.update(form[: -len(e)] for e in _INFLECTIONS if e and form.endswith(e))
+    return out
+
+
+class _Index:
+    """Terms looked up by their first word, so a prompt costs a few dictionary lookups per
+    word rather than a comparison with every term. Lookups only narrow the candidates:
+    ``Term.matches_at`` still decides, so the index never changes what matches."""
+
+    def __init__(self, terms: Mapping[str, Sequence[Term]]) -> None:
+        self.exact: dict[str, list[tuple[str, Term]]] = {}
+        self.prefix: dict[str, list[tuple[str, Term]]] = {}
+        self.prefix_lengths: set[int] = set()
+        for category, listed in terms.items():
+            for term in listed:
+                first = term.words[0]
+                if term.prefix and len(term.words) == 1:
+                    for form in {first, _collapse(first)}:
+                        self.prefix.setdefault(form, []).append((category, term))
+                        self.prefix_lengths.add(len(form))
+                else:
+                    for form in {first, _collapse(first)}:
+                        self.exact.setdefault(form, []).append((category, term))
+
+    def candidates(self, token: str) -> list[tuple[str, Term]]:
+        if not token:
+            return []
+        found: list[tuple[str, Term]] = []
+        for key in _keys(token):
+            found.extend(self.exact.get(key, ()))
+        for form in {token, _collapse(token)}:
+            for length in self.prefix_lengths:
+                if length <= len(form):
+                    found.extend(self.prefix.get(form[:length], ()))
+        return found
+
+    def categories(self, tokens: Sequence[str], joined: Sequence[str]) -> set[str]:
+        """The categories with a term that matches at some word of ``tokens``, or as one
+        single-word term over a word of ``joined`` (spaced-out letters put together)."""
+        hit: set[str] = set()
+        for i, token in enumerate(tokens):
+            for category, term in self.candidates(token):
+                if category not in hit and term.matches_at(tokens, i):
+                    hit.add(category)
+        for word in joined:
+            for category, term in self.candidates(word):
+                if category not in hit and len(term.words) == 1 and term.matches_at((word,), 0):
+                    hit.add(category)
+        return hit
 
 
 class RulesModerator:
@@ -162,6 +210,8 @@ class RulesModerator:
 
     def __init__(self, terms: TermList) -> None:
         self.terms = terms
+        self._index = _Index(terms.terms)
+        self._minors = _Index({"sexual_minors": terms.minors})
 
     def moderate(self, texts: Sequence[str]) -> list[Finding]:
         tokens: list[str] = []
@@ -169,13 +219,10 @@ class RulesModerator:
             tokens.extend(words(text))
             tokens.append("")  # no term spans two texts
         joined = list(spaced_words(tokens))
-        flagged = [
-            category
-            for category, terms in self.terms.terms.items()
-            if _found(terms, tokens, joined)
-        ]
+        hit = self._index.categories(tokens, joined)
+        flagged = [category for category in self.terms.terms if category in hit]
         minors = "sexual" in flagged and "sexual_minors" not in flagged
-        if minors and _found(self.terms.minors, tokens, joined):
+        if minors and self._minors.categories(tokens, joined):
             flagged.append("sexual_minors")
         lists = "+".join(self.terms.sources)
         return [
