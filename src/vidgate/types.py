@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .priority.model import Priority, Strategy
-from .prompts.model import StructuredPrompt, core_text
+from .prompt_model import StructuredPrompt, core_text
 
 __all__ = [
     "CostBasis",
