@@ -292,7 +292,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             sampler.stop()
         results["worker"] = samplers[0].summary()
         if len(samplers) > 1:
-            results["workers"] = [sampler.summary() for sampler in samplers]
+            results["each_worker"] = [sampler.summary() for sampler in samplers]
         results.update(await asyncio.to_thread(figures, db, args.latency))
         results["database_mib"] = await asyncio.to_thread(database_size, db, home)
         results["database"] = db.dialect.name
