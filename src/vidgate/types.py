@@ -107,6 +107,9 @@ class Phase(StrEnum):
     #: Waiting for a slot under the provider's concurrency or rate limit
     #: (``VIDGATE_PROVIDER_LIMITS``); the job's history says which limit.
     PROVIDER_LIMIT = "provider_limit"
+    #: Every provider the job could use is down (its circuit is open): waiting, up to
+    #: ``VIDGATE_OUTAGE_WAIT``, for one to come back before the first attempt.
+    PROVIDER_OUTAGE = "provider_outage"
     SUBMITTING = "submitting"
     GENERATING = "generating"
     DOWNLOADING = "downloading"
