@@ -416,6 +416,19 @@ def test_a_providers_manifest_is_kept_as_the_parent_ingredient(
     assert found["ai_generated"]
 
 
+def test_a_providers_manifest_that_no_longer_verifies_is_kept_and_marked(
+    provider_signed: tuple[Path, str], signing: dict[str, Any], tmp_path: Path
+) -> None:
+    original, provider_label = provider_signed
+    broken = flip_byte(original, tmp_path / "broken.mp4", b"mdat", 40)
+    dest = tmp_path / "video.mp4"
+    assert sign_file(broken, dest, the_facts(), signing)["parent_label"] == provider_label
+    found = read_credentials(dest)
+    assert found["verified"]  # ours verifies: it states what it received
+    (ingredient,) = found["ingredients"]
+    assert ingredient["active_manifest"] == provider_label and ingredient["verified"] is False
+
+
 # -- not configured, badly configured, not installed ---------------------------------------------
 
 
