@@ -9,9 +9,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..provenance.check import SignerCheck, check_signer
 from ..provenance.read import Credentials, read_credentials
 from ..settings import Settings
-from ._console import EXIT_FAILED, friendly, out, print_json
+from ._console import EXIT_FAILED, EXIT_USAGE, fail, friendly, out, print_json
 
 _STATE_STYLE = {"trusted": "green", "valid": "green", "invalid": "red", "none": "yellow"}
 _STATE_TEXT = {
@@ -67,9 +68,26 @@ def _table(found: Credentials) -> Table:
     return grid
 
 
+def _check_table(check: SignerCheck) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    grid.add_row("certificate", escape(check["subject"]))
+    grid.add_row("issued by", escape(check["issuer"]))
+    grid.add_row("algorithm", check["alg"])
+    grid.add_row("valid until", check["not_after"])
+    state = check["state"]
+    grid.add_row("test signature", f"[{_STATE_STYLE[state]}]{_STATE_TEXT[state]}[/]")
+    for problem in check["problems"]:
+        grid.add_row("[red]problem[/]", escape(f"{problem['code']}: {problem['explanation']}"))
+    return grid
+
+
 @friendly
 def provenance(
-    path: Annotated[Path, typer.Argument(help="A delivered file (video, image, playlist...).")],
+    path: Annotated[
+        Path | None, typer.Argument(help="A delivered file (video, image, playlist...).")
+    ] = None,
     manifest: Annotated[
         Path | None,
         typer.Option(help="A sidecar manifest store (default: FILE's stem + .c2pa, if any)."),
@@ -81,15 +99,36 @@ def provenance(
     require_trusted: Annotated[
         bool, typer.Option(help="Exit 1 unless the signer chains to a trust anchor.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check-signer",
+            help="Instead of reading FILE: sign a test picture with the configured certificate "
+            "(VIDGATE_C2PA_CERT, VIDGATE_C2PA_KEY) and verify it.",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show and verify a file's Content Credentials (C2PA): who signed them, whether they mark
     it AI-generated, what was done to it. Exit 1 when they do not verify (or there are none)."""
-    anchors = trust_anchors or Settings().c2pa_trust_anchors
-    found = read_credentials(path, manifest=manifest, trust_anchors=anchors)
-    if json_output:
-        print_json(found)
+    settings = Settings()
+    if trust_anchors is not None:
+        settings.c2pa_trust_anchors = trust_anchors
+    if check:
+        result = check_signer(settings)
+        if json_output:
+            print_json(result)
+        else:
+            out.print(_check_table(result))
+        verified, trusted = result["verified"], result["trusted"]
+    elif path is None:
+        fail("give a FILE to read, or --check-signer", code="invalid_request", exit_code=EXIT_USAGE)
     else:
-        out.print(_table(found))
-    if not found["verified"] or (require_trusted and not found["trusted"]):
+        found = read_credentials(path, manifest=manifest, trust_anchors=settings.c2pa_trust_anchors)
+        if json_output:
+            print_json(found)
+        else:
+            out.print(_table(found))
+        verified, trusted = found["verified"], found["trusted"]
+    if not verified or (require_trusted and not trusted):
         raise typer.Exit(EXIT_FAILED)

@@ -8,6 +8,7 @@ read, so vidgate imports without it.
 
 from __future__ import annotations
 
+from .check import SignerCheck, check_signer
 from .manifest import DIGITAL_SOURCE_TYPE, Edit, Facts, edit, facts
 from .read import Credentials, read_credentials
 from .sign import SignerConfig, SignResult, sign_file, signer_config
@@ -18,7 +19,9 @@ __all__ = [
     "Edit",
     "Facts",
     "SignResult",
+    "SignerCheck",
     "SignerConfig",
+    "check_signer",
     "edit",
     "facts",
     "read_credentials",
