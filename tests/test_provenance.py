@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -522,8 +523,10 @@ def test_a_file_that_is_not_what_its_name_says_is_a_provenance_error(
 ) -> None:
     fake = tmp_path / "fake.mp4"
     fake.write_bytes(b"not a video at all" * 10)
-    with pytest.raises(ProvenanceError, match="could not be signed"):
+    with pytest.raises(ProvenanceError, match="could not be signed") as caught:
         sign_file(fake, tmp_path / "video.mp4", the_facts(), signing)
+    again = pickle.loads(pickle.dumps(caught.value))  # it crosses the lane and DBOS steps
+    assert again.code == "provenance_failed" and again.details["file"] == "video.mp4"
     assert not (tmp_path / "video.mp4").exists()
     assert not list(tmp_path.glob(".*.tmp"))
 
