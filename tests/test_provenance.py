@@ -518,6 +518,21 @@ def test_a_bad_certificate_or_key_is_a_clear_configuration_error_without_key_mat
         assert "BEGIN" not in text and pki.signer.key_pem().decode()[40:80] not in text, case
 
 
+def test_a_certificate_the_library_refuses_at_signing_is_a_configuration_error(
+    pki: Pki, media: dict[str, Path], tmp_path: Path
+) -> None:
+    """signer_config would refuse it first; the library's own check is mapped the same way."""
+    own = issue("no eku", pki.intermediate, eku=False)
+    (tmp_path / "own.pem").write_bytes(own.pem())
+    (tmp_path / "own.key").write_bytes(own.key_pem())
+    config: Any = {"cert": str(tmp_path / "own.pem"), "key": str(tmp_path / "own.key")}
+    config |= {"alg": "es256", "tsa_url": None}
+    with pytest.raises(ConfigurationError, match="refused to sign") as caught:
+        sign_file(media["jpeg"], tmp_path / "poster.jpg", the_facts(), config)
+    assert "BEGIN" not in str(caught.value)
+    assert not (tmp_path / "poster.jpg").exists()
+
+
 def test_a_file_that_is_not_what_its_name_says_is_a_provenance_error(
     signing: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Literal, TypedDict
 
 from . import _c2pa
 from .manifest import GENERATION_LABEL
-from .sign import EMBEDDED_FORMATS, SIDECAR_FORMATS
+from .sign import mime_type
 
 __all__ = ["AI_SOURCE_TYPES", "Credentials", "read_credentials"]
 
@@ -112,11 +112,6 @@ def _none(path: Path) -> Credentials:
         "ingredients": [],
         "problems": [],
     }
-
-
-def _mime(path: Path) -> str:
-    suffix = path.suffix.lower()
-    return EMBEDDED_FORMATS.get(suffix) or SIDECAR_FORMATS.get(suffix, "application/octet-stream")
 
 
 def _agent(value: object) -> str | None:
@@ -264,9 +259,12 @@ def read_credentials(
                 return found
         if not sidecar.is_file() or sidecar == path:
             return _none(path)
-        store_bytes = sidecar.read_bytes()
-        with path.open("rb") as stream, c2pa.Reader(_mime(path), stream, store_bytes, context) as r:
-            found = _describe(path, json.loads(r.json()), r.get_validation_state())
+        store = sidecar.read_bytes()
+        with (
+            path.open("rb") as stream,
+            c2pa.Reader(mime_type(path), stream, store, context) as reader,
+        ):
+            found = _describe(path, json.loads(reader.json()), reader.get_validation_state())
         found["manifest_store"] = str(sidecar)
         return found
     except c2pa.C2paError as exc:

@@ -53,7 +53,15 @@ from vidgate.settings import Settings
 from . import _c2pa
 from .manifest import Facts, definition
 
-__all__ = ["EMBEDDED_FORMATS", "SignResult", "SignerConfig", "sign_file", "signer_config"]
+__all__ = [
+    "EMBEDDED_FORMATS",
+    "SIDECAR_FORMATS",
+    "SignResult",
+    "SignerConfig",
+    "mime_type",
+    "sign_file",
+    "signer_config",
+]
 
 #: Suffixes whose files carry their manifest inside, and their MIME types.
 EMBEDDED_FORMATS = {
@@ -288,10 +296,11 @@ def _format(dest: Path) -> tuple[str, bool]:
     suffix = dest.suffix.lower()
     if suffix in EMBEDDED_FORMATS:
         return EMBEDDED_FORMATS[suffix], True
-    return SIDECAR_FORMATS.get(suffix, "application/octet-stream"), False
+    return mime_type(dest), False
 
 
-def _mime(path: Path) -> str:
+def mime_type(path: Path) -> str:
+    """The MIME type vidgate signs a file as, by its suffix."""
     suffix = path.suffix.lower()
     return EMBEDDED_FORMATS.get(suffix) or SIDECAR_FORMATS.get(suffix, "application/octet-stream")
 
@@ -347,7 +356,8 @@ def sign_file(
     - Idempotent: ``dest`` and the sidecar are written to temporary siblings and moved into
       place, so a step that runs again overwrites them whole.
 
-    Raises ``ConfigurationError`` (c2pa-python missing, the certificate or key refused) or
+    Raises ``ConfigurationError`` (c2pa-python missing, the certificate, key or time-stamp
+    authority refused) or
     ``ProvenanceError`` (the file could not be signed, e.g. not the format its name says).
     """
     source, dest = Path(source), Path(dest)
@@ -391,7 +401,7 @@ def sign_file(
                     "label": _PARENT_LABEL,
                 }
                 with origin.open("rb") as stream:
-                    builder.add_ingredient(ingredient, _mime(origin), stream)
+                    builder.add_ingredient(ingredient, mime_type(origin), stream)
             if not embedded:
                 builder.set_no_embed()
             with source.open("rb") as src, tmp.open("w+b") as out:
@@ -401,6 +411,14 @@ def sign_file(
             side_tmp.write_bytes(store)
             os.replace(side_tmp, sidecar)
         os.replace(tmp, dest)
+    except c2pa.C2paError.Signature as exc:
+        # The library checks the certificate profile (and asks the time-stamp authority) only
+        # when it signs: the operator's to fix, not the file's.
+        raise ConfigurationError(
+            "the C2PA library refused to sign with the configured certificate or time-stamp "
+            f"authority: {_c2pa.scrub(exc)}",
+            details={"variable": "VIDGATE_C2PA_CERT"},
+        ) from None
     except c2pa.C2paError as exc:
         raise ProvenanceError(
             f"{dest.name} could not be signed as {fmt}: {_c2pa.scrub(exc)}",
