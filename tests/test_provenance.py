@@ -10,10 +10,12 @@ chain handed to the signer is the end entity then the intermediate, never the ro
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import pickle
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -441,6 +443,54 @@ def test_a_providers_manifest_that_no_longer_verifies_is_kept_and_marked(
     assert found["verified"]  # ours verifies: it states what it received
     (ingredient,) = found["ingredients"]
     assert ingredient["active_manifest"] == provider_label and ingredient["verified"] is False
+
+
+def test_a_pointer_to_remote_credentials_is_never_fetched(
+    pki: Pki, media: dict[str, Path], signing: dict[str, Any], tmp_path: Path
+) -> None:
+    """A provider's file may name any URL for its credentials: following it would let the
+    file make the worker fetch loopback or private addresses. Neither signing nor reading
+    does; the loopback server here counts the attempts."""
+    hits: list[str] = []
+
+    class Count(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Count)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        info = c2pa.C2paSignerInfo(
+            c2pa.C2paSigningAlg.ES256, pki.cert.read_bytes(), pki.key.read_bytes(), None
+        )
+        remote = tmp_path / "remote.jpg"
+        manifest = definition(the_facts(edits=[]), title="remote.jpg", fmt="image/jpeg")
+        with (
+            c2pa.Signer.from_info(info) as signer,
+            c2pa.Builder(manifest) as builder,
+            media["jpeg"].open("rb") as src,
+            remote.open("w+b") as out,
+        ):
+            builder.set_no_embed()
+            builder.set_remote_url(f"http://127.0.0.1:{server.server_address[1]}/m.c2pa")
+            builder.sign(signer, "image/jpeg", src, out)
+
+        result = sign_file(media["jpeg"], tmp_path / "poster.jpg", the_facts(), signing, remote)
+        assert result["signed"] and result["parent_label"] is None
+        found = read_credentials(remote)
+        assert found["state"] == "invalid"
+        assert [p["code"] for p in found["problems"]] == ["manifest.remote"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert hits == []
 
 
 # -- not configured, badly configured, not installed ---------------------------------------------

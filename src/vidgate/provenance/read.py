@@ -270,7 +270,15 @@ def read_credentials(
     except c2pa.C2paError as exc:
         broken = _none(path)
         broken["state"] = "invalid"
-        broken["problems"] = [{"code": "manifest.unreadable", "explanation": _c2pa.scrub(exc)}]
+        if _c2pa.is_remote(c2pa, exc):
+            problem: Problem = {
+                "code": "manifest.remote",
+                "explanation": "the file points to credentials at a remote URL, which vidgate "
+                "does not fetch",
+            }
+        else:
+            problem = {"code": "manifest.unreadable", "explanation": _c2pa.scrub(exc)}
+        broken["problems"] = [problem]
         return broken
 
 
