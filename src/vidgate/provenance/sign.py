@@ -17,6 +17,11 @@ plain data in and out)::
     # store result["path"] and, when result["manifest"] is set, the sidecar next to it;
     # keep the result (a SignResult) on the asset: the job lists it.
 
+Sign last: signing changes an embedded file's bytes, so the asset's size and checksum are
+taken from ``result["path"]`` after the call, and nothing may rewrite the file afterwards.
+The ``original`` variant is signed too (``source`` = the provider's file, ``parent`` None,
+no edits: the provider's own manifest, if any, becomes our parent).
+
 ``signer_config`` decides what happens without a certificate: ``None`` (files are delivered
 unsigned, and every ``SignResult`` says so in ``signed``/``note``), or, with
 ``VIDGATE_C2PA_REQUIRED=true``, a ``ConfigurationError`` that stops delivery. A certificate or
