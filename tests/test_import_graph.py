@@ -100,7 +100,7 @@ def test_the_catalogue_and_the_providers_import_nothing_above_them() -> None:
 LAYERS = (
     # The names a request and a setting use (a priority, a strategy, a structured prompt's
     # parts): they import nothing of vidgate's.
-    ("vidgate.priority", "vidgate.prompts.model"),
+    ("vidgate.priority", "vidgate.prompt_model"),
     ("vidgate.types",),
     ("vidgate.catalog",),
     ("vidgate.prompts",),

@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     circuit_cooldown: float = Field(
         default=60.0, gt=0, description="seconds an open circuit waits before one probe"
     )
+    outage_wait: float = Field(
+        default=900.0,
+        ge=0,
+        description="seconds a new job waits, before its first attempt, for a provider to come "
+        "back when every provider it could use has its circuit open (0: fail at once); not "
+        "counted against the job's deadline",
+    )
     heartbeat_interval: float = Field(
         default=5.0, gt=0, description="seconds between a process's heartbeats"
     )

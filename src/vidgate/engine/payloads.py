@@ -75,6 +75,9 @@ class PlanPayload(TypedDict):
     #: Whether the job's attempts scan their outputs (missing in checkpoints from before the
     #: scan existed: those replay without it).
     scan: NotRequired[bool]
+    #: ``VIDGATE_OUTAGE_WAIT`` when the job was routed (missing in checkpoints from before it
+    #: existed: those replay without the wait).
+    outage_wait: NotRequired[float]
 
 
 class ErrorPayload(TypedDict):

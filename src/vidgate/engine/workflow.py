@@ -67,6 +67,7 @@ from ..types import (
     parse_ref,
 )
 from .charging import charge_attempt, ended_payload
+from .circuitwait import outage_wait_step
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
 from .outage import step
@@ -200,6 +201,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "on_provider_refusal": refusal_choice(job.tenant),
         "uncertain_submit": _policy(job),
         "tenant": job.tenant,
+        "outage_wait": rt.settings.outage_wait,
     }
     return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE})
 
@@ -386,6 +388,12 @@ async def job_workflow(job_id: str) -> str:
         await fail_step(job_id, _error(exc))
         return JobStatus.FAILED.value
     candidates = plan["candidates"]
+    waited = 0.0
+    while plan.get("outage_wait") and (
+        pause := await outage_wait_step(job_id, [c["ref"] for c in candidates], waited)
+    ):  # every provider it could use is down: wait for one (engine/circuitwait.py)
+        await DBOS.sleep_async(pause)
+        waited += pause
     last_error: ErrorPayload | None = None
     number = 0
     orphaned: set[str] = set()  # providers that may hold a task of this job we cannot see
