@@ -86,7 +86,8 @@ def _check_table(check: SignerCheck) -> Table:
 @friendly
 def provenance(
     path: Annotated[
-        Path | None, typer.Argument(help="A delivered file (video, image, playlist...).")
+        Path | None,
+        typer.Argument(metavar="FILE", help="A delivered file (video, image, playlist...)."),
     ] = None,
     manifest: Annotated[
         Path | None,
