@@ -107,7 +107,7 @@ LAYERS = (
     ("vidgate.providers",),
     ("vidgate.routing",),
     ("vidgate.ranking",),
-    ("vidgate.accounting", "vidgate.safety", "vidgate.caching"),
+    ("vidgate.accounting", "vidgate.safety", "vidgate.caching", "vidgate.provenance"),
     ("vidgate.engine",),
     ("vidgate.server",),
     ("vidgate.cli",),

@@ -52,6 +52,7 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── OutputMismatch              output_mismatch          not what was asked for
     │   └── OutputDefective             output_defective         black, frozen, short, silent
     ├── StorageError                    storage_error
+    ├── ProvenanceError                 provenance_failed        (a file could not be signed)
     ├── JobTimeout                      timeout
     └── JobCanceled                     canceled
 
@@ -103,6 +104,7 @@ __all__ = [
     "ModerationUnavailable",
     "ModelRetired",
     "OutputMismatch",
+    "ProvenanceError",
     "ProviderAuthError",
     "ProviderError",
     "ProviderRejectedRequest",
@@ -569,6 +571,14 @@ class StorageError(VidgateError):
     code = "storage_error"
     retryable = True
     outcome = "retryable"
+
+
+class ProvenanceError(VidgateError):
+    """A file could not be given its Content Credentials (C2PA manifest): the file is not what
+    its name says, or the C2PA library refused it. A bad certificate or key is a
+    ``ConfigurationError`` instead; key material never reaches the message."""
+
+    code = "provenance_failed"
 
 
 class JobTimeout(VidgateError):

@@ -340,6 +340,40 @@ class Settings(BaseSettings):
             return None
         return BatchWindow.parse(self.batch_window, self.batch_timezone)
 
+    # -- provenance: Content Credentials (C2PA) on every delivered file --
+    deployment_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="this deployment's name as written into every file's Content Credentials "
+        "(e.g. `acme-prod`); unset names none",
+    )
+    c2pa_cert: Path | None = Field(
+        default=None,
+        description="PEM file of the operator's C2PA signing certificate chain (end-entity "
+        "first, then intermediates; not the root); with c2pa_key, delivered files are signed",
+    )
+    c2pa_key: Path | None = Field(
+        default=None,
+        description="PEM file of the private key of c2pa_cert (unencrypted PKCS#8; EC P-256/"
+        "384/521, RSA or Ed25519); read by the signing process only, never logged",
+    )
+    c2pa_tsa_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="an RFC 3161 time-stamp authority the signer asks to countersign each "
+        "manifest (so it stays valid after the certificate expires); unset: no time-stamp",
+    )
+    c2pa_trust_anchors: Path | None = Field(
+        default=None,
+        description="PEM file of root certificates `vidgate provenance` trusts; a signer "
+        "chaining to one is reported `trusted`, any other valid signature `valid`",
+    )
+    c2pa_required: bool = Field(
+        default=False,
+        description="refuse to deliver unsigned files: without c2pa_cert and c2pa_key, "
+        "signing fails with a configuration error instead of delivering without credentials",
+    )
+
     # -- where providers are (their simulator twins in tests and demos) --
     simulator_url: str | None = Field(
         default=None,
