@@ -126,7 +126,7 @@ def _video(gw: Gateway, request: Request, job: Job) -> dict[str, Any]:
 
 
 async def _job(gw: Gateway, job_id: str, who: Principal) -> Job:
-    return await asyncio.to_thread(gw.engine.get, job_id, tenant=who.tenant)
+    return await gw.read(gw.engine.get, job_id, tenant=who.tenant)
 
 
 @router.post(
@@ -238,7 +238,7 @@ async def list_videos(
         raise InvalidRequest("limit must be between 1 and 100")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'")
-    jobs, has_more = await asyncio.to_thread(
+    jobs, has_more = await asyncio.to_thread(  # up to 100 jobs: not on the loop
         gw.engine.page, tenant=who.tenant, after=after, limit=limit, order=order
     )
     data = [_video(gw, request, job) for job in jobs]
@@ -354,7 +354,7 @@ async def signed_file(
 ) -> Response:
     if not gw.check_signature(video_id, variant, expires, sig):
         raise PermissionDenied("the link is invalid or has expired")
-    job = await asyncio.to_thread(gw.engine.get, video_id)
+    job = await gw.read(gw.engine.get, video_id)
     path, etag, content_type = _file(gw, job, variant)
     ttl = max(int(expires - time.time()), 0)
     return _serve(request, path, etag, content_type, f"public, max-age={ttl}, immutable")
