@@ -86,6 +86,8 @@ class Rendition:
     sha256: str
     #: The source's own streams copied (no encode).
     remuxed: bool = False
+    #: A video's probe (``MediaInfo`` as JSON), as validation would see it.
+    media: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -119,6 +121,7 @@ def _video_fact(variant: str, path: Path, out_dir: Path, *, remuxed: bool = Fals
         bytes=size,
         sha256=_sha256(path),
         remuxed=remuxed,
+        media=info.model_dump(mode="json"),
     )
 
 

@@ -4,7 +4,7 @@ A job is a parent workflow; each provider attempt is a child workflow on that pr
 so a provider's concurrency and rate limits hold across every process::
 
     job_workflow:      route → for each candidate: [admit → attempt_workflow] → thumbnail → store
-                       → complete            (or fail, with the last attempt's error)
+                       → deliver → complete  (or fail, with the last attempt's error)
     attempt_workflow:  submit → poll ⟲ (held in-process while the task is unchanged; a webhook
                        or a cancel cuts the hold short) → download → validate → scan → send the
                        result to the job (which waits for that message, not on the attempt's
@@ -30,6 +30,7 @@ on another provider (``fallback``), recording the attempt as a possible orphan w
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,7 @@ from ..types import (
     parse_ref,
 )
 from .charging import charge_attempt, ended_payload
+from .delivering import deliver_step
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
 from .outage import step
@@ -108,6 +110,8 @@ POLL_HOLD_SECONDS = 120.0
 WAIT_SHAPE: dict[str, Any] = {"wait": "message"}
 #: This release's jobs scan every output (see ``PlanPayload.scan``).
 SCAN_SHAPE: dict[str, Any] = {"scan": True}
+#: This release's jobs make their delivery set before completing (see ``PlanPayload.deliver``).
+DELIVER_SHAPE: dict[str, Any] = {"deliver": True}
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -201,7 +205,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "uncertain_submit": _policy(job),
         "tenant": job.tenant,
     }
-    return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE})
+    return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE, **DELIVER_SHAPE})
 
 
 @step("vidgate.admit")
@@ -296,7 +300,10 @@ async def fail_step(job_id: str, error: ErrorPayload) -> None:
 def _cleanup(job_id: str) -> None:
     work = current().settings.work_dir / job_id
     for child in work.glob("*"):
-        child.unlink(missing_ok=True)
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)  # the delivery set of a crashed run
+        else:
+            child.unlink(missing_ok=True)
     if work.is_dir():
         work.rmdir()
 
@@ -419,6 +426,8 @@ async def job_workflow(job_id: str) -> str:
             try:
                 await thumbnail_step(job_id, attempt, output)
                 await store_step(job_id, attempt, output, result["media"])
+                if plan.get("deliver"):  # a plan from before delivery replays without it
+                    await deliver_step(job_id, attempt, output, result["media"])
             except VidgateError as exc:
                 # The output could not be kept (a full disk, storage down): the job fails with
                 # that code (storage_error) instead of its workflow ending in ERROR with the
