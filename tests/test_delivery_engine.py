@@ -191,3 +191,26 @@ def test_every_delivered_variant_is_served(gateway: Server) -> None:
     with gateway.client(gateway.key("other")) as stranger:
         assert stranger.get(f"{hls}master.m3u8").status_code == 404
     assert httpx.get(f"{gateway.url}{hls}master.m3u8").status_code == 401
+
+
+async def test_a_delivery_that_cannot_be_made_fails_the_job_with_its_code() -> None:
+    from vidgate.db import tenants
+
+    async with Engine(Settings()) as engine:
+        with engine.runtime.store.engine.begin() as conn:
+            conn.execute(
+                tenants.insert().values(
+                    name="broken",
+                    webhook_secret="whsec_x",
+                    delivery_profile='{"tiers": ["999p"]}',
+                    created_at=_now(),
+                    updated_at=_now(),
+                )
+            )
+        job = await engine.submit(small_request(), tenant="broken")
+        async for _ in engine.watch(job.id, interval=0.02):
+            pass
+        done = engine.get(job.id)
+        assert done.status is JobStatus.FAILED and done.error is not None
+        assert done.error.code == "delivery_profile_invalid"
+        assert not (engine.settings.work_dir / job.id).exists()

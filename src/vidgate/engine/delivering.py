@@ -1,7 +1,8 @@
 """The deliver step's work: a job's stored output into its delivery set.
 
-``workflow.deliver_step`` calls :func:`deliver_output` after the output is validated, scanned
-and stored, before the job completes. In order:
+``workflow.deliver_step`` (which fetches the output again on a host that lacks it) calls
+:func:`deliver_output` after the output is validated, scanned and stored, before the job
+completes. In order:
 
 1. the tenant's profile (``tenants.delivery_profile`` over ``VIDGATE_DELIVERY_PROFILE``);
 2. ``delivery.build.build_file`` in the media lane (never on the event loop): one decode pass,
@@ -28,11 +29,10 @@ from typing import Any
 from ..delivery.profile import DeliveryProfile, parse_profile
 from ..exceptions import DeliveryFailed, MediaUnreadable
 from ..types import Asset, MediaInfo, Phase, RenditionFacts, new_id
-from .outage import step
-from .payloads import AttemptPayload, DeliveryPayload, MediaPayload, OutputPayload
+from .payloads import DeliveryPayload, MediaPayload
 from .runtime import current
 
-__all__ = ["DELIVER_PROGRESS", "deliver_output", "deliver_step", "delivery_key", "profile_for"]
+__all__ = ["DELIVER_PROGRESS", "deliver_output", "delivery_key", "profile_for"]
 
 DELIVER_PROGRESS = 98.0
 _STORED_PROGRESS = 99.0
@@ -141,17 +141,3 @@ def _content_type(file: str, main: str) -> str:
     from ..delivery.build import CONTENT_TYPES
 
     return CONTENT_TYPES.get(Path(file).suffix.lower(), main)
-
-
-@step("vidgate.deliver")
-async def deliver_step(
-    job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
-) -> DeliveryPayload:
-    """The job's delivery set (see the module docstring); the output is fetched again if this
-    host does not have it (a job may resume on another host)."""
-    from .workflow import _fetch, _note_media_queue  # the workflow imports this module
-
-    path = await _fetch(job_id, attempt, output)
-    return await deliver_output(
-        job_id, path, media, on_queue=_note_media_queue(job_id, Phase.DELIVERING)
-    )

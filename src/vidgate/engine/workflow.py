@@ -68,7 +68,6 @@ from ..types import (
     parse_ref,
 )
 from .charging import charge_attempt, ended_payload
-from .delivering import deliver_step
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
 from .outage import step
@@ -77,6 +76,7 @@ from .payloads import (
     AttemptPayload,
     AttemptResult,
     CandidatePayload,
+    DeliveryPayload,
     EndedPayload,
     ErrorPayload,
     MediaPayload,
@@ -846,6 +846,18 @@ async def scan_step(
         _thumb_path(path).unlink(missing_ok=True)
         raise
     return scan.model_dump(mode="json")
+
+
+@step("vidgate.deliver")
+async def deliver_step(
+    job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
+) -> DeliveryPayload:
+    """The delivery set (``engine/delivering.py``): renditions, HLS and stills, stored."""
+    from .delivering import deliver_output
+
+    path = await _fetch(job_id, attempt, output)
+    queue = _note_media_queue(job_id, Phase.DELIVERING)
+    return await deliver_output(job_id, path, media, on_queue=queue)
 
 
 def _note_media_queue(job_id: str, phase: Phase = Phase.VALIDATING) -> Callable[[int], None]:
