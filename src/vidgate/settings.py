@@ -164,8 +164,8 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=256,
-        description="processes one worker runs probe, validation and thumbnails in "
-        "(default: CPU count - 1, at least 1)",
+        description="processes one worker runs probe, validation, thumbnails, the content scan "
+        "and the delivery set (renditions, HLS, stills) in (default: CPU count - 1, at least 1)",
     )
     scanners: str | None = Field(
         default=None,
