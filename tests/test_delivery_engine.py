@@ -214,3 +214,24 @@ async def test_a_delivery_that_cannot_be_made_fails_the_job_with_its_code() -> N
         assert done.status is JobStatus.FAILED and done.error is not None
         assert done.error.code == "delivery_profile_invalid"
         assert not (engine.settings.work_dir / job.id).exists()
+
+
+def test_the_admin_api_sets_a_tenant_delivery_profile() -> None:
+    from fastapi.testclient import TestClient
+
+    app = create_app(Settings(), worker=False)
+    book = app.state.gateway.tenants
+    client = TestClient(app)
+    ops = {"Authorization": f"Bearer {book.create_key('ops', admin=True).secret}"}
+    book.ensure_tenant("acme")
+    url = "/v1/admin/tenants/acme"
+    patched = client.patch(url, headers=ops, json={"delivery_profile": {"tiers": ["720p"]}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["delivery_profile"] == {"tiers": ["720p"]}
+    refused = client.patch(url, headers=ops, json={"delivery_profile": {"tiers": ["4k"]}})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "delivery_profile_invalid" and error["details"]["field"] == "tiers"
+    assert client.patch(url, headers=ops, json={"delivery_profile": "720p"}).status_code == 400
+    cleared = client.patch(url, headers=ops, json={"delivery_profile": None})
+    assert cleared.json()["delivery_profile"] is None
