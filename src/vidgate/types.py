@@ -393,6 +393,22 @@ class RenditionFacts(BaseModel):
     remuxed: bool = Field(default=False, description="the source's streams copied, no encode")
 
 
+_ASSET_ORDER = ("original", "video", "tiers", "webm", "av1", "hls", "poster", "thumbnail")
+_ASSET_ORDER_LATE = ("sprite", "sprite_vtt", "preview")
+
+
+def asset_order(kind: str) -> tuple[int, int]:
+    """Where an asset kind is listed: the original, the video, its tiers largest first, the
+    other codecs, HLS, then the stills."""
+    if kind.endswith("p") and kind[:-1].isdigit():
+        return _ASSET_ORDER.index("tiers"), -int(kind[:-1])
+    if kind in _ASSET_ORDER:
+        return _ASSET_ORDER.index(kind), 0
+    if kind in _ASSET_ORDER_LATE:
+        return len(_ASSET_ORDER) + _ASSET_ORDER_LATE.index(kind), 0
+    return len(_ASSET_ORDER) + len(_ASSET_ORDER_LATE), 0
+
+
 class Asset(BaseModel):
     """A stored file: the output video, its thumbnail, or a delivered variant (``facts``)."""
 

@@ -40,6 +40,7 @@ from ..types import (
     RequestLogEntry,
     SentPrompt,
     VideoRequest,
+    asset_order,
     new_id,
 )
 
@@ -703,7 +704,9 @@ class JobStore:
             attempts=[self._attempt(a) for a in attempt_rows],
             output=asset("video"),
             thumbnail=asset("thumbnail"),
-            assets=[Asset.from_row(found) for found in asset_rows.values()],
+            assets=[
+                Asset.from_row(asset_rows[kind]) for kind in sorted(asset_rows, key=asset_order)
+            ],
             quote=CostQuote.model_validate(row["quote"]) if row["quote"] else None,
             cost_usd=row["cost_usd"],
             error=JobError.model_validate(row["error"]) if row["error"] else None,
