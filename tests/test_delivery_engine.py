@@ -237,3 +237,27 @@ def test_the_admin_api_sets_a_tenant_delivery_profile() -> None:
     assert client.patch(url, headers=ops, json={"delivery_profile": "720p"}).status_code == 400
     cleared = client.patch(url, headers=ops, json={"delivery_profile": None})
     assert cleared.json()["delivery_profile"] is None
+
+
+@pytest.mark.usefixtures("default_profile")
+async def test_a_cache_hit_gets_its_own_copy_of_the_whole_set() -> None:
+    async with Engine(Settings()) as engine:
+        first = await engine.submit(small_request(seed=11))
+        async for _ in engine.watch(first.id, interval=0.02):
+            pass
+        first = engine.get(first.id)
+        assert first.status is JobStatus.COMPLETED, first.error
+        hit = await engine.submit(small_request(seed=11))
+        assert hit.cached is not None and hit.cached.job_id == first.id
+        assert [a.kind for a in hit.assets] == [a.kind for a in first.assets]
+        storage = engine.runtime.storage
+        for mine, theirs in zip(hit.assets, first.assets, strict=True):
+            assert mine.sha256 == theirs.sha256 and mine.key != theirs.key
+            assert hit.id in mine.key
+            if mine.facts is not None and theirs.facts is not None:
+                assert len(mine.facts.keys) == len(theirs.facts.keys)
+                assert all(hit.id in k and Path(storage.uri(k)).is_file() for k in mine.facts.keys)
+        await engine.delete(first.id)
+        hls = next(a for a in engine.get(hit.id).assets if a.kind == "hls")
+        assert hls.facts is not None
+        assert all(Path(storage.uri(k)).is_file() for k in hls.facts.keys)
