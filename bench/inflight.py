@@ -2,8 +2,8 @@
 their provider tasks (about 60 s each) run at the simulator.
 
     python bench/inflight.py --jobs 200 [--latency 60] [--webhooks] [--database-url URL]
-                             [--worker-concurrency N] [--timeout 900] [--burst-limit S]
-                             [--out FILE]
+                             [--worker-concurrency N] [--workers N] [--timeout 900]
+                             [--burst-limit S] [--out FILE]
 
 Three processes besides this one, as an operator would run them: ``vidgate simulator
 --generic-renders`` (the Replicate twin; every output one shared card, so the simulator's own
@@ -234,6 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_before": os.getloadavg(),
         "worker_concurrency": env["VIDGATE_WORKER_CONCURRENCY"],
+        "workers": args.workers,
     }
     logs = home / "logs"
     logs.mkdir()
@@ -270,11 +271,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )["key"]
         spawn("gateway", [*vidgate("serve", "--no-worker"), "--port", str(gate_port)])
         await wait_healthy(f"{gate_url}/healthz")
-        worker = spawn("worker", vidgate("worker"))
         db = make_engine(args.database_url or f"sqlite:///{home / 'vidgate.sqlite'}")
-        await worker_alive(db, worker.pid)  # launched (its DBOS recovery done) before the burst
-        sampler = ProcessSampler(worker.pid)
-        sampler.start()
+        samplers = []
+        for _ in range(args.workers):  # each its own executor id, all on the same queues
+            worker = spawn("worker", vidgate("worker"))
+            await worker_alive(db, worker.pid)  # launched (DBOS recovery done) before the burst
+            samplers.append(ProcessSampler(worker.pid))
+        for sampler in samplers:
+            sampler.start()
         burst = await submit_burst(gate_url, key, args.jobs, args.concurrency, args.burst_limit)
         results["admission"] = {k: v for k, v in burst.items() if k != "ids"}
         give_up = time.monotonic() + args.timeout
@@ -284,8 +288,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             await asyncio.sleep(2)
         results["timed_out"] = time.monotonic() >= give_up
-        sampler.stop()
-        results["worker"] = sampler.summary()
+        for sampler in samplers:
+            sampler.stop()
+        results["worker"] = samplers[0].summary()
+        if len(samplers) > 1:
+            results["each_worker"] = [sampler.summary() for sampler in samplers]
         results.update(await asyncio.to_thread(figures, db, args.latency))
         results["database_mib"] = await asyncio.to_thread(database_size, db, home)
         results["database"] = db.dialect.name
@@ -329,6 +336,7 @@ def main() -> None:
     parser.add_argument("--webhooks", action="store_true")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--worker-concurrency", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (scale-out)")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--burst-limit", type=float, default=3600.0)
     parser.add_argument("--out", type=Path, default=None)

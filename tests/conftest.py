@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import chromium
 from tests.support import Recorder, recording
 from vidgate import requestlog
 from vidgate.catalog import load_catalog
@@ -21,6 +22,8 @@ from vidgate.types import VideoRequest
 #: The environment as the test run found it, before any test cleared provider keys: live tests
 #: (marked ``live``) read real keys from here and skip without them.
 LIVE_ENV = dict(os.environ)
+
+__all__ = ["chromium"]  # fixtures defined elsewhere and shared by every test file
 
 
 def live_key(variable: str) -> str:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import small_request
-from tests.test_gateway import Server, _serve, wait_done
+from tests.test_gateway import Server, running_gateway, wait_done
 from vidgate.engine import Engine
 from vidgate.engine.delivering import deliver_output
 from vidgate.engine.runtime import current
@@ -20,7 +20,6 @@ from vidgate.exceptions import InvalidDeliveryProfile
 from vidgate.media.probe import probe
 from vidgate.server import create_app
 from vidgate.settings import Settings
-from vidgate.simulator.server import free_port
 from vidgate.types import JobStatus, Phase
 
 DEFAULT_SET = {"original", "video", "thumbnail", "hls", "poster", "sprite", "sprite_vtt", "preview"}
@@ -119,24 +118,13 @@ def _now() -> Any:
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[Server]:
-    home = tmp_path / "delivery-gateway"
-    port = free_port()
-    settings = Settings(
-        home=home,
+    with running_gateway(
+        tmp_path / "delivery-gateway",
         simulated_latency=0.2,
-        poll_interval=0.05,
-        queue_poll_interval=0.1,
         scanners="marker",
         delivery_profile='{"tiers": ["240p"]}',
-        public_url=f"http://127.0.0.1:{port}",
-    )
-    app = create_app(settings)
-    server, thread = _serve(app, port)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", settings, app.state.gateway.tenants)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    ) as server:
+        yield server
 
 
 def test_every_delivered_variant_is_served(gateway: Server) -> None:

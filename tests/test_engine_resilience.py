@@ -222,6 +222,7 @@ async def test_cancel_stops_the_workflow_and_the_remote_task(engine: Engine) -> 
 async def test_open_circuit_skips_the_provider(settings: Settings) -> None:
     settings.circuit_threshold = 2
     settings.max_attempts = 1
+    settings.outage_wait = 0  # fail at once instead of waiting for the provider to come back
     async with Engine(settings) as engine:
         for _ in range(2):
             failed = await run(engine, small("[simulate:fail] a fox"))
@@ -232,6 +233,42 @@ async def test_open_circuit_skips_the_provider(settings: Settings) -> None:
     assert job.status is JobStatus.FAILED and job.attempts == []
     assert job.error is not None and "circuit open" in job.error.message
     assert job.routing is not None and "circuit open" in job.routing["skipped"]["simulated:synth-1"]
+
+
+async def test_a_job_arriving_during_an_outage_waits_for_the_provider(settings: Settings) -> None:
+    settings.circuit_threshold = 2
+    settings.circuit_cooldown = 1.5
+    settings.max_attempts = 1
+    async with Engine(settings) as engine:
+        for _ in range(2):
+            await run(engine, small("[simulate:fail] a fox"))
+        [health] = [h for h in engine.health() if h.provider == "simulated"]
+        assert health.state is CircuitState.OPEN
+        # It arrives while the circuit is open: it waits for the cooldown, then probes.
+        job = await run(engine, small("a fox"))
+        assert job.status is JobStatus.COMPLETED, job.error
+        waits = [e for e in engine.events(job.id) if e.phase is Phase.PROVIDER_OUTAGE]
+        assert waits and "simulated: circuit open until" in waits[0].message
+        (attempt,) = job.attempts
+        assert attempt.submitted_at is not None and health.retry_at is not None
+        assert attempt.submitted_at >= health.retry_at, "it probed only after the cooldown"
+        [health] = [h for h in engine.health() if h.provider == "simulated"]
+        assert health.state is CircuitState.CLOSED  # the probe succeeded
+
+
+async def test_the_outage_wait_is_bounded(settings: Settings) -> None:
+    settings.circuit_threshold = 2
+    settings.circuit_cooldown = 600.0
+    settings.outage_wait = 0.5
+    settings.max_attempts = 1
+    async with Engine(settings) as engine:
+        for _ in range(2):
+            await run(engine, small("[simulate:fail] a fox"))
+        job = await run(engine, small("a fox"))
+    assert job.status is JobStatus.FAILED and job.attempts == []
+    assert job.error is not None and job.error.code == "provider_unavailable"
+    waits = [e.message for e in engine.events(job.id) if e.phase is Phase.PROVIDER_OUTAGE]
+    assert len(waits) == 1 and "asking again in 0.5 s, 0 of 0.5 s waited" in waits[0]
 
 
 async def test_provider_concurrency_limit_holds(settings: Settings) -> None:

@@ -100,7 +100,7 @@ def test_the_catalogue_and_the_providers_import_nothing_above_them() -> None:
 LAYERS = (
     # The names a request and a setting use (a priority, a strategy, a structured prompt's
     # parts): they import nothing of vidgate's.
-    ("vidgate.priority", "vidgate.prompts.model"),
+    ("vidgate.priority", "vidgate.prompt_model"),
     ("vidgate.types",),
     # The delivery floor (renditions, HLS, stills): media work only, below everything that
     # routes, charges or runs jobs.
@@ -110,7 +110,7 @@ LAYERS = (
     ("vidgate.providers",),
     ("vidgate.routing",),
     ("vidgate.ranking",),
-    ("vidgate.accounting", "vidgate.safety", "vidgate.caching"),
+    ("vidgate.accounting", "vidgate.safety", "vidgate.caching", "vidgate.provenance"),
     ("vidgate.engine",),
     ("vidgate.server",),
     ("vidgate.cli",),

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from tests.conftest import small_request
 from vidgate.cli import app as cli
+from vidgate.db import webhook_deliveries
 from vidgate.engine import Engine
 from vidgate.exceptions import OutputQuarantined, QuarantineConflict
 from vidgate.safety import audit
@@ -48,7 +50,8 @@ def stored(engine: Engine, key: str) -> Path:
 async def test_a_marked_output_is_quarantined_never_served_and_release_serves_it(
     engine: Engine,
 ) -> None:
-    job = await run(engine, small_request(MARKED, model="simulated:synth-1"))
+    hook = "http://127.0.0.1:9/hook"  # never answered: only the queued events are read
+    job = await run(engine, small_request(MARKED, model="simulated:synth-1", webhook_url=hook))
     # The policy's default for a blocked output is to fail the job.
     assert job.status is JobStatus.FAILED and job.error is not None
     assert job.error.code == "output_blocked" and job.error.outcome.value == "content_rejected"
@@ -84,6 +87,17 @@ async def test_a_marked_output_is_quarantined_never_served_and_release_serves_it
     assert engine.stored_file(job.output) is not None and job.thumbnail is not None
     assert not stored(engine, item.video_key).exists()
     assert any("was released by test-admin" in m for m in history(engine, job))
+    # The client hears of it as of any completion: video.failed, then video.completed.
+    with engine.database.connect() as conn:
+        events = conn.execute(
+            sa.select(webhook_deliveries.c.event)
+            .where(webhook_deliveries.c.job_id == job.id)
+            .order_by(webhook_deliveries.c.created_at)
+        ).scalars()
+        assert [e for e in events if e != "video.in_progress"][-2:] == [
+            "video.failed",
+            "video.completed",
+        ]
     actions = audit.query(engine.database, job_id=job.id, stage="output")
     assert sorted(d.action for d in actions) == ["allow", "block"]
     assert any(d.moderator == "admin:test-admin" for d in actions)

@@ -55,6 +55,7 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   ├── OutputDefective             output_defective         black, frozen, short, silent
     │   └── DeliveryFailed              delivery_failed          renditions could not be made
     ├── StorageError                    storage_error
+    ├── ProvenanceError                 provenance_failed        (a file could not be signed)
     ├── JobTimeout                      timeout
     └── JobCanceled                     canceled
 
@@ -109,6 +110,7 @@ __all__ = [
     "ModerationUnavailable",
     "ModelRetired",
     "OutputMismatch",
+    "ProvenanceError",
     "ProviderAuthError",
     "ProviderError",
     "ProviderRejectedRequest",
@@ -595,6 +597,14 @@ class StorageError(VidgateError):
     code = "storage_error"
     retryable = True
     outcome = "retryable"
+
+
+class ProvenanceError(VidgateError):
+    """A file could not be given its Content Credentials (C2PA manifest): the file is not what
+    its name says, or the C2PA library refused it. A bad certificate or key is a
+    ``ConfigurationError`` instead; key material never reaches the message."""
+
+    code = "provenance_failed"
 
 
 class JobTimeout(VidgateError):

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     circuit_cooldown: float = Field(
         default=60.0, gt=0, description="seconds an open circuit waits before one probe"
     )
+    outage_wait: float = Field(
+        default=900.0,
+        ge=0,
+        description="seconds a new job waits, before its first attempt, for a provider to come "
+        "back when every provider it could use has its circuit open (0: fail at once); not "
+        "counted against the job's deadline",
+    )
     heartbeat_interval: float = Field(
         default=5.0, gt=0, description="seconds between a process's heartbeats"
     )
@@ -348,6 +355,40 @@ class Settings(BaseSettings):
         if self.batch_window is None or not self.batch_window.strip():
             return None
         return BatchWindow.parse(self.batch_window, self.batch_timezone)
+
+    # -- provenance: Content Credentials (C2PA) on every delivered file --
+    deployment_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="this deployment's name as written into every file's Content Credentials "
+        "(e.g. `acme-prod`); unset names none",
+    )
+    c2pa_cert: Path | None = Field(
+        default=None,
+        description="PEM file of the operator's C2PA signing certificate chain (end-entity "
+        "first, then intermediates; not the root); with c2pa_key, delivered files are signed",
+    )
+    c2pa_key: Path | None = Field(
+        default=None,
+        description="PEM file of the private key of c2pa_cert (unencrypted PKCS#8; EC P-256/"
+        "384/521, RSA or Ed25519); read by the signing process only, never logged",
+    )
+    c2pa_tsa_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="an RFC 3161 time-stamp authority the signer asks to countersign each "
+        "manifest (so it stays valid after the certificate expires); unset: no time-stamp",
+    )
+    c2pa_trust_anchors: Path | None = Field(
+        default=None,
+        description="PEM file of root certificates `vidgate provenance` trusts; a signer "
+        "chaining to one is reported `trusted`, any other valid signature `valid`",
+    )
+    c2pa_required: bool = Field(
+        default=False,
+        description="refuse to deliver unsigned files: without c2pa_cert and c2pa_key, "
+        "signing fails with a configuration error instead of delivering without credentials",
+    )
 
     # -- where providers are (their simulator twins in tests and demos) --
     simulator_url: str | None = Field(

@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .priority.model import Priority, Strategy
-from .prompts.model import StructuredPrompt, core_text
+from .prompt_model import StructuredPrompt, core_text
 
 __all__ = [
     "CostBasis",
@@ -107,6 +107,9 @@ class Phase(StrEnum):
     #: Waiting for a slot under the provider's concurrency or rate limit
     #: (``VIDGATE_PROVIDER_LIMITS``); the job's history says which limit.
     PROVIDER_LIMIT = "provider_limit"
+    #: Every provider the job could use is down (its circuit is open): waiting, up to
+    #: ``VIDGATE_OUTAGE_WAIT``, for one to come back before the first attempt.
+    PROVIDER_OUTAGE = "provider_outage"
     SUBMITTING = "submitting"
     GENERATING = "generating"
     DOWNLOADING = "downloading"

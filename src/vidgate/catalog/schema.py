@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..prompts.model import SECTIONS
+from ..prompt_model import SECTIONS
 from ..types import Mode, normalize_resolution
 
 __all__ = [

@@ -79,6 +79,9 @@ class PlanPayload(TypedDict):
     #: Whether the job makes its delivery set before it completes (missing in checkpoints from
     #: before delivery existed: those replay without the step).
     deliver: NotRequired[bool]
+    #: ``VIDGATE_OUTAGE_WAIT`` when the job was routed (missing in checkpoints from before it
+    #: existed: those replay without the wait).
+    outage_wait: NotRequired[float]
 
 
 class ErrorPayload(TypedDict):

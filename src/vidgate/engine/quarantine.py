@@ -143,8 +143,8 @@ class QuarantineDesk:
                 model=item.model,
                 completed_at=job.completed_at or datetime.now(UTC),
             )
-        if values:
-            rt.store.update_job(job.id, **values)
+        if values:  # a delivered job tells the client, as a completion by the workflow would
+            rt.store.update_job(job.id, notify=JobStatus.COMPLETED if delivered else None, **values)
         rt.store.add_event(
             job.id,
             Phase.DONE if delivered else job.phase,

@@ -356,10 +356,14 @@ class JobStore:
     def mark_deleted(self, job_id: str) -> None:
         self.update_job(job_id, deleted_at=_now())
 
-    def update_job(self, job_id: str, **values: Any) -> None:
+    def update_job(self, job_id: str, *, notify: JobStatus | None = None, **values: Any) -> None:
+        """Set columns of a job. With ``notify``, the client's webhook for that status is
+        queued in the same transaction (an admin action that changes a job's outcome)."""
         values["updated_at"] = _now()
         with self.engine.begin() as conn:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+            if notify is not None:
+                _outbox(conn, job_id, notify)
 
     def set_phase(
         self,

@@ -68,6 +68,7 @@ from ..types import (
     parse_ref,
 )
 from .charging import charge_attempt, ended_payload
+from .circuitwait import outage_wait_step
 from .fairshare import DEFAULT_PARTITION, enqueue_attempt
 from .limitwait import note_limit_wait
 from .outage import step
@@ -75,6 +76,7 @@ from .payloads import (
     AttemptDone,
     AttemptPayload,
     AttemptResult,
+    AttemptSucceeded,
     CandidatePayload,
     DeliveryPayload,
     EndedPayload,
@@ -204,6 +206,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "on_provider_refusal": refusal_choice(job.tenant),
         "uncertain_submit": _policy(job),
         "tenant": job.tenant,
+        "outage_wait": rt.settings.outage_wait,
     }
     return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE, **DELIVER_SHAPE})
 
@@ -384,6 +387,23 @@ async def _await_attempt(
             return await handle.get_result()
 
 
+async def _keep_output(job_id: str, plan: PlanPayload, result: AttemptSucceeded) -> str:
+    """A successful attempt's output kept and delivered, and the job completed; or failed with
+    the error that stopped it (a full disk: ``storage_error``; ``delivery_failed``) instead of
+    its workflow ending in ERROR with the job in_progress for ever."""
+    attempt, output = result["attempt"], result["output"]
+    try:
+        await thumbnail_step(job_id, attempt, output)
+        await store_step(job_id, attempt, output, result["media"])
+        if plan.get("deliver"):  # a plan from before delivery replays without it
+            await deliver_step(job_id, attempt, output, result["media"])
+    except VidgateError as exc:
+        await fail_step(job_id, _error(exc))
+        return JobStatus.FAILED.value
+    await complete_step(job_id, attempt)
+    return JobStatus.COMPLETED.value
+
+
 @DBOS.workflow(name="vidgate.job")
 async def job_workflow(job_id: str) -> str:
     """Run one job to a terminal state, trying candidates in order. Returns the final status."""
@@ -393,6 +413,12 @@ async def job_workflow(job_id: str) -> str:
         await fail_step(job_id, _error(exc))
         return JobStatus.FAILED.value
     candidates = plan["candidates"]
+    waited = 0.0
+    while plan.get("outage_wait") and (
+        pause := await outage_wait_step(job_id, [c["ref"] for c in candidates], waited)
+    ):  # every provider it could use is down: wait for one (engine/circuitwait.py)
+        await DBOS.sleep_async(pause)
+        waited += pause
     last_error: ErrorPayload | None = None
     number = 0
     orphaned: set[str] = set()  # providers that may hold a task of this job we cannot see
@@ -422,20 +448,7 @@ async def job_workflow(job_id: str) -> str:
         )
         result = await _await_attempt(job_id, handle, number, plan)
         if result["ok"]:
-            attempt, output = result["attempt"], result["output"]
-            try:
-                await thumbnail_step(job_id, attempt, output)
-                await store_step(job_id, attempt, output, result["media"])
-                if plan.get("deliver"):  # a plan from before delivery replays without it
-                    await deliver_step(job_id, attempt, output, result["media"])
-            except VidgateError as exc:
-                # The output could not be kept (a full disk, storage down): the job fails with
-                # that code (storage_error) instead of its workflow ending in ERROR with the
-                # job in_progress for ever.
-                await fail_step(job_id, _error(exc))
-                return JobStatus.FAILED.value
-            await complete_step(job_id, attempt)
-            return JobStatus.COMPLETED.value
+            return await _keep_output(job_id, plan, result)
         last_error = result["error"]
         # A checkpoint from before the policy existed has no "uncertain_submit": it replays as
         # it ran then (stop, and no extra step).

@@ -1,8 +1,8 @@
 """Prompts: the structured prompt, its rendering for each model, the linter, and templates.
 
-This package face imports nothing: ``vidgate.types`` imports ``prompts.model`` (the structured
-prompt is part of a request), and the rest of the package stands above the catalogue. Import the
-modules themselves: ``model`` (the type), ``render`` (per-model text), ``lint`` (hints),
+The structured prompt itself is ``vidgate.prompt_model``, on the floor below ``vidgate.types``
+(it is part of a request); this package stands above the catalogue. This package face imports
+nothing: import the modules themselves: ``render`` (per-model text), ``lint`` (hints),
 ``templates`` and ``library/`` (the versioned template library), ``store`` (per-tenant
 templates in the database), ``admission`` (the stage ``Engine.resolve`` runs).
 """

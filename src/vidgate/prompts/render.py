@@ -16,8 +16,8 @@ The rules are catalogue data (``ModelProfile.prompting``, ``negative_prompt``,
 from __future__ import annotations
 
 from ..catalog.schema import ModelProfile
+from ..prompt_model import compose, sentence
 from ..types import SentPrompt, VideoRequest
-from .model import compose, sentence
 
 __all__ = ["apply", "render"]
 

@@ -23,8 +23,8 @@ from ..exceptions import (
     TemplateVariableError,
     UnknownTemplateVariable,
 )
+from ..prompt_model import StructuredPrompt
 from ..types import VideoRequest
-from .model import StructuredPrompt
 
 __all__ = [
     "NAME_RE",

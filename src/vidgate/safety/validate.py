@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from ..catalog import Catalog
 from ..catalog.schema import ModelProfile
 from ..exceptions import PromptInvalid
-from ..prompts.model import core_text
+from ..prompt_model import core_text
 from ..types import VideoRequest
 
 __all__ = ["REASONS", "check_text", "validate_request"]

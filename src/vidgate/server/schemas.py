@@ -13,7 +13,7 @@ from ..catalog import Catalog, frame_sizes
 from ..exceptions import InvalidRequest, UnknownModel, UnsupportedRequest
 from ..media.geometry import dimensions_for
 from ..priority.model import Priority, Strategy
-from ..prompts.model import FIELD_MAX_CHARS
+from ..prompt_model import FIELD_MAX_CHARS
 from ..types import Asset, Job, VideoRequest
 
 __all__ = ["CREATE_BODY", "OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
@@ -59,7 +59,7 @@ PROVIDERS_MAX = 16
 
 _TEXT: dict[str, Any] = {"type": "string", "maxLength": URL_MAX_CHARS}
 _PART = {"type": "string", "maxLength": 2000}
-#: A structured prompt (``vidgate.prompts.model.StructuredPrompt``): each part bounded.
+#: A structured prompt (``vidgate.prompt_model.StructuredPrompt``): each part bounded.
 STRUCTURED_PROMPT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
