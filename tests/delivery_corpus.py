@@ -2,8 +2,9 @@
 
 Each maker writes one tiny clip (1-2 s, at most 320 pixels on the long side) exhibiting one
 oddity a provider may send: HEVC, VP9 in WebM, 10-bit, variable frame rate, a rotation in the
-display matrix, odd dimensions, an MP4 with its index at the end, no audio, a silent track. The
-picture is a moving gradient with a square, so encoders and scene checks have something to see.
+display matrix, odd dimensions, an MP4 with its index at the end, H.264 in a QuickTime file,
+no audio, a silent track. The picture is a moving gradient with a square, so encoders and
+scene checks have something to see.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ CORPUS: dict[str, tuple[str, Callable[[Path], Path]]] = {
         lambda d: _write(d / "odd.mp4", width=321, height=179, pix_fmt="yuv444p"),
     ),
     "no_faststart": ("tail.mp4", lambda d: _write(d / "tail.mp4", faststart=False)),
+    "quicktime": ("clip.mov", lambda d: _write(d / "clip.mov")),
     "no_audio": ("mute.mp4", lambda d: _write(d / "mute.mp4", audio=None)),
     "silent_audio": ("silent.mp4", lambda d: _write(d / "silent.mp4", silent=True)),
 }

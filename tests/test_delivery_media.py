@@ -20,7 +20,7 @@ from vidgate.settings import Settings
 
 PROFILE = DeliveryProfile(tiers=("144p",))
 #: Sources that already are browser-safe H.264/AAC MP4s: remuxed, not encoded.
-REMUXED = {"safe_h264", "no_faststart", "no_audio", "silent_audio"}
+REMUXED = {"safe_h264", "no_faststart", "no_audio", "silent_audio", "quicktime"}
 #: The size each source is shown at (rotated, cropped to even).
 SHOWN = {"rotated": (180, 320), "odd_size": (320, 178)}
 
@@ -125,6 +125,10 @@ def test_the_original_is_kept_with_its_real_type(
     assert original.content_type == "video/webm" and original.codec == "vp9"
     assert (folder / "original.webm").read_bytes() == corpus["vp9_webm"].read_bytes()
     assert built["hevc"][1]["original"].codec == "hevc"
+    quicktime = built["quicktime"][1]
+    assert quicktime["original"].files == ("original.mov",)
+    assert quicktime["original"].content_type == "video/quicktime"
+    assert quicktime["video"].content_type == "video/mp4" and quicktime["video"].remuxed
 
 
 def test_tiers_below_the_source_only(built: dict[str, tuple[Path, dict[str, Rendition]]]) -> None:

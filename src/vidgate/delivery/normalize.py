@@ -129,7 +129,7 @@ def analyse(path: Path) -> Source:
     constant = _constant_rate(path, index)
     faststart = info.container == "mp4" and _faststart(path)
     safe = (
-        info.container == "mp4"
+        info.container in ("mp4", "mov")  # QuickTime's H.264/AAC remuxes into MP4 as it is
         and info.video_codec == "h264"
         and info.pix_fmt in ("yuv420p", "yuvj420p")
         and profile in _SAFE_PROFILES
