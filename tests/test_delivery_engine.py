@@ -69,7 +69,7 @@ async def test_a_job_delivers_its_set_and_lists_every_asset(tmp_path: Path) -> N
         # The step again (a crash after it, before its checkpoint): the same rows, replaced.
         copy = tmp_path / "output.mp4"
         copy.write_bytes(Path(original.uri).read_bytes())
-        payload = await deliver_output(job.id, copy, original.media.model_dump(mode="json"))  # type: ignore[arg-type, union-attr]
+        payload = await deliver_output(job.id, copy)
         again = engine.get(job.id)
         assert {a.kind for a in again.assets} == DEFAULT_SET and len(again.assets) == len(
             DEFAULT_SET

@@ -29,7 +29,7 @@ from typing import Any
 from ..delivery.profile import DeliveryProfile, parse_profile
 from ..exceptions import DeliveryFailed, MediaUnreadable
 from ..types import Asset, MediaInfo, Phase, RenditionFacts, new_id
-from .payloads import DeliveryPayload, MediaPayload
+from .payloads import DeliveryPayload
 from .runtime import current
 
 __all__ = ["DELIVER_PROGRESS", "deliver_output", "delivery_key", "profile_for"]
@@ -76,7 +76,7 @@ def _summary(renditions: list[dict[str, Any]], seconds: float) -> str:
 
 
 async def deliver_output(
-    job_id: str, path: Path, media: MediaPayload, on_queue: Callable[[int], None] | None = None
+    job_id: str, path: Path, on_queue: Callable[[int], None] | None = None
 ) -> DeliveryPayload:
     """Build, store and record the delivery set of the output at ``path`` (see the module
     docstring)."""

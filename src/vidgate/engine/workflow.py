@@ -870,7 +870,7 @@ async def deliver_step(
 
     path = await _fetch(job_id, attempt, output)
     queue = _note_media_queue(job_id, Phase.DELIVERING)
-    return await deliver_output(job_id, path, media, on_queue=queue)
+    return await deliver_output(job_id, path, on_queue=queue)
 
 
 def _note_media_queue(job_id: str, phase: Phase = Phase.VALIDATING) -> Callable[[int], None]:
