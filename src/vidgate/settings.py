@@ -19,6 +19,8 @@ import platformdirs
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vidgate.delivery.profile import DeliveryProfile, parse_profile
+
 from .priority.model import DEFAULT_STRATEGIES, Priority, Strategy, parse_strategies
 from .priority.window import BatchWindow
 
@@ -169,8 +171,8 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=256,
-        description="processes one worker runs probe, validation and thumbnails in "
-        "(default: CPU count - 1, at least 1)",
+        description="processes one worker runs probe, validation, thumbnails, the content scan "
+        "and the delivery set (renditions, HLS, stills) in (default: CPU count - 1, at least 1)",
     )
     scanners: str | None = Field(
         default=None,
@@ -186,6 +188,13 @@ class Settings(BaseSettings):
         le=64,
         description="frames spread evenly over a video that the scanners look at, besides the "
         "first, the last and the first frame of each scene",
+    )
+    delivery_profile: str | None = Field(
+        default=None,
+        description="what every job delivers (a tenant's own profile is merged over it), JSON: "
+        '{"tiers": ["720p", "480p"], "webm": false, "av1": false, "hls": true, "poster": true, '
+        '"sprite": true, "preview": true}; default: the browser-safe MP4 at the source size, a '
+        "480p tier, HLS, poster, sprite and preview",
     )
     simulated_latency: float = Field(
         default=4.0, ge=0, description="seconds the simulated provider takes to 'generate'"
@@ -331,7 +340,14 @@ class Settings(BaseSettings):
     def _window(self) -> Settings:
         if self.batch_window is not None and self.batch_window.strip():
             BatchWindow.parse(self.batch_window, self.batch_timezone)
+        if self.delivery_profile is not None:
+            parse_profile(self.delivery_profile, where="VIDGATE_DELIVERY_PROFILE")
         return self
+
+    @property
+    def resolved_delivery_profile(self) -> DeliveryProfile:
+        """``VIDGATE_DELIVERY_PROFILE`` over the built-in default."""
+        return parse_profile(self.delivery_profile, where="VIDGATE_DELIVERY_PROFILE")
 
     @property
     def resolved_batch_window(self) -> BatchWindow | None:

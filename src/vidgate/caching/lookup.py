@@ -34,6 +34,7 @@ from ..catalog import Catalog
 from ..exceptions import VidgateError
 from ..settings import Settings
 from ..storage import Storage
+from ..storage.base import StoredObject
 from ..types import Asset, CacheHit, VideoRequest, new_id
 from .key import CacheKey, request_key
 from .similar import Embedder, cosine, from_bytes, load_embedder, to_bytes
@@ -150,35 +151,64 @@ class ResultCache:
         if "video" not in found:
             return None
         copies: list[Asset] = []
-        for kind in ("video", "thumbnail"):
-            asset = found.get(kind)
-            source = self.storage.local_path(asset.key) if asset is not None else None
-            if asset is None or source is None or not source.is_file():
-                if kind == "video":
-                    return None
-                continue
-            target = f"{kind}s/{job_id}{Path(asset.key).suffix}"
+        for kind, asset in found.items():
             try:
-                stored = self.storage.put_file(target, source, asset.content_type)
+                copied = self._copy_asset(asset, hit.job_id, job_id)
             except VidgateError:
-                self.discard(copies)
-                return None
-            copies.append(
-                asset.model_copy(
-                    update={
-                        "id": new_id("asset"),
-                        "key": stored.key,
-                        "uri": stored.uri,
-                        "size_bytes": stored.size_bytes,
-                        "sha256": stored.sha256,
-                    }
-                )
-            )
+                copied = None
+            if copied is None:
+                if kind == "video":
+                    self.discard(copies)
+                    return None
+                continue  # a still or rendition gone from storage: the copy goes without it
+            copies.append(copied)
         return copies
+
+    def _copy_asset(self, asset: Asset, old_job: str, job_id: str) -> Asset | None:
+        """One asset's files under the new job's keys (every file of a delivered variant: an
+        HLS set's playlists and segments too); None when one of them is gone."""
+        keys = asset.facts.keys if asset.facts is not None and asset.facts.keys else [asset.key]
+        stored: list[StoredObject] = []
+        for key in keys:
+            source = self.storage.local_path(key)
+            if source is None or not source.is_file():
+                self.discard_keys([s.key for s in stored])
+                return None
+            if old_job in key:
+                target = key.replace(old_job, job_id, 1)
+            else:
+                target = f"{asset.kind}s/{job_id}{Path(key).suffix}"
+            content_type = asset.content_type if key == asset.key else _type_of(key)
+            try:
+                stored.append(self.storage.put_file(target, source, content_type))
+            except VidgateError:
+                self.discard_keys([s.key for s in stored])
+                raise
+        main = stored[keys.index(asset.key)] if asset.key in keys else stored[0]
+        facts = (
+            asset.facts.model_copy(update={"keys": [s.key for s in stored]})
+            if asset.facts is not None
+            else None
+        )
+        return asset.model_copy(
+            update={
+                "id": new_id("asset"),
+                "key": main.key,
+                "uri": main.uri,
+                "size_bytes": main.size_bytes,
+                "sha256": main.sha256,
+                "facts": facts,
+            }
+        )
+
+    def discard_keys(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.storage.delete(key)
 
     def discard(self, copies: Sequence[Asset]) -> None:
         """Remove copies made for a job that was then not created."""
         for asset in copies:
+            self.discard_keys(asset.facts.keys if asset.facts is not None else [asset.key])
             self.storage.delete(asset.key)
 
 
@@ -193,3 +223,12 @@ def _hit(
         model=entry.model,
         similarity=similarity,
     )
+
+
+def _type_of(key: str) -> str:
+    """The content type of one file of a delivered set (an HLS playlist or segment)."""
+    return {
+        ".m3u8": "application/vnd.apple.mpegurl",
+        ".m4s": "video/iso.segment",
+        ".mp4": "video/mp4",
+    }.get(Path(key).suffix.lower(), "application/octet-stream")

@@ -547,9 +547,12 @@ class Engine:
         job = self.get(job_id, tenant=tenant)
         if not job.done:
             job = await self.cancel(job_id, tenant=tenant)
-        for asset in (job.output, job.thumbnail):
-            if asset is not None:
-                await asyncio.to_thread(self.runtime.storage.delete, asset.key)
+        keys = {a.key for a in (job.output, job.thumbnail) if a is not None}
+        for asset in job.assets:  # the delivery set: every file of every variant (HLS segments)
+            keys.add(asset.key)
+            keys.update(asset.facts.keys if asset.facts is not None else ())
+        for key in sorted(keys):
+            await asyncio.to_thread(self.runtime.storage.delete, key)
         await asyncio.to_thread(self.runtime.store.mark_deleted, job_id)
         return job
 

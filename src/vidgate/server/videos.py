@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import shutil
 import time
@@ -28,11 +29,17 @@ from starlette.datastructures import UploadFile
 
 from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
-from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
+from ..exceptions import (
+    ContentNotReady,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    VariantNotAvailable,
+)
 from ..ranking import summary
 from ..routing import RoutePlan
 from ..safety.quarantine import refuse_if_held
-from ..types import Job, VideoRequest
+from ..types import Asset, Job, VideoRequest
 from .auth import principal
 from .errors import errors
 from .gateway import Gateway, gateway
@@ -45,7 +52,18 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["videos"])
 
 _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
-_VARIANTS = {"video": ("video/mp4", "output"), "thumbnail": ("image/jpeg", "thumbnail")}
+#: OpenAI's variant names that are not an asset kind of their own.
+_ALIASES = {"spritesheet": "sprite"}
+#: A variant name as a request may spell it (anything else is refused before any lookup).
+_VARIANT_NAME = re.compile(r"[a-z0-9_]{1,24}")
+#: A file of a delivered HLS set, relative to its master: ``master.m3u8``, ``480p/index.m3u8``,
+#: ``480p/init.mp4``, ``480p/seg_000.m4s`` (checked again against the set's own file list).
+_HLS_PATH = re.compile(r"(?:[A-Za-z0-9_]{1,24}/)?[A-Za-z0-9_]{1,32}\.(?:m3u8|mp4|m4s)")
+_HLS_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+}
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -292,22 +310,39 @@ async def cancel(
     return _video(gw, request, job)
 
 
-def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
-    if variant not in _VARIANTS:
-        raise InvalidRequest(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
-    content_type, attribute = _VARIANTS[variant]
+def _asset(job: Job, variant: str) -> Asset:
+    """The job's stored file of ``variant``: ``video`` and ``thumbnail`` as always, OpenAI's
+    ``spritesheet`` (the sprite), and every delivered variant by its name."""
+    if not _VARIANT_NAME.fullmatch(variant):
+        raise InvalidRequest("variant must be a name like video, 480p, hls or poster")
     refuse_if_held(job)  # a blocked output is never served, by any route (451)
-    asset = getattr(job, attribute)
-    if asset is None:
+    kind = _ALIASES.get(variant, variant)
+    found = {a.kind: a for a in job.assets}
+    if job.output is not None:
+        found.setdefault("video", job.output)
+    if job.thumbnail is not None:
+        found.setdefault("thumbnail", job.thumbnail)
+    if kind in found:
+        return found[kind]
+    if not job.done or job.output is None:
         raise ContentNotReady(
             f"video {job.id} has no {variant} yet (status {job.status.value}); "
             "download it once the status is 'completed'",
             details={"job_id": job.id, "status": job.status.value},
         )
+    available = sorted(found) + sorted(a for a, k in _ALIASES.items() if k in found)
+    raise VariantNotAvailable(
+        f"video {job.id} has no {variant!r} variant; it has: {', '.join(available)}",
+        details={"job_id": job.id, "variant": variant, "available": available},
+    )
+
+
+def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
+    asset = _asset(job, variant)
     path = gw.engine.stored_file(asset)
     if path is None:
         raise NotFound(f"the {variant} of video {job.id} is no longer stored")
-    return path, f'"{asset.sha256}"', content_type
+    return path, f'"{asset.sha256}"', asset.content_type
 
 
 def _serve(request: Request, path: Path, etag: str, content_type: str, cache: str) -> Response:
@@ -332,10 +367,46 @@ async def content(
 ) -> Response:
     job = await _job(gw, video_id, who)
     path, etag, content_type = _file(gw, job, variant)
+    if variant == "hls":
+        # The master's URIs are relative to it: it is served where its media playlists and
+        # segments are (the same key, the same authorization).
+        return RedirectResponse(f"/v1/videos/{job.id}/hls/master.m3u8", 307)
     base = gw.base_url()
     if gw.settings.content_redirect and base is not None:
         return RedirectResponse(gw.signed_url(base, job.id, variant), 302)
     return _serve(request, path, etag, content_type, "private, max-age=3600")
+
+
+@router.get(
+    "/videos/{video_id}/hls/{path:path}",
+    summary="A file of the video's HLS set: the master, a media playlist, a segment",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, **errors(400, 401, 404, 409, 429, 451)},
+)
+async def hls_file(
+    video_id: str,
+    path: str,
+    request: Request,
+    who: Principal = Depends(principal),
+    gw: Gateway = Depends(gateway),
+) -> Response:
+    if not _HLS_PATH.fullmatch(path):
+        raise NotFound(f"no HLS file {path[:80]!r}")
+    job = await _job(gw, video_id, who)
+    asset = _asset(job, "hls")
+    files = asset.facts.files if asset.facts is not None else []
+    keys = asset.facts.keys if asset.facts is not None else []
+    wanted = f"hls/{path}"
+    if wanted not in files or len(keys) != len(files):
+        raise NotFound(f"video {job.id}'s HLS set has no file {path!r}")
+    index = files.index(wanted)
+    local = gw.engine.stored_file(asset.model_copy(update={"key": keys[index]}))
+    if local is None:
+        raise NotFound(f"the HLS file {path!r} of video {job.id} is no longer stored")
+    content_type = _HLS_TYPES[Path(path).suffix]
+    return _serve(
+        request, local, f'"{asset.sha256}-{index}"', content_type, "private, max-age=3600"
+    )
 
 
 @router.get(
