@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium
+from tests.pki import pki
 from tests.support import Recorder, recording
 from vidgate import requestlog
 from vidgate.catalog import load_catalog
@@ -23,7 +24,7 @@ from vidgate.types import VideoRequest
 #: (marked ``live``) read real keys from here and skip without them.
 LIVE_ENV = dict(os.environ)
 
-__all__ = ["chromium"]  # fixtures defined elsewhere and shared by every test file
+__all__ = ["chromium", "pki"]  # fixtures defined elsewhere and shared by every test file
 
 
 def live_key(variable: str) -> str:
