@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium
+from tests.s3_support import s3_bucket, s3_server  # noqa: F401  (fixtures)
 from tests.support import Recorder, recording
 from vidgate import requestlog
 from vidgate.catalog import load_catalog

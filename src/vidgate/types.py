@@ -383,6 +383,11 @@ class Asset(BaseModel):
     size_bytes: int
     sha256: str
     media: MediaInfo | None = None
+    deleted_at: datetime | None = Field(
+        default=None,
+        description="when its stored object was removed (the video was deleted, or the "
+        "retention policy expired it); None while it is stored",
+    )
 
 
 class CostBasis(StrEnum):

@@ -33,7 +33,7 @@ from .._clock import utcnow
 from ..catalog import Catalog
 from ..exceptions import VidgateError
 from ..settings import Settings
-from ..storage import Storage
+from ..storage import IMMUTABLE, Storage
 from ..types import Asset, CacheHit, VideoRequest, new_id
 from .key import CacheKey, request_key
 from .similar import Embedder, cosine, from_bytes, load_embedder, to_bytes
@@ -144,25 +144,28 @@ class ResultCache:
     def copy(self, hit: CacheHit, job_id: str) -> list[Asset] | None:
         """The cached job's own copies of the earlier job's stored files, so deleting either
         job leaves the other whole. None when the earlier files are gone (then it is a miss).
-        Copied through the storage interface (an atomic, fsynced put), not hard-linked, so any
-        backend can do it."""
+        Copied through the storage interface (``Storage.copy``: an atomic put locally, a
+        server-side copy on S3), so any backend can do it."""
         found = {a.kind: a for a in self.store.assets(hit.job_id)}
         if "video" not in found:
             return None
         copies: list[Asset] = []
         for kind in ("video", "thumbnail"):
             asset = found.get(kind)
-            source = self.storage.local_path(asset.key) if asset is not None else None
-            if asset is None or source is None or not source.is_file():
+            if asset is None or asset.deleted_at is not None:
                 if kind == "video":
                     return None
                 continue
             target = f"{kind}s/{job_id}{Path(asset.key).suffix}"
             try:
-                stored = self.storage.put_file(target, source, asset.content_type)
-            except VidgateError:
+                stored = self.storage.copy(
+                    asset.key, target, asset.content_type, cache_control=IMMUTABLE
+                )
+            except VidgateError:  # the earlier file is gone (or storage failed): a miss
                 self.discard(copies)
-                return None
+                if kind == "video":
+                    return None
+                continue
             copies.append(
                 asset.model_copy(
                     update={

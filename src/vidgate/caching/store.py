@@ -150,6 +150,7 @@ class CacheStore:
                     size_bytes=r["size_bytes"],
                     sha256=r["sha256"],
                     media=MediaInfo.model_validate(r["media"]) if r["media"] else None,
+                    deleted_at=r["deleted_at"],
                 )
                 for r in rows
             ]

@@ -696,6 +696,7 @@ class JobStore:
                 size_bytes=found["size_bytes"],
                 sha256=found["sha256"],
                 media=MediaInfo.model_validate(found["media"]) if found["media"] else None,
+                deleted_at=_aware(found.get("deleted_at")),
             )
 
         return Job(

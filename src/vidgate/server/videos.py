@@ -11,29 +11,23 @@ import asyncio
 import json
 import secrets
 import shutil
-import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import (
-    FileResponse,
-    JSONResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
+from ..engine.files import StoredFile
 from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
 from ..ranking import summary
 from ..routing import RoutePlan
 from ..safety.quarantine import refuse_if_held
 from ..types import Job, VideoRequest
 from .auth import principal
+from .delivery_responses import IMMUTABLE, PRIVATE, cors_headers, file_response, preflight
 from .errors import errors
 from .gateway import Gateway, gateway
 from .inputs import guard_inputs, image_suffix, uploads_folder
@@ -55,7 +49,10 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     206: {"description": "Part of the file (Range)", "content": {"video/mp4": _BINARY}},
     304: {"description": "Not modified (If-None-Match)"},
 }
-_REDIRECT = {"description": "A redirect to the signed link (VIDGATE_CONTENT_REDIRECT)"}
+_REDIRECT = {
+    "description": "A redirect to the signed link (VIDGATE_CONTENT_REDIRECT), or to the "
+    "presigned storage URL (VIDGATE_CONTENT_DELIVERY=redirect)"
+}
 
 
 async def _read_body(
@@ -292,10 +289,10 @@ async def cancel(
     return _video(gw, request, job)
 
 
-def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
+def _file(gw: Gateway, job: Job, variant: str, *, check: bool = False) -> StoredFile:
     if variant not in _VARIANTS:
         raise InvalidRequest(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
-    content_type, attribute = _VARIANTS[variant]
+    _content_type, attribute = _VARIANTS[variant]
     refuse_if_held(job)  # a blocked output is never served, by any route (451)
     asset = getattr(job, attribute)
     if asset is None:
@@ -304,24 +301,24 @@ def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
             "download it once the status is 'completed'",
             details={"job_id": job.id, "status": job.status.value},
         )
-    path = gw.engine.stored_file(asset)
-    if path is None:
+    stored = gw.engine.stored_file(asset, check=check)
+    if stored is None:
         raise NotFound(f"the {variant} of video {job.id} is no longer stored")
-    return path, f'"{asset.sha256}"', content_type
+    return stored
 
 
-def _serve(request: Request, path: Path, etag: str, content_type: str, cache: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": cache}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return FileResponse(path, media_type=content_type, headers=headers)
+async def _stored(gw: Gateway, job: Job, variant: str) -> StoredFile:
+    # Proxying from S3 asks the bucket first (a HEAD), so a missing object is a 404, not a
+    # stream that breaks after its headers went out.
+    check = gw.settings.content_delivery == "proxy"
+    return await asyncio.to_thread(_file, gw, job, variant, check=check)
 
 
 @router.get(
     "/videos/{video_id}/content",
     summary="Download the video or its thumbnail",
     response_class=Response,
-    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 429, 451)},
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 416, 429, 451)},
 )
 async def content(
     video_id: str,
@@ -331,18 +328,27 @@ async def content(
     gw: Gateway = Depends(gateway),
 ) -> Response:
     job = await _job(gw, video_id, who)
-    path, etag, content_type = _file(gw, job, variant)
+    stored = await _stored(gw, job, variant)
     base = gw.base_url()
     if gw.settings.content_redirect and base is not None:
-        return RedirectResponse(gw.signed_url(base, job.id, variant), 302)
-    return _serve(request, path, etag, content_type, "private, max-age=3600")
+        return RedirectResponse(
+            gw.signed_url(base, job.id, variant),
+            302,
+            headers={**cors_headers(request, gw.settings), "Cache-Control": "private, no-store"},
+        )
+    return file_response(request, gw.settings, stored, cache_control=PRIVATE)
+
+
+@router.options("/videos/{video_id}/content", include_in_schema=False)
+async def content_preflight(request: Request, gw: Gateway = Depends(gateway)) -> Response:
+    return preflight(request, gw.settings)
 
 
 @router.get(
     "/files/{video_id}/{variant}",
     summary="A signed, cacheable link to a video's file",
     response_class=Response,
-    responses={**_FILE_RESPONSES, **errors(400, 403, 404, 409, 451)},
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 403, 404, 409, 416, 451)},
 )
 async def signed_file(
     video_id: str,
@@ -355,9 +361,15 @@ async def signed_file(
     if not gw.check_signature(video_id, variant, expires, sig):
         raise PermissionDenied("the link is invalid or has expired")
     job = await asyncio.to_thread(gw.engine.get, video_id)
-    path, etag, content_type = _file(gw, job, variant)
-    ttl = max(int(expires - time.time()), 0)
-    return _serve(request, path, etag, content_type, f"public, max-age={ttl}, immutable")
+    stored = await _stored(gw, job, variant)
+    # The link names one job's variant, whose bytes never change: cacheable for a year by
+    # anyone holding it (see the README's "Fronting vidgate with a CDN" on expiry).
+    return file_response(request, gw.settings, stored, cache_control=IMMUTABLE)
+
+
+@router.options("/files/{video_id}/{variant}", include_in_schema=False)
+async def signed_file_preflight(request: Request, gw: Gateway = Depends(gateway)) -> Response:
+    return preflight(request, gw.settings)
 
 
 @router.get(
