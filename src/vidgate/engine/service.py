@@ -607,6 +607,25 @@ class Engine:
         """Apply every tenant's retention policy once (blocking)."""
         return retention.sweep(self.runtime, now=self.clock(), dry_run=dry_run)
 
+    async def retention_loop(self) -> None:
+        """Sweep every ``VIDGATE_RETENTION_INTERVAL`` seconds until cancelled (``vidgate serve``
+        runs it). A failed sweep is logged and tried again next time."""
+        while True:
+            await asyncio.sleep(self.settings.retention_interval)
+            try:
+                report = await asyncio.to_thread(self.sweep_storage)
+            except (VidgateError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("the retention sweep failed: %s", exc)
+                continue
+            if report.assets or report.quarantined or report.errors:
+                log.info(
+                    "retention sweep: %d files expired, %d objects deleted, %d bytes freed%s",
+                    len(report.assets) + len(report.quarantined),
+                    report.objects_deleted,
+                    report.bytes_freed,
+                    f"; errors: {'; '.join(report.errors)}" if report.errors else "",
+                )
+
     def storage_usage(self) -> list[retention.UsageRow]:
         """Bytes kept in storage per tenant and asset kind (blocking)."""
         return retention.usage(self.runtime)
