@@ -4,7 +4,8 @@
 - ``sweep [--dry-run]``: apply every tenant's retention policy now (``vidgate serve`` does it
   every ``VIDGATE_RETENTION_INTERVAL`` seconds);
 - ``policy TENANT [--originals-days N] [--renditions-days N] [--quarantine-days N] [--clear]``:
-  show or set a tenant's own policy over the operator's ``VIDGATE_RETENTION_*``.
+  show or set a tenant's own policy over the operator's default
+  (``VIDGATE_RETENTION_ORIGINALS_DAYS`` and the others).
 """
 
 from __future__ import annotations
