@@ -48,6 +48,7 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     206: {"description": "Part of the file (Range)", "content": {"video/mp4": _BINARY}},
     304: {"description": "Not modified (If-None-Match)"},
+    416: {"description": "Range not satisfiable (Content-Range: bytes */size)"},
 }
 _REDIRECT = {
     "description": "A redirect to the signed link (VIDGATE_CONTENT_REDIRECT), or to the "
@@ -318,7 +319,7 @@ async def _stored(gw: Gateway, job: Job, variant: str) -> StoredFile:
     "/videos/{video_id}/content",
     summary="Download the video or its thumbnail",
     response_class=Response,
-    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 416, 429, 451)},
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 401, 404, 409, 429, 451)},
 )
 async def content(
     video_id: str,
@@ -348,7 +349,7 @@ async def content_preflight(request: Request, gw: Gateway = Depends(gateway)) ->
     "/files/{video_id}/{variant}",
     summary="A signed, cacheable link to a video's file",
     response_class=Response,
-    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 403, 404, 409, 416, 451)},
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 403, 404, 409, 451)},
 )
 async def signed_file(
     video_id: str,
