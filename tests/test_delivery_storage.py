@@ -155,6 +155,14 @@ def test_s3_content_redirects_to_a_presigned_url(s3_bucket: Bucket) -> None:
         assert http.get(path, headers={"If-None-Match": f'"{sha}"'}).status_code == 304
         # The signed gateway link redirects the same way.
         assert httpx.get(video["urls"]["video"]).status_code == 302
+        # A key without an asset row of its own (an HLS segment): facts from a HEAD, and a
+        # presigned URL for a playlist to name.
+        key = f"videos/{video['id']}.mp4"
+        found = gw.engine.stored_object(key, "video/mp4")
+        assert found is not None and (found.size_bytes, found.sha256) == (len(fetched.content), sha)
+        assert gw.engine.stored_object("videos/none.mp4", "video/mp4") is None
+        segment = gw.engine.signed_storage_url(key, content_type="video/iso.segment")
+        assert segment is not None and httpx.get(segment).content == fetched.content
 
 
 def test_s3_content_proxied_with_ranges_and_etags(s3_bucket: Bucket) -> None:

@@ -589,6 +589,27 @@ class Engine:
             ttl=int(self.settings.signed_url_ttl),
         )
 
+    def stored_object(
+        self, key: str, content_type: str, *, etag: str | None = None
+    ) -> StoredFile | None:
+        """How to serve a stored key that has no asset row of its own (a file of an HLS set):
+        its size (and sha256, where the backend keeps it) from the backend's HEAD; ``etag``
+        (unquoted) stands in where the backend has no sha256 (local files). None when the
+        object is missing. Blocking."""
+        storage = self.runtime.storage
+        info = storage.head(key)
+        if info is None:
+            return None
+        return StoredFile(
+            storage=storage,
+            key=key,
+            size_bytes=info.size_bytes,
+            sha256=info.sha256 or etag or info.etag,
+            content_type=content_type,
+            path=storage.local_path(key),
+            ttl=int(self.settings.signed_url_ttl),
+        )
+
     def signed_storage_url(
         self, key: str, *, content_type: str | None = None, filename: str | None = None
     ) -> str | None:
