@@ -1,0 +1,68 @@
+"""Quarantined outputs on S3 storage: held apart in the bucket, released by a server-side copy,
+expired by the retention sweep, and gone with their video when it is deleted."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from tests.conftest import small_request
+from tests.s3_support import Bucket
+from vidgate.engine import Engine, retention
+from vidgate.settings import Settings
+from vidgate.types import Job, JobStatus
+
+MARKED = "[simulate:unsafe-output] a fox"
+
+
+async def _held(engine: Engine) -> Job:
+    job = await engine.submit(small_request(MARKED, model="simulated:synth-1"))
+    done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=120)
+    assert done.status is JobStatus.FAILED and done.scan is not None
+    return done
+
+
+async def test_release_copies_the_held_output_inside_the_bucket(s3_bucket: Bucket) -> None:
+    async with Engine(Settings()) as engine:
+        job = await _held(engine)
+        assert s3_bucket.object_keys() == [
+            f"media/quarantine/{job.id}/1.jpg",
+            f"media/quarantine/{job.id}/1.mp4",
+        ]
+        (item,) = await engine.quarantine.list()
+        await engine.quarantine.release(item.id, by="admin")
+        job = engine.get(job.id)
+        assert job.status is JobStatus.COMPLETED and job.output is not None
+        assert s3_bucket.object_keys() == [
+            f"media/thumbnails/{job.id}.jpg",
+            f"media/videos/{job.id}.mp4",
+        ]
+        stored = engine.stored_file(job.output, check=True)
+        assert stored is not None and stored.size_bytes == item.size_bytes
+
+
+async def test_the_sweep_expires_held_outputs(s3_bucket: Bucket) -> None:
+    async with Engine(Settings(retention_quarantine_days=1)) as engine:
+        job = await _held(engine)
+        rt = engine.runtime
+        assert retention.sweep(rt, now=engine.clock() + timedelta(hours=23)).quarantined == []
+        usage = {r.kind: r for r in engine.storage_usage()}
+        assert usage["quarantine"].objects == 1 and usage["quarantine"].bytes > 0
+        dry = retention.sweep(rt, now=engine.clock() + timedelta(days=1, minutes=1), dry_run=True)
+        assert [q["job_id"] for q in dry.quarantined] == [job.id] and len(
+            s3_bucket.object_keys()
+        ) == 2
+        report = retention.sweep(rt, now=engine.clock() + timedelta(days=1, minutes=1))
+        assert report.objects_deleted == 2 and s3_bucket.object_keys() == []
+        (item,) = await engine.quarantine.list(status="deleted")
+        assert item.resolved_by == "retention"
+        assert "quarantine" not in {r.kind for r in engine.storage_usage()}
+
+
+async def test_deleting_a_video_deletes_its_held_output(s3_bucket: Bucket) -> None:
+    async with Engine(Settings()) as engine:
+        job = await _held(engine)
+        await engine.delete(job.id)
+        assert s3_bucket.object_keys() == []
+        (item,) = await engine.quarantine.list(status="deleted")
+        assert item.job_id == job.id
