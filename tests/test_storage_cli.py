@@ -3,6 +3,7 @@ command starts an engine of its own."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from pathlib import Path
 
@@ -16,7 +17,11 @@ from vidgate.settings import Settings
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
+    # In a thread of its own: the commands call asyncio.run(), which refuses to run where a
+    # loop is already running (a test file before this one in the same xdist worker can leave
+    # one running on the main thread: Playwright's sync API does).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(CliRunner().invoke, app, list(args)).result()
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout
