@@ -197,3 +197,27 @@ def test_local_storage_has_the_same_surface(tmp_path: Path) -> None:
     assert list(storage.keys("thumb")) == []
     with pytest.raises(StorageError):
         storage.open_range("videos/none.mp4")
+
+
+def test_errors_name_the_operation_never_the_credentials(s3_bucket: Bucket, tmp_path: Path) -> None:
+    from tests.s3_support import CREDENTIALS
+
+    storage = S3Storage("no-such-bucket", "", endpoint_url=s3_bucket.endpoint)
+    with pytest.raises(StorageError) as raised:
+        storage.put_file("videos/x.mp4", _file(tmp_path, 100), "video/mp4")
+    message = str(raised.value)
+    assert "NoSuchBucket" in message and "videos/x.mp4" in message
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in message
+    assert CREDENTIALS["AWS_ACCESS_KEY_ID"] not in message
+
+
+def test_the_storage_url_setting_selects_the_backend(s3_bucket: Bucket) -> None:
+    from vidgate.settings import Settings
+    from vidgate.storage.select import open_storage
+
+    chosen = open_storage(Settings())
+    assert isinstance(chosen, S3Storage)
+    assert (chosen.bucket, chosen.prefix) == (s3_bucket.name, "media/")
+    assert isinstance(open_storage(Settings(storage_url=None)), LocalStorage)
+    with pytest.raises(ValueError, match="s3://bucket"):
+        Settings(storage_url="gs://elsewhere")

@@ -162,25 +162,42 @@ def sweep(rt: Runtime, *, now: datetime | None = None, dry_run: bool = False) ->
     now = now or utcnow()
     report = SweepReport(dry_run=dry_run)
     default, own = policies(rt)
+    every = [default, *own.values()]
+    # Only rows older than the shortest period any policy has can have expired: the rest are
+    # never read (and with no period at all, nothing is).
+    asset_days = [d for p in every for d in (p.originals_days, p.renditions_days) if d is not None]
+    held_days = [p.quarantine_days for p in every if p.quarantine_days is not None]
+    rows: list[Any] = []
+    held: list[Any] = []
     with rt.store.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                assets.c.id,
-                assets.c.job_id,
-                assets.c.kind,
-                assets.c.key,
-                assets.c.size_bytes,
-                assets.c.created_at,
-                jobs.c.tenant,
+        if asset_days:
+            rows = list(
+                conn.execute(
+                    sa.select(
+                        assets.c.id,
+                        assets.c.job_id,
+                        assets.c.kind,
+                        assets.c.key,
+                        assets.c.size_bytes,
+                        assets.c.created_at,
+                        jobs.c.tenant,
+                    )
+                    .join(jobs, jobs.c.id == assets.c.job_id)
+                    .where(
+                        assets.c.deleted_at.is_(None),
+                        assets.c.created_at <= now - timedelta(days=min(asset_days)),
+                    )
+                )
             )
-            .join(jobs, jobs.c.id == assets.c.job_id)
-            .where(assets.c.deleted_at.is_(None))
-        ).all()
-        held = (
-            conn.execute(sa.select(quarantine).where(quarantine.c.status == "held"))
-            .mappings()
-            .all()
-        )
+        if held_days:
+            held = list(
+                conn.execute(
+                    sa.select(quarantine).where(
+                        quarantine.c.status == "held",
+                        quarantine.c.created_at <= now - timedelta(days=min(held_days)),
+                    )
+                ).mappings()
+            )
     expired = [
         r
         for r in rows
