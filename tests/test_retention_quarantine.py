@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from tests.conftest import small_request
 from tests.s3_support import Bucket
 from vidgate.engine import Engine, retention
 from vidgate.settings import Settings
 from vidgate.types import Job, JobStatus
+
+pytestmark = pytest.mark.usefixtures("backend")  # SQLite, and PostgreSQL where CI has it
 
 MARKED = "[simulate:unsafe-output] a fox"
 
