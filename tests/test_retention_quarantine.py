@@ -1,5 +1,6 @@
-"""Quarantined outputs on S3 storage: held apart in the bucket, released by a server-side copy,
-expired by the retention sweep, and gone with their video when it is deleted."""
+"""Retention and deletion through the engine on S3 storage (SQLite and PostgreSQL): delivered
+files expired by kind; quarantined outputs held apart in the bucket, released by a server-side
+copy, expired by the sweep, and gone with their video when it is deleted."""
 
 from __future__ import annotations
 
@@ -70,3 +71,21 @@ async def test_deleting_a_video_deletes_its_held_output(s3_bucket: Bucket) -> No
         assert s3_bucket.object_keys() == []
         (item,) = await engine.quarantine.list(status="deleted")
         assert item.job_id == job.id
+
+
+async def test_the_sweep_expires_delivered_files_by_kind(s3_bucket: Bucket) -> None:
+    settings = Settings(retention_originals_days=1, retention_renditions_days=3)
+    async with Engine(settings) as engine:
+        job = await engine.submit(small_request("a kite"))
+        done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=120)
+        assert done.status is JobStatus.COMPLETED and len(s3_bucket.object_keys()) == 2
+        rt = engine.runtime
+        assert retention.sweep(rt, now=engine.clock() + timedelta(hours=23)).assets == []
+        report = retention.sweep(rt, now=engine.clock() + timedelta(days=2))
+        assert [a["kind"] for a in report.assets] == ["video"] and report.objects_deleted == 1
+        assert s3_bucket.object_keys() == [f"media/thumbnails/{job.id}.jpg"]
+        job = engine.get(job.id)
+        assert job.output is not None and job.output.deleted_at is not None
+        assert engine.stored_file(job.output) is None
+        await engine.delete(job.id)  # the rest goes with the video
+        assert s3_bucket.object_keys() == []
