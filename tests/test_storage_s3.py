@@ -13,7 +13,7 @@ import pytest
 
 from tests.s3_support import Bucket
 from vidgate.exceptions import StorageError
-from vidgate.storage import IMMUTABLE, LocalStorage, Storage, content_key
+from vidgate.storage import IMMUTABLE, LocalStorage, Storage, content_key, put_addressed
 from vidgate.storage.s3 import MIN_PART_SIZE, S3Storage, parse_s3_url
 
 MIB = 1024 * 1024
@@ -221,3 +221,21 @@ def test_the_storage_url_setting_selects_the_backend(s3_bucket: Bucket) -> None:
     assert isinstance(open_storage(Settings(storage_url=None)), LocalStorage)
     with pytest.raises(ValueError, match="s3://bucket"):
         Settings(storage_url="gs://elsewhere")
+
+
+@pytest.mark.parametrize("backend_name", ["local", "s3"])
+def test_content_addressed_puts_share_one_object(
+    s3_bucket: Bucket, tmp_path: Path, backend_name: str
+) -> None:
+    storage: Storage = (
+        LocalStorage(tmp_path / "media") if backend_name == "local" else _storage(s3_bucket)
+    )
+    source = _file(tmp_path, 4000)
+    first = put_addressed(storage, source, "video/mp4", suffix=".mp4", cache_control=IMMUTABLE)
+    assert first.key == content_key(first.sha256, ".mp4")
+    copy = tmp_path / "same.mp4"
+    copy.write_bytes(source.read_bytes())
+    again = put_addressed(storage, copy, "video/mp4", suffix=".mp4")
+    assert again == first and list(storage.keys()) == [first.key]
+    with pytest.raises(ValueError):
+        content_key("not-a-digest")

@@ -3,7 +3,15 @@ S3-compatible one (``storage/s3.py``, the ``s3`` extra), chosen by ``storage.sel
 
 from __future__ import annotations
 
-from .base import IMMUTABLE, ObjectInfo, Storage, StoredObject, content_key
+from .base import IMMUTABLE, ObjectInfo, Storage, StoredObject, content_key, put_addressed
 from .local import LocalStorage
 
-__all__ = ["IMMUTABLE", "LocalStorage", "ObjectInfo", "Storage", "StoredObject", "content_key"]
+__all__ = [
+    "IMMUTABLE",
+    "LocalStorage",
+    "ObjectInfo",
+    "Storage",
+    "StoredObject",
+    "content_key",
+    "put_addressed",
+]

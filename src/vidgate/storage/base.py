@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-__all__ = ["IMMUTABLE", "ObjectInfo", "Storage", "StoredObject", "content_key"]
+__all__ = [
+    "IMMUTABLE",
+    "ObjectInfo",
+    "Storage",
+    "StoredObject",
+    "content_key",
+    "put_addressed",
+    "sha256_file",
+]
 
 #: The ``Cache-Control`` of an object whose key never names other bytes (an asset version).
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -37,12 +46,48 @@ class ObjectInfo:
     cache_control: str | None
 
 
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def content_key(sha256: str, suffix: str = "") -> str:
     """The content-addressed key of an object (``objects/<sha256><suffix>``): the same bytes
     always land on the same key, so callers that ask for it share one copy."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError(f"not a hex sha256: {sha256!r}")
     return f"objects/{sha256}{suffix}"
+
+
+def put_addressed(
+    storage: Storage,
+    source: Path,
+    content_type: str,
+    *,
+    suffix: str = "",
+    cache_control: str | None = None,
+) -> StoredObject:
+    """Store ``source`` under its content-addressed key (``content_key``). The same bytes
+    stored before are not sent again: the existing object is checked (size, and its sha256
+    where the backend keeps one) and reused. An object may then be named by several asset
+    rows; ``engine/retention.py`` deletes it with the last of them."""
+    sha256 = sha256_file(source)
+    key = content_key(sha256, suffix)
+    found = storage.head(key)
+    size = source.stat().st_size
+    if found is not None and found.size_bytes == size and found.sha256 in (None, sha256):
+        return StoredObject(
+            key=key,
+            uri=storage.uri(key),
+            size_bytes=size,
+            sha256=sha256,
+            content_type=content_type,
+        )
+    return storage.put_file(key, source, content_type, cache_control=cache_control)
 
 
 @runtime_checkable

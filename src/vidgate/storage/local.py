@@ -11,21 +11,13 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..exceptions import StorageError
-from .base import ObjectInfo, StoredObject
+from .base import ObjectInfo, StoredObject, sha256_file
 
 __all__ = ["LocalStorage", "sha256_file"]
 
 _CHUNK = 1 << 20
 #: Files a put is still writing (``mkstemp`` beside the target): never listed as keys.
 _INCOMING = ".incoming-"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class LocalStorage:

@@ -28,8 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import StorageError
-from .base import ObjectInfo, StoredObject
-from .local import sha256_file
+from .base import ObjectInfo, StoredObject, sha256_file
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
