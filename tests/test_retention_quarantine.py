@@ -5,12 +5,14 @@ copy, expired by the sweep, and gone with their video when it is deleted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
 
 from tests.conftest import small_request
 from tests.s3_support import Bucket
+from tests.support import until
 from vidgate.engine import Engine, retention
 from vidgate.settings import Settings
 from vidgate.types import Job, JobStatus
@@ -89,3 +91,26 @@ async def test_the_sweep_expires_delivered_files_by_kind(s3_bucket: Bucket) -> N
         assert engine.stored_file(job.output) is None
         await engine.delete(job.id)  # the rest goes with the video
         assert s3_bucket.object_keys() == []
+
+
+async def test_the_sweeper_loop_runs_every_interval(s3_bucket: Bucket) -> None:
+    # Kept for about a tenth of a millisecond, swept every 50 ms: the loop `vidgate serve` runs.
+    settings = Settings(
+        retention_originals_days=1e-9, retention_renditions_days=1e-9, retention_interval=0.05
+    )
+    async with Engine(settings) as engine:
+        job = await engine.submit(small_request("a kite"))
+        done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=120)
+        assert done.status is JobStatus.COMPLETED
+        sweeper = asyncio.create_task(engine.retention_loop())
+        try:
+            await until(lambda: _empty(s3_bucket), 30, what="the sweeper to empty the bucket")
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        assert engine.get(job.id).output.deleted_at is not None  # type: ignore[union-attr]
+
+
+async def _empty(bucket: Bucket) -> bool:
+    return await asyncio.to_thread(bucket.object_keys) == []
