@@ -14,7 +14,9 @@ from tests.conftest import small_request
 from tests.s3_support import Bucket
 from tests.support import until
 from vidgate.engine import Engine, retention
+from vidgate.exceptions import JobNotFound, StorageError
 from vidgate.settings import Settings
+from vidgate.storage.s3 import S3Storage
 from vidgate.types import Job, JobStatus
 
 pytestmark = pytest.mark.usefixtures("backend")  # SQLite, and PostgreSQL where CI has it
@@ -114,3 +116,23 @@ async def test_the_sweeper_loop_runs_every_interval(s3_bucket: Bucket) -> None:
 
 async def _empty(bucket: Bucket) -> bool:
     return await asyncio.to_thread(bucket.object_keys) == []
+
+
+async def test_a_delete_that_storage_refused_can_be_tried_again(s3_bucket: Bucket) -> None:
+    async with Engine(Settings()) as engine:
+        job = await engine.submit(small_request("a kite"))
+        done = await asyncio.wait_for(engine.wait(job.id, interval=0.02), timeout=120)
+        assert done.status is JobStatus.COMPLETED
+        rt = engine.runtime
+        working = rt.storage
+        # The same server, a bucket that is not there: every delete is refused (NoSuchBucket).
+        rt.storage = S3Storage("no-such-bucket", "media/", endpoint_url=s3_bucket.endpoint)
+        with pytest.raises(StorageError, match="NoSuchBucket"):
+            await engine.delete(job.id)
+        rt.storage = working
+        assert engine.get(job.id).id == job.id, "still visible: the delete did not finish"
+        assert engine.stored_file(engine.get(job.id).output) is None  # type: ignore[arg-type]
+        await engine.delete(job.id)
+        assert s3_bucket.object_keys() == []
+        with pytest.raises(JobNotFound):
+            engine.get(job.id)

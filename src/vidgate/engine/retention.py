@@ -117,23 +117,30 @@ def _mark(conn: sa.Connection, ids: list[str], reason: str, now: datetime) -> li
 
 
 def delete_job_files(rt: Runtime, job_id: str) -> int:
-    """Remove every stored file of a deleted job: its assets (unless shared) and its held
-    quarantine files. How many objects were deleted."""
+    """Remove every stored file of a job being deleted: its assets (unless shared) and its held
+    quarantine files. How many objects were deleted. Raises ``StorageError`` when storage
+    fails; calling it again finishes the work."""
     now = utcnow()
     with rt.store.engine.begin() as conn:
-        ids = list(conn.execute(sa.select(assets.c.id).where(assets.c.job_id == job_id)).scalars())
-        keys = _mark(conn, ids, "delete", now)
+        rows = conn.execute(
+            sa.select(assets.c.id, assets.c.key).where(assets.c.job_id == job_id)
+        ).all()
+        _mark(conn, [r.id for r in rows], "delete", now)
+        # Every key of the job, marked now or by an earlier try whose storage call failed: a
+        # DELETE that is tried again removes what the first one could not.
+        keys = [r.key for r in rows]
+        # Held items become deleted; deleted ones are removed again (idempotent), in case an
+        # earlier try stopped half way. Released items' files were moved to servable keys.
         held = conn.execute(
             sa.select(quarantine.c.id, quarantine.c.video_key, quarantine.c.thumbnail_key).where(
-                quarantine.c.job_id == job_id, quarantine.c.status == "held"
+                quarantine.c.job_id == job_id, quarantine.c.status.in_(("held", "deleted"))
             )
         ).all()
-        if held:
-            conn.execute(
-                quarantine.update()
-                .where(quarantine.c.id.in_([h.id for h in held]), quarantine.c.status == "held")
-                .values(status="deleted", resolved_at=now, resolved_by="video deleted")
-            )
+        conn.execute(
+            quarantine.update()
+            .where(quarantine.c.job_id == job_id, quarantine.c.status == "held")
+            .values(status="deleted", resolved_at=now, resolved_by="video deleted")
+        )
     deleted = len(remove_unreferenced(rt, keys)[0])
     for item in held:
         for key in (item.video_key, item.thumbnail_key):

@@ -558,8 +558,10 @@ class Engine:
         job = self.get(job_id, tenant=tenant)
         if not job.done:
             job = await self.cancel(job_id, tenant=tenant)
-        await asyncio.to_thread(self.runtime.store.mark_deleted, job_id)
+        # Files first: when storage fails the job stays visible, and deleting it again
+        # finishes the work (its rows are already marked, so nothing serves them meanwhile).
         await asyncio.to_thread(retention.delete_job_files, self.runtime, job_id)
+        await asyncio.to_thread(self.runtime.store.mark_deleted, job_id)
         return job
 
     @property
