@@ -84,6 +84,10 @@ def _check_headers(http: httpx.Client, path: str, body: bytes, cache: str) -> No
     assert full.headers["cache-control"] == cache
     assert full.headers["content-type"] == "video/mp4"
     assert "vary" not in full.headers, "no Origin sent: nothing varies"
+    head = http.head(path)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(body))
+    assert head.headers["etag"] == full.headers["etag"]
     for tag in (f'"{sha}"', f'W/"{sha}"', f'"other", "{sha}"', "*"):
         again = http.get(path, headers={"If-None-Match": tag})
         assert again.status_code == 304 and again.content == b"", tag

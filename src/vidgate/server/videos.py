@@ -340,6 +340,18 @@ async def content(
     return file_response(request, gw.settings, stored, cache_control=PRIVATE)
 
 
+@router.head("/videos/{video_id}/content", include_in_schema=False)
+async def content_head(
+    video_id: str,
+    request: Request,
+    variant: str = "video",
+    who: Principal = Depends(principal),
+    gw: Gateway = Depends(gateway),
+) -> Response:
+    """HEAD: the GET's status and headers without the body (CDNs and players ask)."""
+    return await content(video_id, request, variant, who, gw)
+
+
 @router.options("/videos/{video_id}/content", include_in_schema=False)
 async def content_preflight(request: Request, gw: Gateway = Depends(gateway)) -> Response:
     return preflight(request, gw.settings)
@@ -366,6 +378,19 @@ async def signed_file(
     # The link names one job's variant, whose bytes never change: cacheable for a year by
     # anyone holding it (see the README's "Fronting vidgate with a CDN" on expiry).
     return file_response(request, gw.settings, stored, cache_control=IMMUTABLE)
+
+
+@router.head("/files/{video_id}/{variant}", include_in_schema=False)
+async def signed_file_head(
+    video_id: str,
+    variant: str,
+    request: Request,
+    expires: int = 0,
+    sig: str = "",
+    gw: Gateway = Depends(gateway),
+) -> Response:
+    """HEAD: the GET's status and headers without the body."""
+    return await signed_file(video_id, variant, request, expires, sig, gw)
 
 
 @router.options("/files/{video_id}/{variant}", include_in_schema=False)
