@@ -60,6 +60,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     # The content scan runs with the cheap marker scanner only (tests/test_safety_scan.py runs
     # the technical checks and the real models where it means to).
     monkeypatch.setenv("VIDGATE_SCANNERS", "marker")
+    # Every job makes its delivery set; here the cheap part only (the original kept, the
+    # browser-safe MP4): tests/test_delivery_engine.py runs the default profile.
+    monkeypatch.setenv(
+        "VIDGATE_DELIVERY_PROFILE",
+        '{"tiers": [], "hls": false, "poster": false, "sprite": false, "preview": false}',
+    )
     monkeypatch.delenv("VIDGATE_DATABASE_URL", raising=False)
     monkeypatch.delenv("VIDGATE_CATALOG_DIR", raising=False)
     for provider in load_catalog().providers.values():

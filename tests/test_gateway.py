@@ -4,6 +4,7 @@ delivery, client webhooks, the SSRF guard, metrics and the access log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -44,6 +45,28 @@ class Server:
         )
 
 
+@contextlib.contextmanager
+def running_gateway(home: Path, *, signed_links: bool = False, **values: Any) -> Iterator[Server]:
+    """``vidgate serve`` (worker included) in a thread on a free loopback port, with the
+    tests' fast timings; ``signed_links`` sets ``VIDGATE_PUBLIC_URL`` to its own address."""
+    port = free_port()
+    fast: dict[str, Any] = {
+        "simulated_latency": 0.3,
+        "poll_interval": 0.05,
+        "queue_poll_interval": 0.1,
+    }
+    if signed_links:
+        fast["public_url"] = f"http://127.0.0.1:{port}"
+    settings = Settings(home=home, **{**fast, **values})
+    app = create_app(settings)
+    server, thread = _serve(app, port)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", settings, app.state.gateway.tenants)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -55,25 +78,14 @@ def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("gateway")
-    port = free_port()
-    settings = Settings(
-        home=home,
-        simulated_latency=0.3,
-        poll_interval=0.05,
-        queue_poll_interval=0.1,
+    with running_gateway(
+        tmp_path_factory.mktemp("gateway"),
+        signed_links=True,  # signed links are made only from VIDGATE_PUBLIC_URL
         webhook_retry_base=0.1,
         ssrf_allow=["127.0.0.1"],
         max_body_bytes=2_000_000,
-        public_url=f"http://127.0.0.1:{port}",  # signed links are made only from this
-    )
-    app = create_app(settings)
-    server, thread = _serve(app, port)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", settings, app.state.gateway.tenants)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    ) as server:
+        yield server
 
 
 def wait_done(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:

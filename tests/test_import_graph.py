@@ -102,12 +102,15 @@ LAYERS = (
     # parts): they import nothing of vidgate's.
     ("vidgate.priority", "vidgate.prompt_model"),
     ("vidgate.types",),
+    # The delivery floor (renditions, HLS, stills): media work only, below everything that
+    # routes, charges or runs jobs.
+    ("vidgate.delivery",),
     ("vidgate.catalog",),
     ("vidgate.prompts",),
     ("vidgate.providers",),
     ("vidgate.routing",),
     ("vidgate.ranking",),
-    ("vidgate.accounting", "vidgate.safety", "vidgate.caching"),
+    ("vidgate.accounting", "vidgate.safety", "vidgate.caching", "vidgate.provenance"),
     ("vidgate.engine",),
     ("vidgate.server",),
     ("vidgate.cli",),

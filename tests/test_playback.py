@@ -9,29 +9,13 @@ from typing import Any
 import pytest
 
 from tests.browser import assert_plays, play
-from tests.test_gateway import Server, _serve, wait_done
-from vidgate.server import create_app
-from vidgate.settings import Settings
-from vidgate.simulator.server import free_port
+from tests.test_gateway import Server, running_gateway, wait_done
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    settings = Settings(
-        home=tmp_path_factory.mktemp("playback"),
-        simulated_latency=0.2,
-        poll_interval=0.05,
-        queue_poll_interval=0.1,
-        public_url=f"http://127.0.0.1:{port}",
-    )
-    app = create_app(settings)
-    server, thread = _serve(app, port)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", settings, app.state.gateway.tenants)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with running_gateway(tmp_path_factory.mktemp("playback"), signed_links=True) as server:
+        yield server
 
 
 def test_the_delivered_mp4_plays_in_chromium(gateway: Server, chromium: Any) -> None:

@@ -11,10 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.test_gateway import Server, _serve, wait_done
-from vidgate.server import create_app
-from vidgate.settings import Settings
-from vidgate.simulator.server import free_port
+from tests.test_gateway import Server, running_gateway, wait_done
 
 SMALL = {"duration": 1, "resolution": "360p", "aspect_ratio": "16:9"}
 PARTS = {
@@ -29,18 +26,8 @@ PARTS = {
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("prompts-gateway")
-    port = free_port()
-    settings = Settings(
-        home=home, simulated_latency=0.3, poll_interval=0.05, queue_poll_interval=0.1
-    )
-    app = create_app(settings)
-    server, thread = _serve(app, port)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", settings, app.state.gateway.tenants)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with running_gateway(tmp_path_factory.mktemp("prompts-gateway")) as server:
+        yield server
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -50,13 +50,14 @@ def test_usage_sweep_and_policy(monkeypatch: pytest.MonkeyPatch) -> None:
         and dry["dry_run"]
         and {a["kind"] for a in dry["assets"]}
         == {
+            "original",
             "video",
             "thumbnail",
         }
     )
     assert video.is_file(), "a dry run deletes nothing"
     code, out = run("storage", "sweep")
-    assert code == 0 and "2 expired file(s)" in out and "2 object(s) deleted" in out
+    assert code == 0 and "3 expired file(s)" in out and "3 object(s) deleted" in out
     assert not video.exists()
     code, out = run("storage", "usage", "--json")
     assert json.loads(out)["usage"] == []

@@ -72,6 +72,7 @@ def test_keys_create_json_reports_the_limits() -> None:
         "default_priority": None,
         "strategies": {},
         "cache_similarity": None,
+        "delivery_profile": None,
     }
 
 

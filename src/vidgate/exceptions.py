@@ -19,10 +19,12 @@ engine does next (see ``vidgate.types.Outcome``)::
     │   │   └── UnknownTemplateVariable template_variable_unknown
     │   ├── PromptInvalid               prompt_invalid           (with a stable ``reason``)
     │   ├── InvalidSafetyPolicy         safety_policy_invalid    (a policy that cannot be used)
+    │   ├── InvalidDeliveryProfile      delivery_profile_invalid (a profile that cannot be used)
     │   └── ContentBlocked              content_rejected         (422: the safety policy blocks it)
     ├── TemplateNotFound                template_not_found       (no such template or version)
     ├── JobNotFound                     not_found
     ├── NotFound                        not_found                (gateway: no such route, delivery)
+    │   └── VariantNotAvailable         variant_not_available    (no such delivered variant)
     ├── TenantNotFound                  not_found                (gateway admin: no such tenant)
     ├── MethodNotAllowed                method_not_allowed       (gateway: wrong HTTP method)
     ├── ContentNotReady                 content_not_ready        (gateway: no video file yet)
@@ -50,8 +52,10 @@ engine does next (see ``vidgate.types.Outcome``)::
     ├── MediaError                      media_error
     │   ├── MediaUnreadable             media_unreadable         not a decodable video
     │   ├── OutputMismatch              output_mismatch          not what was asked for
-    │   └── OutputDefective             output_defective         black, frozen, short, silent
+    │   ├── OutputDefective             output_defective         black, frozen, short, silent
+    │   └── DeliveryFailed              delivery_failed          renditions could not be made
     ├── StorageError                    storage_error
+    ├── ProvenanceError                 provenance_failed        (a file could not be signed)
     ├── JobTimeout                      timeout
     └── JobCanceled                     canceled
 
@@ -80,6 +84,9 @@ __all__ = [
     "ContentBlocked",
     "ContentRejected",
     "InvalidSafetyPolicy",
+    "InvalidDeliveryProfile",
+    "VariantNotAvailable",
+    "DeliveryFailed",
     "PromptInvalid",
     "OutputBlocked",
     "OutputDefective",
@@ -103,6 +110,7 @@ __all__ = [
     "ModerationUnavailable",
     "ModelRetired",
     "OutputMismatch",
+    "ProvenanceError",
     "ProviderAuthError",
     "ProviderError",
     "ProviderRejectedRequest",
@@ -260,6 +268,13 @@ class InvalidSafetyPolicy(InvalidRequest):
     code = "safety_policy_invalid"
 
 
+class InvalidDeliveryProfile(InvalidRequest):
+    """A delivery profile (``VIDGATE_DELIVERY_PROFILE`` or a tenant's) that cannot be used: not
+    JSON, an unknown key, a wrong type or an unknown tier. ``details.field`` names the key."""
+
+    code = "delivery_profile_invalid"
+
+
 class ContentBlocked(InvalidRequest):
     """The safety policy blocks this request's content before anything was submitted or
     reserved. ``details["categories"]`` name the categories and ``details["stage"]`` where it
@@ -301,6 +316,13 @@ class NotFound(VidgateError):
     code = "not_found"
     http_status = 404
     outcome = "user_error"
+
+
+class VariantNotAvailable(NotFound):
+    """A video has no delivered file of the asked variant; ``details.available`` lists the
+    variants it has."""
+
+    code = "variant_not_available"
 
 
 class TenantNotFound(VidgateError):
@@ -565,10 +587,24 @@ class OutputDefective(MediaError):
     code = "output_defective"
 
 
+class DeliveryFailed(MediaError):
+    """The delivery set (renditions, HLS, stills) could not be made from a validated output."""
+
+    code = "delivery_failed"
+
+
 class StorageError(VidgateError):
     code = "storage_error"
     retryable = True
     outcome = "retryable"
+
+
+class ProvenanceError(VidgateError):
+    """A file could not be given its Content Credentials (C2PA manifest): the file is not what
+    its name says, or the C2PA library refused it. A bad certificate or key is a
+    ``ConfigurationError`` instead; key material never reaches the message."""
+
+    code = "provenance_failed"
 
 
 class JobTimeout(VidgateError):

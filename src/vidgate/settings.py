@@ -19,6 +19,8 @@ import platformdirs
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vidgate.delivery.profile import DeliveryProfile, parse_profile
+
 from .priority.model import DEFAULT_STRATEGIES, Priority, Strategy, parse_strategies
 from .priority.window import BatchWindow
 
@@ -196,8 +198,8 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=256,
-        description="processes one worker runs probe, validation and thumbnails in "
-        "(default: CPU count - 1, at least 1)",
+        description="processes one worker runs probe, validation, thumbnails, the content scan "
+        "and the delivery set (renditions, HLS, stills) in (default: CPU count - 1, at least 1)",
     )
     scanners: str | None = Field(
         default=None,
@@ -213,6 +215,13 @@ class Settings(BaseSettings):
         le=64,
         description="frames spread evenly over a video that the scanners look at, besides the "
         "first, the last and the first frame of each scene",
+    )
+    delivery_profile: str | None = Field(
+        default=None,
+        description="what every job delivers (a tenant's own profile is merged over it), JSON: "
+        '{"tiers": ["720p", "480p"], "webm": false, "av1": false, "hls": true, "poster": true, '
+        '"sprite": true, "preview": true}; default: the browser-safe MP4 at the source size, a '
+        "480p tier, HLS, poster, sprite and preview",
     )
     simulated_latency: float = Field(
         default=4.0, ge=0, description="seconds the simulated provider takes to 'generate'"
@@ -365,7 +374,14 @@ class Settings(BaseSettings):
     def _window(self) -> Settings:
         if self.batch_window is not None and self.batch_window.strip():
             BatchWindow.parse(self.batch_window, self.batch_timezone)
+        if self.delivery_profile is not None:
+            parse_profile(self.delivery_profile, where="VIDGATE_DELIVERY_PROFILE")
         return self
+
+    @property
+    def resolved_delivery_profile(self) -> DeliveryProfile:
+        """``VIDGATE_DELIVERY_PROFILE`` over the built-in default."""
+        return parse_profile(self.delivery_profile, where="VIDGATE_DELIVERY_PROFILE")
 
     @property
     def resolved_batch_window(self) -> BatchWindow | None:
@@ -373,6 +389,40 @@ class Settings(BaseSettings):
         if self.batch_window is None or not self.batch_window.strip():
             return None
         return BatchWindow.parse(self.batch_window, self.batch_timezone)
+
+    # -- provenance: Content Credentials (C2PA) on every delivered file --
+    deployment_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="this deployment's name as written into every file's Content Credentials "
+        "(e.g. `acme-prod`); unset names none",
+    )
+    c2pa_cert: Path | None = Field(
+        default=None,
+        description="PEM file of the operator's C2PA signing certificate chain (end-entity "
+        "first, then intermediates; not the root); with c2pa_key, delivered files are signed",
+    )
+    c2pa_key: Path | None = Field(
+        default=None,
+        description="PEM file of the private key of c2pa_cert (unencrypted PKCS#8; EC P-256/"
+        "384/521, RSA or Ed25519); read by the signing process only, never logged",
+    )
+    c2pa_tsa_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="an RFC 3161 time-stamp authority the signer asks to countersign each "
+        "manifest (so it stays valid after the certificate expires); unset: no time-stamp",
+    )
+    c2pa_trust_anchors: Path | None = Field(
+        default=None,
+        description="PEM file of root certificates `vidgate provenance` trusts; a signer "
+        "chaining to one is reported `trusted`, any other valid signature `valid`",
+    )
+    c2pa_required: bool = Field(
+        default=False,
+        description="refuse to deliver unsigned files: without c2pa_cert and c2pa_key, "
+        "signing fails with a configuration error instead of delivering without credentials",
+    )
 
     # -- where providers are (their simulator twins in tests and demos) --
     simulator_url: str | None = Field(

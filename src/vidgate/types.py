@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
@@ -118,6 +118,8 @@ class Phase(StrEnum):
     SCANNING = "scanning"
     THUMBNAILING = "thumbnailing"
     STORING = "storing"
+    #: Renditions, HLS, poster, sprite and preview (``delivery.build``, in the media lane).
+    DELIVERING = "delivering"
     DONE = "done"
 
 
@@ -372,11 +374,52 @@ class MediaInfo(BaseModel):
         return self.width / self.height if self.height else 0.0
 
 
+class RenditionFacts(BaseModel):
+    """What a delivered variant is (``delivery.build.Rendition``), measured on the file."""
+
+    variant: str = Field(
+        description="original, video, 720p, 480p…, webm, av1, hls, poster, sprite, sprite_vtt, "
+        "preview, thumbnail"
+    )
+    files: list[str] = Field(description="its files, the variant's own first (HLS: the master)")
+    keys: list[str] = Field(default_factory=list, description="their keys in storage")
+    codec: str
+    codecs: str | None = Field(default=None, description="RFC 6381, for a <source type>")
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    bitrate: int | None = Field(default=None, description="bits per second")
+    duration: float | None = Field(default=None, description="seconds")
+    bytes: int = Field(description="all its files together")
+    sha256: str = Field(description="of its first file")
+    remuxed: bool = Field(default=False, description="the source's streams copied, no encode")
+
+
+_ASSET_ORDER = ("original", "video", "tiers", "webm", "av1", "hls", "poster", "thumbnail")
+_ASSET_ORDER_LATE = ("sprite", "sprite_vtt", "preview")
+
+
+def asset_order(kind: str) -> tuple[int, int]:
+    """Where an asset kind is listed: the original, the video, its tiers largest first, the
+    other codecs, HLS, then the stills."""
+    if kind.endswith("p") and kind[:-1].isdigit():
+        return _ASSET_ORDER.index("tiers"), -int(kind[:-1])
+    if kind in _ASSET_ORDER:
+        return _ASSET_ORDER.index(kind), 0
+    if kind in _ASSET_ORDER_LATE:
+        return len(_ASSET_ORDER) + _ASSET_ORDER_LATE.index(kind), 0
+    return len(_ASSET_ORDER) + len(_ASSET_ORDER_LATE), 0
+
+
 class Asset(BaseModel):
-    """A stored file: the output video or its thumbnail."""
+    """A stored file: the output video, its thumbnail, or a delivered variant (``facts``)."""
 
     id: str
-    kind: str = Field(description="video | thumbnail")
+    kind: str = Field(
+        description="video | thumbnail | original | 720p | 480p | … | webm | av1 | hls | poster "
+        "| sprite | sprite_vtt | preview"
+    )
     key: str = Field(description="the key in the storage backend")
     uri: str = Field(description="where to fetch it: a file path for local storage")
     content_type: str
@@ -388,6 +431,40 @@ class Asset(BaseModel):
         description="when its stored object was removed (the video was deleted, or the "
         "retention policy expired it); None while it is stored",
     )
+    #: A delivered variant's facts; kept in the row's ``media`` JSON under ``rendition``.
+    facts: RenditionFacts | None = Field(default=None, exclude=True)
+
+    def row(self) -> dict[str, Any]:
+        """The ``assets`` row's columns (the facts folded into ``media``)."""
+        row = self.model_dump(mode="json")
+        if self.facts is not None:
+            row["media"] = {**(row["media"] or {}), "rendition": self.facts.model_dump(mode="json")}
+        return row
+
+    @classmethod
+    def from_row(cls, row: Any) -> Asset:
+        """An ``assets`` row (a mapping) back into an :class:`Asset`."""
+        media = row["media"] or {}
+        facts = media.get("rendition")
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            key=row["key"],
+            uri=row["uri"],
+            content_type=row["content_type"],
+            size_bytes=row["size_bytes"],
+            sha256=row["sha256"],
+            media=MediaInfo.model_validate(media) if "container" in media else None,
+            facts=RenditionFacts.model_validate(facts) if facts else None,
+            deleted_at=_utc(row.get("deleted_at")),
+        )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A timestamp as stored (SQLite hands back naive UTC ones), made aware."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 class CostBasis(StrEnum):
@@ -550,6 +627,8 @@ class Job(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     output: Asset | None = None
     thumbnail: Asset | None = None
+    #: Every stored file of the job, one per kind: the output, its thumbnail and the delivery set.
+    assets: list[Asset] = Field(default_factory=list)
     quote: CostQuote | None = None
     cost_usd: float | None = None
     error: JobError | None = None

@@ -34,6 +34,7 @@ from ..catalog import Catalog
 from ..exceptions import VidgateError
 from ..settings import Settings
 from ..storage import IMMUTABLE, Storage
+from ..storage.base import StoredObject
 from ..types import Asset, CacheHit, VideoRequest, new_id
 from .key import CacheKey, request_key
 from .similar import Embedder, cosine, from_bytes, load_embedder, to_bytes
@@ -150,38 +151,67 @@ class ResultCache:
         if "video" not in found:
             return None
         copies: list[Asset] = []
-        for kind in ("video", "thumbnail"):
-            asset = found.get(kind)
-            if asset is None or asset.deleted_at is not None:
+        for kind, asset in found.items():
+            if asset.deleted_at is not None:  # removed by a delete or the retention policy
                 if kind == "video":
+                    self.discard(copies)
                     return None
                 continue
-            target = f"{kind}s/{job_id}{Path(asset.key).suffix}"
             try:
-                stored = self.storage.copy(
-                    asset.key, target, asset.content_type, cache_control=IMMUTABLE
-                )
-            except VidgateError:  # the earlier file is gone (or storage failed): a miss
-                self.discard(copies)
+                copied = self._copy_asset(asset, hit.job_id, job_id)
+            except VidgateError:
+                copied = None
+            if copied is None:
                 if kind == "video":
+                    self.discard(copies)
                     return None
-                continue
-            copies.append(
-                asset.model_copy(
-                    update={
-                        "id": new_id("asset"),
-                        "key": stored.key,
-                        "uri": stored.uri,
-                        "size_bytes": stored.size_bytes,
-                        "sha256": stored.sha256,
-                    }
-                )
-            )
+                continue  # a still or rendition gone from storage: the copy goes without it
+            copies.append(copied)
         return copies
+
+    def _copy_asset(self, asset: Asset, old_job: str, job_id: str) -> Asset | None:
+        """One asset's files under the new job's keys (every file of a delivered variant: an
+        HLS set's playlists and segments too); None when one of them is gone."""
+        keys = asset.facts.keys if asset.facts is not None and asset.facts.keys else [asset.key]
+        stored: list[StoredObject] = []
+        for key in keys:
+            if old_job in key:
+                target = key.replace(old_job, job_id, 1)
+            else:
+                target = f"{asset.kind}s/{job_id}{Path(key).suffix}"
+            content_type = asset.content_type if key == asset.key else _type_of(key)
+            try:
+                # Through the storage interface: an atomic put locally, a server-side copy on
+                # S3; a source that is gone raises, and the copy is a miss.
+                stored.append(self.storage.copy(key, target, content_type, cache_control=IMMUTABLE))
+            except VidgateError:
+                self.discard_keys([s.key for s in stored])
+                raise
+        main = stored[keys.index(asset.key)] if asset.key in keys else stored[0]
+        facts = (
+            asset.facts.model_copy(update={"keys": [s.key for s in stored]})
+            if asset.facts is not None
+            else None
+        )
+        return asset.model_copy(
+            update={
+                "id": new_id("asset"),
+                "key": main.key,
+                "uri": main.uri,
+                "size_bytes": main.size_bytes,
+                "sha256": main.sha256,
+                "facts": facts,
+            }
+        )
+
+    def discard_keys(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.storage.delete(key)
 
     def discard(self, copies: Sequence[Asset]) -> None:
         """Remove copies made for a job that was then not created."""
         for asset in copies:
+            self.discard_keys(asset.facts.keys if asset.facts is not None else [asset.key])
             self.storage.delete(asset.key)
 
 
@@ -196,3 +226,12 @@ def _hit(
         model=entry.model,
         similarity=similarity,
     )
+
+
+def _type_of(key: str) -> str:
+    """The content type of one file of a delivered set (an HLS playlist or segment)."""
+    return {
+        ".m3u8": "application/vnd.apple.mpegurl",
+        ".m4s": "video/iso.segment",
+        ".mp4": "video/mp4",
+    }.get(Path(key).suffix.lower(), "application/octet-stream")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from .._clock import as_utc
 from ..db import assets, jobs, result_cache, tenants
-from ..types import Asset, JobStatus, MediaInfo
+from ..types import Asset, JobStatus
 from .key import CacheKey
 
 __all__ = ["CacheStore", "Entry"]
@@ -140,20 +140,7 @@ class CacheStore:
         """The stored files of a job (its video and thumbnail)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(assets).where(assets.c.job_id == job_id)).mappings()
-            return [
-                Asset(
-                    id=r["id"],
-                    kind=r["kind"],
-                    key=r["key"],
-                    uri=r["uri"],
-                    content_type=r["content_type"],
-                    size_bytes=r["size_bytes"],
-                    sha256=r["sha256"],
-                    media=MediaInfo.model_validate(r["media"]) if r["media"] else None,
-                    deleted_at=r["deleted_at"],
-                )
-                for r in rows
-            ]
+            return [Asset.from_row(r) for r in rows]
 
     def threshold(self, tenant: str) -> float | None:
         """The tenant's own similarity threshold, or None to use the setting."""

@@ -12,6 +12,7 @@ from . import (
     jobs,
     keys,
     probe,
+    provenance,
     quarantine,
     safety,
     serve,
@@ -47,6 +48,7 @@ app.command("models")(catalog_cmds.models)
 app.command("providers")(catalog_cmds.providers)
 app.add_typer(jobs.app, name="jobs")
 app.command("probe")(probe.probe_cmd)
+app.command("provenance")(provenance.provenance)
 app.command("worker")(worker.worker)
 app.command("simulator")(simulator.simulator)
 app.command("serve")(serve.serve)

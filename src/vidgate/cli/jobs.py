@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..engine import Engine
 from ..settings import Settings
-from ..types import Job, JobStatus, Phase
+from ..types import Asset, Job, JobStatus, Phase
 from ._console import friendly, out, print_json
 
 app = typer.Typer(help="List and inspect jobs.", no_args_is_help=True)
@@ -238,6 +238,9 @@ def _outcome_rows(grid: Table, job: Job) -> None:
                 f"{m.width}x{m.height}, {m.duration:.2f} s, {m.fps or 0:g} fps, "
                 f"{m.video_codec}, {m.size_bytes / 1e6:.2f} MB",
             )
+    delivered = [a for a in job.assets if a.facts is not None]
+    if delivered:
+        grid.add_row("delivered", escape(", ".join(_asset_line(a) for a in delivered)))
     if job.error is not None:
         grid.add_row(
             "error", f"[red]{escape(f'[{job.error.code}]')}[/] {escape(job.error.message)}"
@@ -279,3 +282,12 @@ def _scan_row(grid: Table, job: Job) -> None:
     if scan.quarantine_id:
         parts.append(f"quarantine {scan.quarantine_id}" + (" (released)" if scan.released else ""))
     grid.add_row("scan", escape("; ".join(parts)))
+
+
+def _asset_line(asset: Asset) -> str:
+    """``480p 854x480 h264 0.41 MB``: a delivered variant in a few words."""
+    facts = asset.facts
+    assert facts is not None
+    size = f" {facts.width}x{facts.height}" if facts.width and facts.height else ""
+    how = " (remux)" if facts.remuxed else ""
+    return f"{asset.kind}{size} {facts.codec} {facts.bytes / 1e6:.2f} MB{how}"

@@ -173,6 +173,8 @@ tenants = sa.Table(
     sa.Column("default_priority", sa.String(16)),  # critical | standard | batch; None: settings
     sa.Column("strategies", sa.JSON),  # {priority: strategy}; a priority absent: settings
     sa.Column("cache_similarity", sa.Float),  # cache: "similar" threshold; None: the setting's
+    # The tenant's own delivery profile (JSON text, merged over VIDGATE_DELIVERY_PROFILE).
+    sa.Column("delivery_profile", sa.Text),
     # Days to keep originals, renditions, quarantined files ({originals_days, …}); None: settings.
     sa.Column("retention", sa.JSON),
     sa.Column("created_at", _ts, nullable=False),

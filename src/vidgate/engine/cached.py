@@ -56,7 +56,7 @@ def create_cached_job(
         its ``video.completed`` event. No ledger row: it was never reserved."""
         now = utcnow()
         for asset in copies:
-            row = asset.model_dump(mode="json")
+            row = asset.row()
             conn.execute(assets.insert().values(job_id=job_id, created_at=now, **row))
         conn.execute(
             jobs.update()

@@ -19,6 +19,7 @@ __all__ = [
     "AttemptResult",
     "AttemptSucceeded",
     "CandidatePayload",
+    "DeliveryPayload",
     "ChargePayload",
     "EndedPayload",
     "ErrorPayload",
@@ -75,6 +76,9 @@ class PlanPayload(TypedDict):
     #: Whether the job's attempts scan their outputs (missing in checkpoints from before the
     #: scan existed: those replay without it).
     scan: NotRequired[bool]
+    #: Whether the job makes its delivery set before it completes (missing in checkpoints from
+    #: before delivery existed: those replay without the step).
+    deliver: NotRequired[bool]
     #: ``VIDGATE_OUTAGE_WAIT`` when the job was routed (missing in checkpoints from before it
     #: existed: those replay without the wait).
     outage_wait: NotRequired[float]
@@ -193,3 +197,10 @@ class AttemptDone(TypedDict):
 
 #: The content scan's verdict (``types.OutputScan`` as JSON).
 ScanPayload = dict[str, Any]
+
+
+class DeliveryPayload(TypedDict):
+    """What the deliver step made: the variants, in build order, and the lane's seconds."""
+
+    variants: list[str]
+    seconds: float

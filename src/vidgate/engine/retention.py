@@ -99,12 +99,20 @@ def remove_unreferenced(rt: Runtime, keys: Iterable[str]) -> tuple[list[str], in
     return deleted, kept
 
 
+def asset_keys(key: str, media: Any) -> list[str]:
+    """Every stored key of an asset row: its own, and a delivered variant's other files (an
+    HLS set's playlists and segments, kept in ``media.rendition.keys``)."""
+    facts = media.get("rendition") if isinstance(media, dict) else None
+    extra = facts.get("keys") if isinstance(facts, dict) else None
+    return [key, *(k for k in (extra or ()) if isinstance(k, str) and k != key)]
+
+
 def _mark(conn: sa.Connection, ids: list[str], reason: str, now: datetime) -> list[str]:
     """Mark the live rows among ``ids`` deleted; their keys."""
     if not ids:
         return []
     rows = conn.execute(
-        sa.select(assets.c.id, assets.c.key).where(
+        sa.select(assets.c.id, assets.c.key, assets.c.media).where(
             assets.c.id.in_(ids), assets.c.deleted_at.is_(None)
         )
     ).all()
@@ -113,7 +121,7 @@ def _mark(conn: sa.Connection, ids: list[str], reason: str, now: datetime) -> li
         .where(assets.c.id.in_([r.id for r in rows]))
         .values(deleted_at=now, deleted_reason=reason)
     )
-    return [r.key for r in rows]
+    return [k for r in rows for k in asset_keys(r.key, r.media)]
 
 
 def delete_job_files(rt: Runtime, job_id: str) -> int:
@@ -123,12 +131,12 @@ def delete_job_files(rt: Runtime, job_id: str) -> int:
     now = utcnow()
     with rt.store.engine.begin() as conn:
         rows = conn.execute(
-            sa.select(assets.c.id, assets.c.key).where(assets.c.job_id == job_id)
+            sa.select(assets.c.id, assets.c.key, assets.c.media).where(assets.c.job_id == job_id)
         ).all()
         _mark(conn, [r.id for r in rows], "delete", now)
         # Every key of the job, marked now or by an earlier try whose storage call failed: a
         # DELETE that is tried again removes what the first one could not.
-        keys = [r.key for r in rows]
+        keys = [k for r in rows for k in asset_keys(r.key, r.media)]
         # Held items become deleted; deleted ones are removed again (idempotent), in case an
         # earlier try stopped half way. Released items' files were moved to servable keys.
         held = conn.execute(

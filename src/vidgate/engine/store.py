@@ -33,7 +33,6 @@ from ..types import (
     JobError,
     JobEvent,
     JobStatus,
-    MediaInfo,
     ModerationMark,
     OutputScan,
     Phase,
@@ -41,6 +40,7 @@ from ..types import (
     RequestLogEntry,
     SentPrompt,
     VideoRequest,
+    asset_order,
     new_id,
 )
 
@@ -443,6 +443,14 @@ class JobStore:
             ).scalar()
         return str(value) if value else None
 
+    def delivery_profile(self, tenant: str) -> str | None:
+        """The tenant's own delivery profile (JSON text), or None to use the operator's."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(tenants.c.delivery_profile).where(tenants.c.name == tenant)
+            ).scalar()
+        return str(value) if value else None
+
     def charged(self, job_id: str) -> float | None:
         """What the job's attempts cost: the sum of the attempts that were charged."""
         with self.engine.connect() as conn:
@@ -591,7 +599,8 @@ class JobStore:
     # -- assets ----------------------------------------------------------------------------
 
     def put_asset(self, job_id: str, asset: Asset) -> None:
-        row = asset.model_dump(mode="json")
+        """Write (or replace) the job's asset of ``asset.kind``."""
+        row = asset.row()
         with self.engine.begin() as conn:
             conn.execute(
                 assets.delete().where(assets.c.job_id == job_id, assets.c.kind == asset.kind)
@@ -685,19 +694,7 @@ class JobStore:
     def _job(self, row: Any, attempt_rows: list[Any], asset_rows: dict[str, Any]) -> Job:
         def asset(kind: str) -> Asset | None:
             found = asset_rows.get(kind)
-            if found is None:
-                return None
-            return Asset(
-                id=found["id"],
-                kind=found["kind"],
-                key=found["key"],
-                uri=found["uri"],
-                content_type=found["content_type"],
-                size_bytes=found["size_bytes"],
-                sha256=found["sha256"],
-                media=MediaInfo.model_validate(found["media"]) if found["media"] else None,
-                deleted_at=_aware(found.get("deleted_at")),
-            )
+            return None if found is None else Asset.from_row(found)
 
         return Job(
             id=row["id"],
@@ -711,6 +708,9 @@ class JobStore:
             attempts=[self._attempt(a) for a in attempt_rows],
             output=asset("video"),
             thumbnail=asset("thumbnail"),
+            assets=[
+                Asset.from_row(asset_rows[kind]) for kind in sorted(asset_rows, key=asset_order)
+            ],
             quote=CostQuote.model_validate(row["quote"]) if row["quote"] else None,
             cost_usd=row["cost_usd"],
             error=JobError.model_validate(row["error"]) if row["error"] else None,

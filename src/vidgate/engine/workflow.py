@@ -4,7 +4,7 @@ A job is a parent workflow; each provider attempt is a child workflow on that pr
 so a provider's concurrency and rate limits hold across every process::
 
     job_workflow:      route → for each candidate: [admit → attempt_workflow] → thumbnail → store
-                       → complete            (or fail, with the last attempt's error)
+                       → deliver → complete  (or fail, with the last attempt's error)
     attempt_workflow:  submit → poll ⟲ (held in-process while the task is unchanged; a webhook
                        or a cancel cuts the hold short) → download → validate → scan → send the
                        result to the job (which waits for that message, not on the attempt's
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,7 +78,9 @@ from .payloads import (
     AttemptDone,
     AttemptPayload,
     AttemptResult,
+    AttemptSucceeded,
     CandidatePayload,
+    DeliveryPayload,
     EndedPayload,
     ErrorPayload,
     MediaPayload,
@@ -111,6 +114,8 @@ POLL_HOLD_SECONDS = 120.0
 WAIT_SHAPE: dict[str, Any] = {"wait": "message"}
 #: This release's jobs scan every output (see ``PlanPayload.scan``).
 SCAN_SHAPE: dict[str, Any] = {"scan": True}
+#: This release's jobs make their delivery set before completing (see ``PlanPayload.deliver``).
+DELIVER_SHAPE: dict[str, Any] = {"deliver": True}
 
 # Progress bands (percent of the whole job) for each phase.
 _GENERATING_FROM, _GENERATING_TO = 5.0, 85.0
@@ -205,7 +210,7 @@ async def route_step(job_id: str) -> PlanPayload:
         "tenant": job.tenant,
         "outage_wait": rt.settings.outage_wait,
     }
-    return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE})
+    return cast(PlanPayload, {**decided, **WAIT_SHAPE, **SCAN_SHAPE, **DELIVER_SHAPE})
 
 
 @step("vidgate.admit")
@@ -305,7 +310,10 @@ async def fail_step(job_id: str, error: ErrorPayload) -> None:
 def _cleanup(job_id: str) -> None:
     work = current().settings.work_dir / job_id
     for child in work.glob("*"):
-        child.unlink(missing_ok=True)
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)  # the delivery set of a crashed run
+        else:
+            child.unlink(missing_ok=True)
     if work.is_dir():
         work.rmdir()
 
@@ -386,6 +394,23 @@ async def _await_attempt(
             return await handle.get_result()
 
 
+async def _keep_output(job_id: str, plan: PlanPayload, result: AttemptSucceeded) -> str:
+    """A successful attempt's output kept and delivered, and the job completed; or failed with
+    the error that stopped it (a full disk: ``storage_error``; ``delivery_failed``) instead of
+    its workflow ending in ERROR with the job in_progress for ever."""
+    attempt, output = result["attempt"], result["output"]
+    try:
+        await thumbnail_step(job_id, attempt, output)
+        await store_step(job_id, attempt, output, result["media"])
+        if plan.get("deliver"):  # a plan from before delivery replays without it
+            await deliver_step(job_id, attempt, output, result["media"])
+    except VidgateError as exc:
+        await fail_step(job_id, _error(exc))
+        return JobStatus.FAILED.value
+    await complete_step(job_id, attempt)
+    return JobStatus.COMPLETED.value
+
+
 @DBOS.workflow(name="vidgate.job")
 async def job_workflow(job_id: str) -> str:
     """Run one job to a terminal state, trying candidates in order. Returns the final status."""
@@ -430,18 +455,7 @@ async def job_workflow(job_id: str) -> str:
         )
         result = await _await_attempt(job_id, handle, number, plan)
         if result["ok"]:
-            attempt, output = result["attempt"], result["output"]
-            try:
-                await thumbnail_step(job_id, attempt, output)
-                await store_step(job_id, attempt, output, result["media"])
-            except VidgateError as exc:
-                # The output could not be kept (a full disk, storage down): the job fails with
-                # that code (storage_error) instead of its workflow ending in ERROR with the
-                # job in_progress for ever.
-                await fail_step(job_id, _error(exc))
-                return JobStatus.FAILED.value
-            await complete_step(job_id, attempt)
-            return JobStatus.COMPLETED.value
+            return await _keep_output(job_id, plan, result)
         last_error = result["error"]
         # A checkpoint from before the policy existed has no "uncertain_submit": it replays as
         # it ran then (stop, and no extra step).
@@ -852,6 +866,18 @@ async def scan_step(
         _thumb_path(path).unlink(missing_ok=True)
         raise
     return scan.model_dump(mode="json")
+
+
+@step("vidgate.deliver")
+async def deliver_step(
+    job_id: str, attempt: AttemptPayload, output: OutputPayload, media: MediaPayload
+) -> DeliveryPayload:
+    """The delivery set (``engine/delivering.py``): renditions, HLS and stills, stored."""
+    from .delivering import deliver_output
+
+    path = await _fetch(job_id, attempt, output)
+    queue = _note_media_queue(job_id, Phase.DELIVERING)
+    return await deliver_output(job_id, path, on_queue=queue)
 
 
 def _note_media_queue(job_id: str, phase: Phase = Phase.VALIDATING) -> Callable[[int], None]:

@@ -5,7 +5,8 @@ A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_li
 ``deadline_seconds`` (above 0, up to a day), ``uncertain_submit`` (``fallback`` or ``fail``),
 ``default_priority`` (``critical``, ``standard``, ``batch``), ``strategies`` (priority →
 strategy, merged into the tenant's; a null value clears one priority's), ``cache_similarity``
-(above 0 up to 1: the threshold for ``cache: "similar"``) and ``safety_policy``
+(above 0 up to 1: the threshold for ``cache: "similar"``), ``delivery_profile`` (delivery
+profile keys over ``VIDGATE_DELIVERY_PROFILE``; ``null`` clears it) and ``safety_policy``
 (``vidgate.safety.policy``: merged over the tenant's own, ``null`` clears it; one tenant's GET
 and PATCH answer with the effective policy). Every field is validated before anything changes.
 """
@@ -69,6 +70,11 @@ _LIMITS_BODY: dict[str, Any] = {
                             "type": ["number", "null"],
                             "exclusiveMinimum": 0,
                             "maximum": 1,
+                        },
+                        "delivery_profile": {
+                            "type": ["object", "null"],
+                            "description": "delivery profile keys, over VIDGATE_DELIVERY_PROFILE",
+                            "examples": [{"tiers": ["720p", "480p"], "webm": True}],
                         },
                     },
                 }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -17,6 +19,8 @@ from .tenancy import TenantBook
 
 __all__ = ["Gateway", "gateway"]
 
+T = TypeVar("T")
+
 
 @dataclass
 class Gateway:
@@ -25,6 +29,15 @@ class Gateway:
     tenants: TenantBook
     dispatcher: WebhookDispatcher
     signing_key: bytes
+
+    async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a read-only engine call for a route. On SQLite it runs on the event loop: a read
+        there takes a fraction of a millisecond and never waits for a writer (WAL), while the
+        hop to a thread and back costs more than the read (a retrieve: about half its time).
+        On PostgreSQL, where a read is a network round trip, it runs in a thread."""
+        if self.engine.database.dialect.name == "sqlite":
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     def sign(self, job_id: str, variant: str, expires: int) -> str:
         message = f"{job_id}:{variant}:{expires}".encode()

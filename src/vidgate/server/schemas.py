@@ -14,7 +14,7 @@ from ..exceptions import InvalidRequest, UnknownModel, UnsupportedRequest
 from ..media.geometry import dimensions_for
 from ..priority.model import Priority, Strategy
 from ..prompt_model import FIELD_MAX_CHARS
-from ..types import Job, VideoRequest
+from ..types import Asset, Job, VideoRequest
 
 __all__ = ["CREATE_BODY", "OPENAI_FIELDS", "VIDGATE_FIELDS", "parse_create", "video_object"]
 
@@ -416,5 +416,30 @@ def video_object(job: Job, urls: dict[str, str] | None = None) -> dict[str, Any]
         )
         if job.scan is not None
         else None,
+        # Every stored file (issue 13): the original, the renditions, HLS, stills, with facts.
+        "assets": [asset_object(a) for a in job.assets],
         "urls": urls or {},
+    }
+
+
+def asset_object(asset: Asset) -> dict[str, Any]:
+    """One delivered variant as the API lists it: what it is and how to ask for it
+    (``/content?variant=<variant>``)."""
+    facts = asset.facts
+    media = asset.media
+    return {
+        "variant": asset.kind,
+        "content_type": asset.content_type,
+        "bytes": facts.bytes if facts else asset.size_bytes,
+        "sha256": asset.sha256,
+        "codec": facts.codec if facts else (media.video_codec if media else None),
+        "codecs": facts.codecs if facts else None,
+        "audio_codec": facts.audio_codec if facts else (media.audio_codec if media else None),
+        "width": facts.width if facts else (media.width if media else None),
+        "height": facts.height if facts else (media.height if media else None),
+        "fps": facts.fps if facts else (media.fps if media else None),
+        "bitrate": facts.bitrate if facts else (media.bit_rate if media else None),
+        "duration": facts.duration if facts else (media.duration if media else None),
+        "files": len(facts.files) if facts else 1,
+        "remuxed": facts.remuxed if facts else None,
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import math
 import re
 import secrets
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 from .._clock import as_utc as _aware
 from .._clock import utcnow as _now
 from ..db import api_keys, jobs, rate_windows, tenants
+from ..delivery.profile import parse_profile
 from ..exceptions import (
     AuthenticationFailed,
     ConcurrencyLimitReached,
@@ -89,6 +91,7 @@ LIMIT_FIELDS = (
     "default_priority",
     "strategies",
     "cache_similarity",
+    "delivery_profile",
 )
 _MAX_LIMIT = 1_000_000
 _MAX_DEADLINE = 24 * 3600.0
@@ -104,7 +107,9 @@ def limit_changes(values: Mapping[str, Any]) -> dict[str, Any]:
     ``default_priority`` a priority (``critical``, ``standard``, ``batch``), ``strategies``
     an object of priority → strategy (a ``None`` value clears that priority's; the object is
     merged into the tenant's by ``TenantBook.set_limits``), and ``cache_similarity`` a cosine
-    threshold above 0 up to 1 for ``cache: "similar"`` (``None``: ``VIDGATE_CACHE_SIMILARITY``)."""
+    threshold above 0 up to 1 for ``cache: "similar"`` (``None``: ``VIDGATE_CACHE_SIMILARITY``),
+    and ``delivery_profile`` an object of delivery profile keys merged over
+    ``VIDGATE_DELIVERY_PROFILE`` when a job delivers (``None``: that profile alone)."""
     unknown = sorted(set(values) - set(LIMIT_FIELDS))
     if unknown:
         raise InvalidRequest(f"unknown tenant fields {unknown}; known: {list(LIMIT_FIELDS)}")
@@ -179,10 +184,21 @@ def _cache_similarity(value: Any) -> float:
     return float(value)
 
 
+def _delivery_profile(value: Any) -> str:
+    if not isinstance(value, Mapping):
+        raise InvalidRequest(
+            'delivery_profile is an object like {"tiers": ["720p", "480p"], "webm": true}, '
+            "or null to follow VIDGATE_DELIVERY_PROFILE"
+        )
+    parse_profile(dict(value), where="delivery_profile")  # InvalidDeliveryProfile names the key
+    return json.dumps(dict(value), sort_keys=True)
+
+
 #: A tenant's policies (not limits): each value's check, which returns the column's value.
 _POLICIES: dict[str, Callable[[Any], Any]] = {
     "uncertain_submit": _uncertain_submit,
     "cache_similarity": _cache_similarity,
+    "delivery_profile": _delivery_profile,
 }
 
 _COLUMNS = {
@@ -194,7 +210,18 @@ _COLUMNS = {
     "default_priority": "default_priority",
     "strategies": "strategies",
     "cache_similarity": "cache_similarity",
+    "delivery_profile": "delivery_profile",
 }
+
+
+def _profile_keys(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)
@@ -216,6 +243,8 @@ class Tenant:
     default_priority: str | None = None
     strategies: dict[str, str] | None = None
     cache_similarity: float | None = None
+    #: The tenant's own delivery profile keys (None: VIDGATE_DELIVERY_PROFILE alone).
+    delivery_profile: dict[str, Any] | None = None
 
     def limits(self) -> dict[str, Any]:
         """The limits by their public names, as the admin API shows them."""
@@ -230,6 +259,7 @@ class Tenant:
             "default_priority": self.default_priority,
             "strategies": self.strategies or {},
             "cache_similarity": self.cache_similarity,
+            "delivery_profile": self.delivery_profile,
         }
 
     def describe(self) -> str:
@@ -432,6 +462,7 @@ class TenantBook:
                 created_at=_aware(r["created_at"]) or _now(),
                 updated_at=_aware(r["updated_at"]) or _now(),
                 cache_similarity=r["cache_similarity"],
+                delivery_profile=_profile_keys(r["delivery_profile"]),
             )
             for r in rows
         ]

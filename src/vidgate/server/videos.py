@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -21,11 +23,17 @@ from starlette.datastructures import UploadFile
 from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
 from ..engine.files import StoredFile
-from ..exceptions import ContentNotReady, InvalidRequest, NotFound, PermissionDenied
+from ..exceptions import (
+    ContentNotReady,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    VariantNotAvailable,
+)
 from ..ranking import summary
 from ..routing import RoutePlan
 from ..safety.quarantine import refuse_if_held
-from ..types import Job, VideoRequest
+from ..types import Asset, Job, VideoRequest
 from .auth import principal
 from .delivery_responses import IMMUTABLE, PRIVATE, cors_headers, file_response, preflight
 from .errors import errors
@@ -39,7 +47,18 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["videos"])
 
 _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
-_VARIANTS = {"video": ("video/mp4", "output"), "thumbnail": ("image/jpeg", "thumbnail")}
+#: OpenAI's variant names that are not an asset kind of their own.
+_ALIASES = {"spritesheet": "sprite"}
+#: A variant name as a request may spell it (anything else is refused before any lookup).
+_VARIANT_NAME = re.compile(r"[a-z0-9_]{1,24}")
+#: A file of a delivered HLS set, relative to its master: ``master.m3u8``, ``480p/index.m3u8``,
+#: ``480p/init.mp4``, ``480p/seg_000.m4s`` (checked again against the set's own file list).
+_HLS_PATH = re.compile(r"(?:[A-Za-z0-9_]{1,24}/)?[A-Za-z0-9_]{1,32}\.(?:m3u8|mp4|m4s)")
+_HLS_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+}
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -124,7 +143,7 @@ def _video(gw: Gateway, request: Request, job: Job) -> dict[str, Any]:
 
 
 async def _job(gw: Gateway, job_id: str, who: Principal) -> Job:
-    return await asyncio.to_thread(gw.engine.get, job_id, tenant=who.tenant)
+    return await gw.read(gw.engine.get, job_id, tenant=who.tenant)
 
 
 @router.post(
@@ -236,7 +255,7 @@ async def list_videos(
         raise InvalidRequest("limit must be between 1 and 100")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'")
-    jobs, has_more = await asyncio.to_thread(
+    jobs, has_more = await asyncio.to_thread(  # up to 100 jobs: not on the loop
         gw.engine.page, tenant=who.tenant, after=after, limit=limit, order=order
     )
     data = [_video(gw, request, job) for job in jobs]
@@ -290,18 +309,35 @@ async def cancel(
     return _video(gw, request, job)
 
 
-def _file(gw: Gateway, job: Job, variant: str, *, check: bool = False) -> StoredFile:
-    if variant not in _VARIANTS:
-        raise InvalidRequest(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
-    _content_type, attribute = _VARIANTS[variant]
+def _asset(job: Job, variant: str) -> Asset:
+    """The job's stored file of ``variant``: ``video`` and ``thumbnail`` as always, OpenAI's
+    ``spritesheet`` (the sprite), and every delivered variant by its name."""
+    if not _VARIANT_NAME.fullmatch(variant):
+        raise InvalidRequest("variant must be a name like video, 480p, hls or poster")
     refuse_if_held(job)  # a blocked output is never served, by any route (451)
-    asset = getattr(job, attribute)
-    if asset is None:
+    kind = _ALIASES.get(variant, variant)
+    found = {a.kind: a for a in job.assets}
+    if job.output is not None:
+        found.setdefault("video", job.output)
+    if job.thumbnail is not None:
+        found.setdefault("thumbnail", job.thumbnail)
+    if kind in found:
+        return found[kind]
+    if not job.done or job.output is None:
         raise ContentNotReady(
             f"video {job.id} has no {variant} yet (status {job.status.value}); "
             "download it once the status is 'completed'",
             details={"job_id": job.id, "status": job.status.value},
         )
+    available = sorted(found) + sorted(a for a, k in _ALIASES.items() if k in found)
+    raise VariantNotAvailable(
+        f"video {job.id} has no {variant!r} variant; it has: {', '.join(available)}",
+        details={"job_id": job.id, "variant": variant, "available": available},
+    )
+
+
+def _file(gw: Gateway, job: Job, variant: str, *, check: bool = False) -> StoredFile:
+    asset = _asset(job, variant)
     stored = gw.engine.stored_file(asset, check=check)
     if stored is None:
         raise NotFound(f"the {variant} of video {job.id} is no longer stored")
@@ -330,6 +366,10 @@ async def content(
 ) -> Response:
     job = await _job(gw, video_id, who)
     stored = await _stored(gw, job, variant)
+    if variant == "hls":
+        # The master's URIs are relative to it: it is served where its media playlists and
+        # segments are (the same key, the same authorization).
+        return RedirectResponse(f"/v1/videos/{job.id}/hls/master.m3u8", 307)
     base = gw.base_url()
     if gw.settings.content_redirect and base is not None:
         return RedirectResponse(
@@ -358,6 +398,49 @@ async def content_preflight(request: Request, gw: Gateway = Depends(gateway)) ->
 
 
 @router.get(
+    "/videos/{video_id}/hls/{path:path}",
+    summary="A file of the video's HLS set: the master, a media playlist, a segment",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, **errors(400, 401, 404, 409, 429, 451)},
+)
+async def hls_file(
+    video_id: str,
+    path: str,
+    request: Request,
+    who: Principal = Depends(principal),
+    gw: Gateway = Depends(gateway),
+) -> Response:
+    if not _HLS_PATH.fullmatch(path):
+        raise NotFound(f"no HLS file {path[:80]!r}")
+    job = await _job(gw, video_id, who)
+    asset = _asset(job, "hls")
+    files = asset.facts.files if asset.facts is not None else []
+    keys = asset.facts.keys if asset.facts is not None else []
+    wanted = f"hls/{path}"
+    if wanted not in files or len(keys) != len(files):
+        raise NotFound(f"video {job.id}'s HLS set has no file {path!r}")
+    index = files.index(wanted)
+    suffix = PurePosixPath(path).suffix
+    stored = (
+        None
+        if asset.deleted_at is not None
+        else await asyncio.to_thread(
+            gw.engine.stored_object,
+            keys[index],
+            _HLS_TYPES[suffix],
+            etag=f"{asset.sha256}-{index}",
+        )
+    )
+    if stored is None:
+        raise NotFound(f"the HLS file {path!r} of video {job.id} is no longer stored")
+    # A playlist is always sent from here (its URIs are relative to it); a segment may be a
+    # redirect to its presigned URL on S3.
+    return file_response(
+        request, gw.settings, stored, cache_control=PRIVATE, redirect=suffix != ".m3u8"
+    )
+
+
+@router.get(
     "/files/{video_id}/{variant}",
     summary="A signed, cacheable link to a video's file",
     response_class=Response,
@@ -373,7 +456,7 @@ async def signed_file(
 ) -> Response:
     if not gw.check_signature(video_id, variant, expires, sig):
         raise PermissionDenied("the link is invalid or has expired")
-    job = await asyncio.to_thread(gw.engine.get, video_id)
+    job = await gw.read(gw.engine.get, video_id)
     stored = await _stored(gw, job, variant)
     # The link names one job's variant, whose bytes never change: cacheable for a year by
     # anyone holding it (see the README's "Fronting vidgate with a CDN" on expiry).

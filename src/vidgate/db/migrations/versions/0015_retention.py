@@ -2,7 +2,7 @@
 stored object (`assets.deleted_at`, `assets.deleted_reason`), found by key for shared objects.
 
 Revision ID: 0015_retention
-Revises: 0013_result_cache (re-point at 0014_delivery when both are merged)
+Revises: 0014_delivery
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_retention"
-down_revision = "0013_result_cache"
+down_revision = "0014_delivery"
 branch_labels = None
 depends_on = None
 
