@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from tests.s3_support import Bucket
@@ -244,3 +246,32 @@ def test_a_shared_object_outlives_one_of_its_jobs(tmp_path: Path) -> None:
         http.delete(f"/v1/videos/{second['id']}")
         assert rt.storage.head(shared.key) is None
         assert list(rt.storage.keys()) == []
+
+
+def test_an_hls_set_on_s3_plays_through_the_gateway(
+    s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIDGATE_DELIVERY_PROFILE", raising=False)  # the default set: HLS too
+    with gateway() as gw, gw.client() as http:
+        video = gw.finished(http)
+        content = f"/v1/videos/{video['id']}/content"
+        master = http.get(content, params={"variant": "hls"}, follow_redirects=True)
+        # Playlists come from the gateway (their URIs are relative to it) ...
+        assert master.status_code == 200 and str(master.url).endswith("/hls/master.m3u8")
+        assert master.headers["etag"].startswith('"') and master.headers["accept-ranges"]
+        segments = 0
+        for uri in re.findall(r"^(?!#)(\S+)$", master.text, re.M):
+            playlist = http.get(master.url.join(uri))
+            assert playlist.status_code == 200 and "#EXT-X-ENDLIST" in playlist.text
+            for part in re.findall(r'URI="([^"]+)"|^(?!#)(\S+)$', playlist.text, re.M):
+                # ... and each segment is a redirect to its presigned URL in the bucket.
+                moved = http.get(playlist.url.join(part[0] or part[1]))
+                assert moved.status_code == 302, moved.text
+                assert moved.headers["location"].startswith(s3_bucket.endpoint)
+                got = httpx.get(moved.headers["location"])
+                assert got.status_code == 200 and got.content
+                segments += 1
+        assert segments >= 2
+        assert any("/hls/" in k for k in s3_bucket.object_keys())
+        http.delete(f"/v1/videos/{video['id']}")
+        assert s3_bucket.object_keys() == [], "every file of every variant, HLS segments too"
