@@ -394,6 +394,11 @@ class RenditionFacts(BaseModel):
     bytes: int = Field(description="all its files together")
     sha256: str = Field(description="of its first file")
     remuxed: bool = Field(default=False, description="the source's streams copied, no encode")
+    credentials: dict[str, Any] | None = Field(
+        default=None,
+        description="its Content Credentials (C2PA): signed, embedded or in a sidecar, the "
+        "manifest's label, the provider's manifest kept as parent, or why it is not signed",
+    )
 
 
 _ASSET_ORDER = ("original", "video", "tiers", "webm", "av1", "hls", "poster", "thumbnail")

@@ -8,7 +8,8 @@ completes. In order:
 2. ``delivery.build.build_file`` in the media lane (never on the event loop): one decode pass,
    every rendition, HLS, poster, sprite and preview, written under the job's work folder
    (``delivery/``, emptied first: a step that runs again starts clean);
-3. every file put in storage — the browser-safe MP4 at ``videos/<job>.mp4`` (the key the
+3. Content Credentials on each variant's file (``engine/credentials.py``; sidecars added);
+4. every file put in storage — the browser-safe MP4 at ``videos/<job>.mp4`` (the key the
    OpenAI-compatible ``video`` variant has always had), the original at
    ``originals/<job>.<ext>``, everything else under ``renditions/<job>/`` (HLS keeps its
    folder shape, so the playlists' relative URIs hold) — and one ``assets`` row per variant
@@ -31,6 +32,7 @@ from ..delivery.profile import DeliveryProfile, parse_profile
 from ..exceptions import DeliveryFailed, MediaUnreadable
 from ..storage import IMMUTABLE
 from ..types import Asset, MediaInfo, Phase, RenditionFacts, new_id
+from .credentials import sign_set
 from .payloads import DeliveryPayload
 from .runtime import current
 
@@ -98,6 +100,8 @@ async def deliver_output(
             build_file, str(path), str(out_dir), profile.as_dict(), on_queue=on_queue
         )
     )
+    # Content Credentials on each variant (engine/credentials.py), before anything is stored.
+    await sign_set(job, path, out_dir, renditions, on_queue=on_queue)
     seconds = time.monotonic() - started
     rt.store.set_progress(job_id, Phase.DELIVERING, _STORED_PROGRESS, "storing the delivery set")
     for rendition in renditions:
