@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser import chromium
 from tests.pki import pki
+from tests.s3_support import s3_bucket, s3_server
 from tests.support import Recorder, recording
 from vidgate import requestlog
 from vidgate.catalog import load_catalog
@@ -24,7 +25,8 @@ from vidgate.types import VideoRequest
 #: (marked ``live``) read real keys from here and skip without them.
 LIVE_ENV = dict(os.environ)
 
-__all__ = ["chromium", "pki"]  # fixtures defined elsewhere and shared by every test file
+#: Fixtures defined elsewhere and shared by every test file.
+__all__ = ["chromium", "pki", "s3_bucket", "s3_server"]
 
 
 def live_key(variable: str) -> str:

@@ -58,6 +58,33 @@ class Settings(BaseSettings):
     storage_dir: Path | None = Field(
         default=None, description="local storage root; default $VIDGATE_HOME/media"
     )
+    storage_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="where stored media lives when not on local disk: s3://bucket/prefix for "
+        "S3-compatible storage shared by every host (needs the s3 extra; credentials from the "
+        "AWS chain); unset: the local VIDGATE_STORAGE_DIR",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="the S3 API's URL for a server other than AWS (MinIO, Ceph, R2…): it is "
+        "then addressed by path; unset: AWS",
+    )
+    s3_region: str | None = Field(
+        default=None, max_length=64, description="the S3 region; unset: the AWS chain's"
+    )
+    s3_multipart_threshold: int = Field(
+        default=64 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="files of this many bytes or more go up to S3 as a multipart upload",
+    )
+    s3_part_size: int = Field(
+        default=16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=5 * 1024 * 1024 * 1024,
+        description="bytes per part of a multipart upload (one part is in memory at a time)",
+    )
     executor_id: str | None = Field(
         default=None,
         description="this process's id for DBOS; a restart with the same id resumes its jobs at "
@@ -329,6 +356,13 @@ class Settings(BaseSettings):
         description="scheduled jobs a worker releases per check (the rest at the next check)",
     )
 
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("s3://") or len(value) <= len("s3://")):
+            raise ValueError("VIDGATE_STORAGE_URL must be s3://bucket or s3://bucket/prefix")
+        return value
+
     @field_validator("strategies", mode="before")
     @classmethod
     def _strategies(cls, value: Any) -> dict[Priority, Strategy]:
@@ -446,6 +480,41 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None, description="the gateway's external URL, for links in responses"
+    )
+    content_delivery: Literal["auto", "redirect", "proxy"] = Field(
+        default="auto",
+        description="how /content serves a file kept in storage with signed URLs (S3): "
+        "`redirect` answers 302 to a presigned URL that expires after VIDGATE_SIGNED_URL_TTL, "
+        "`proxy` streams the bytes through the gateway (Range, ETag); `auto` is redirect. "
+        "Local files are always served by the gateway",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins whose players may fetch content cross-origin, e.g. "
+        '["https://app.example.com"], or ["*"] for any (content and signed-file routes only)',
+    )
+    retention_originals_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="days a completed job's video and thumbnail are kept before the sweeper "
+        "deletes them (a tenant's own policy overrides); unset: kept until deleted",
+    )
+    retention_renditions_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="days derived files (renditions, posters, previews) are kept; unset: as long "
+        "as originals",
+    )
+    retention_quarantine_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="days a quarantined output is held before the sweeper deletes it; unset: "
+        "until an admin resolves it",
+    )
+    retention_interval: float = Field(
+        default=3600.0,
+        gt=0,
+        description="seconds between the retention sweeps `vidgate serve` runs",
     )
     ssrf_allow: list[str] = Field(
         default_factory=list,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
@@ -431,6 +431,11 @@ class Asset(BaseModel):
     size_bytes: int
     sha256: str
     media: MediaInfo | None = None
+    deleted_at: datetime | None = Field(
+        default=None,
+        description="when its stored object was removed (the video was deleted, or the "
+        "retention policy expired it); None while it is stored",
+    )
     #: A delivered variant's facts; kept in the row's ``media`` JSON under ``rendition``.
     facts: RenditionFacts | None = Field(default=None, exclude=True)
 
@@ -456,7 +461,15 @@ class Asset(BaseModel):
             sha256=row["sha256"],
             media=MediaInfo.model_validate(media) if "container" in media else None,
             facts=RenditionFacts.model_validate(facts) if facts else None,
+            deleted_at=_utc(row.get("deleted_at")),
         )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A timestamp as stored (SQLite hands back naive UTC ones), made aware."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 class CostBasis(StrEnum):

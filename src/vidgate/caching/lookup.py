@@ -33,7 +33,7 @@ from .._clock import utcnow
 from ..catalog import Catalog
 from ..exceptions import VidgateError
 from ..settings import Settings
-from ..storage import Storage
+from ..storage import IMMUTABLE, Storage
 from ..storage.base import StoredObject
 from ..types import Asset, CacheHit, VideoRequest, new_id
 from .key import CacheKey, request_key
@@ -145,13 +145,18 @@ class ResultCache:
     def copy(self, hit: CacheHit, job_id: str) -> list[Asset] | None:
         """The cached job's own copies of the earlier job's stored files, so deleting either
         job leaves the other whole. None when the earlier files are gone (then it is a miss).
-        Copied through the storage interface (an atomic, fsynced put), not hard-linked, so any
-        backend can do it."""
+        Copied through the storage interface (``Storage.copy``: an atomic put locally, a
+        server-side copy on S3), so any backend can do it."""
         found = {a.kind: a for a in self.store.assets(hit.job_id)}
         if "video" not in found:
             return None
         copies: list[Asset] = []
         for kind, asset in found.items():
+            if asset.deleted_at is not None:  # removed by a delete or the retention policy
+                if kind == "video":
+                    self.discard(copies)
+                    return None
+                continue
             try:
                 copied = self._copy_asset(asset, hit.job_id, job_id)
             except VidgateError:
@@ -170,17 +175,15 @@ class ResultCache:
         keys = asset.facts.keys if asset.facts is not None and asset.facts.keys else [asset.key]
         stored: list[StoredObject] = []
         for key in keys:
-            source = self.storage.local_path(key)
-            if source is None or not source.is_file():
-                self.discard_keys([s.key for s in stored])
-                return None
             if old_job in key:
                 target = key.replace(old_job, job_id, 1)
             else:
                 target = f"{asset.kind}s/{job_id}{Path(key).suffix}"
             content_type = asset.content_type if key == asset.key else _type_of(key)
             try:
-                stored.append(self.storage.put_file(target, source, content_type))
+                # Through the storage interface: an atomic put locally, a server-side copy on
+                # S3; a source that is gone raises, and the copy is a miss.
+                stored.append(self.storage.copy(key, target, content_type, cache_control=IMMUTABLE))
             except VidgateError:
                 self.discard_keys([s.key for s in stored])
                 raise

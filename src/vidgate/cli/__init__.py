@@ -18,6 +18,7 @@ from . import (
     serve,
     simulator,
     spend,
+    storage,
     templates,
     tenants,
     worker,
@@ -56,6 +57,7 @@ app.add_typer(tenants.app, name="tenants")
 app.add_typer(budgets.app, name="budgets")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(safety.app, name="safety")
+app.add_typer(storage.app, name="storage")
 app.command("spend")(spend.spend)
 
 

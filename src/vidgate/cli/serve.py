@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ..settings import Settings
+from ..storage.select import storage_name
 from ._console import err, friendly
 from .worker import log_to_stderr
 
@@ -41,5 +42,8 @@ def serve(
     log_to_stderr(settings)  # jobs run here, cancels, webhook failures (the access log is apart)
     app = create_app(settings, worker=not no_worker)
     mode = "API only" if no_worker else "API + worker"
-    err.print(f"vidgate serve on http://{host}:{port} ({mode}); docs at /docs")
+    err.print(
+        f"vidgate serve on http://{host}:{port} ({mode}, storage {storage_name(settings)}); "
+        "docs at /docs"
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -13,6 +13,7 @@ import typer
 from .._logging import CurrentStderr
 from ..engine import Engine
 from ..settings import Settings
+from ..storage.select import storage_name
 from ._console import err, friendly
 
 
@@ -70,7 +71,7 @@ async def _serve(settings: Settings) -> None:
         lease = f"{settings.lease_seconds:g} s"
         err.print(
             f"vidgate worker {me} ready (concurrency {settings.worker_concurrency}, "
-            f"database {redacted_database_url(settings)})"
+            f"database {redacted_database_url(settings)}, storage {storage_name(settings)})"
         )
         if stable:
             err.print(

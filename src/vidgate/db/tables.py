@@ -86,7 +86,12 @@ assets = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("media", sa.JSON),
     sa.Column("created_at", _ts, nullable=False),
+    # The stored object is gone (the row stays, for the records): when, and why (delete |
+    # retention). An object whose key another live row still names is kept.
+    sa.Column("deleted_at", _ts),
+    sa.Column("deleted_reason", sa.String(16)),
     sa.UniqueConstraint("job_id", "kind", name="uq_assets_job_kind"),
+    sa.Index("ix_assets_key", "key"),
 )
 
 job_events = sa.Table(
@@ -170,6 +175,8 @@ tenants = sa.Table(
     sa.Column("cache_similarity", sa.Float),  # cache: "similar" threshold; None: the setting's
     # The tenant's own delivery profile (JSON text, merged over VIDGATE_DELIVERY_PROFILE).
     sa.Column("delivery_profile", sa.Text),
+    # Days to keep originals, renditions, quarantined files ({originals_days, …}); None: settings.
+    sa.Column("retention", sa.JSON),
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
 )

@@ -21,6 +21,7 @@ A failure is ``DeliveryFailed`` (or ``MediaUnreadable``): the job fails with tha
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from typing import Any
 
 from ..delivery.profile import DeliveryProfile, parse_profile
 from ..exceptions import DeliveryFailed, MediaUnreadable
+from ..storage import IMMUTABLE
 from ..types import Asset, MediaInfo, Phase, RenditionFacts, new_id
 from .credentials import sign_set
 from .payloads import DeliveryPayload
@@ -118,7 +120,10 @@ async def _store(job_id: str, out_dir: Path, rendition: dict[str, Any]) -> None:
         source = out_dir / file
         content_type = _content_type(file, rendition["content_type"])
         stored = await asyncio.to_thread(
-            rt.storage.put_file, delivery_key(job_id, variant, file), source, content_type
+            functools.partial(rt.storage.put_file, cache_control=IMMUTABLE),
+            delivery_key(job_id, variant, file),
+            source,
+            content_type,
         )
         keys.append(stored.key)
         first = first or stored

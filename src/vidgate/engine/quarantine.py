@@ -24,6 +24,7 @@ from ..safety import audit
 from ..safety import quarantine as book
 from ..safety.policy import Decision, Finding, load_policy
 from ..safety.quarantine import QuarantineItem, Status
+from ..storage import IMMUTABLE
 from ..types import Asset, Job, JobStatus, Phase, new_id
 from .runtime import Runtime
 from .scanning import SCAN_PROGRESS
@@ -110,10 +111,9 @@ class QuarantineDesk:
         if item.thumbnail_key is not None:
             held.append(("thumbnail", item.thumbnail_key, f"thumbnails/{job.id}.jpg", "image/jpeg"))
         for kind, source_key, key, content_type in held:
-            source = rt.storage.local_path(source_key)
-            if source is None or not source.is_file():
+            if rt.storage.head(source_key) is None:
                 continue  # nothing left to move (a release that crashed after moving it)
-            stored = rt.storage.put_file(key, source, content_type)
+            stored = rt.storage.copy(source_key, key, content_type, cache_control=IMMUTABLE)
             rt.store.put_asset(
                 job.id,
                 Asset(

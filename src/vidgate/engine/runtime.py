@@ -23,7 +23,8 @@ from ..media.lane import MediaLane
 from ..providers.base import Provider
 from ..providers.registry import provider_class
 from ..settings import Settings
-from ..storage import LocalStorage, Storage
+from ..storage import Storage
+from ..storage.select import open_storage
 from .health import HealthBook
 from .joblog import LoggedJobStore
 from .leases import Leases
@@ -90,7 +91,7 @@ class Runtime:
         return cls(
             settings=settings,
             store=store,
-            storage=LocalStorage(settings.resolved_storage_dir),
+            storage=open_storage(settings),
             catalog=priced_catalog(settings),
             health=HealthBook(
                 engine, threshold=settings.circuit_threshold, cooldown=settings.circuit_cooldown

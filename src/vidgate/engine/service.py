@@ -24,7 +24,14 @@ from ..accounting.charges import attempt_charge
 from ..caching import ResultCache
 from ..catalog import Catalog
 from ..db import make_dbos_engine
-from ..exceptions import InvalidRequest, NotFound, ProviderAuthError, ProviderError, VidgateError
+from ..exceptions import (
+    InvalidRequest,
+    NotFound,
+    ProviderAuthError,
+    ProviderError,
+    TenantNotFound,
+    VidgateError,
+)
 from ..prompts.admission import PromptContext, expand_template, hints
 from ..prompts.sources import TemplateLibrary
 from ..prompts.store import TemplateStore
@@ -35,6 +42,7 @@ from ..safety.policy import policy_from
 from ..safety.scan import image_scanner
 from ..safety.validate import validate_request
 from ..settings import Settings
+from ..storage.retention import RetentionPolicy
 from ..types import (
     Asset,
     AttemptStatus,
@@ -49,6 +57,7 @@ from ..types import (
     new_id,
 )
 from ..webhooks import WebhookDispatcher
+from . import retention
 from .batches import hold_until, release_due, release_loop, scheduled_note
 from .cached import create_cached_job
 from .charging import read_balances, reconcile_open_charges
@@ -60,6 +69,7 @@ from .fairshare import (
     provider_queue_limits,
 )
 from .figures import JobFigures, read_figures
+from .files import StoredFile
 from .health import Health
 from .priorities import decide, ranked, routing_record
 from .quarantine import QuarantineDesk
@@ -542,17 +552,15 @@ class Engine:
         self.runtime.wakeups.wake(attempt_id)
 
     async def delete(self, job_id: str, *, tenant: str | None = None) -> Job:
-        """Cancel the job if it still runs, delete its stored files, and hide it from every
-        reader (its row stays, for the records)."""
+        """Cancel the job if it still runs, delete its stored files (every asset, unless
+        another job's asset names the same object, and any held quarantine files), and hide it
+        from every reader (its rows stay, for the records, marked deleted)."""
         job = self.get(job_id, tenant=tenant)
         if not job.done:
             job = await self.cancel(job_id, tenant=tenant)
-        keys = {a.key for a in (job.output, job.thumbnail) if a is not None}
-        for asset in job.assets:  # the delivery set: every file of every variant (HLS segments)
-            keys.add(asset.key)
-            keys.update(asset.facts.keys if asset.facts is not None else ())
-        for key in sorted(keys):
-            await asyncio.to_thread(self.runtime.storage.delete, key)
+        # Files first: when storage fails the job stays visible, and deleting it again
+        # finishes the work (its rows are already marked, so nothing serves them meanwhile).
+        await asyncio.to_thread(retention.delete_job_files, self.runtime, job_id)
         await asyncio.to_thread(self.runtime.store.mark_deleted, job_id)
         return job
 
@@ -561,10 +569,104 @@ class Engine:
         """Outputs the content scan blocked: list, show, release, delete (admins)."""
         return QuarantineDesk(self.runtime)
 
-    def stored_file(self, asset: Asset) -> Path | None:
-        """The local file behind a stored asset, or None when this host cannot read it."""
-        path = self.runtime.storage.local_path(asset.key)
-        return path if path is not None and path.is_file() else None
+    def stored_file(self, asset: Asset, *, check: bool = False) -> StoredFile | None:
+        """How to serve a stored asset; None when its object is gone (deleted, expired, or
+        missing from this host's disk). ``check`` asks the backend that the object exists
+        (a HEAD on S3) instead of trusting the asset row."""
+        if asset.deleted_at is not None:
+            return None
+        storage = self.runtime.storage
+        path = storage.local_path(asset.key)
+        if path is not None and not path.is_file():
+            return None
+        if path is None and check and storage.head(asset.key) is None:
+            return None
+        return StoredFile(
+            storage=storage,
+            key=asset.key,
+            size_bytes=asset.size_bytes,
+            sha256=asset.sha256,
+            content_type=asset.content_type,
+            path=path,
+            ttl=int(self.settings.signed_url_ttl),
+        )
+
+    def stored_object(
+        self, key: str, content_type: str, *, etag: str | None = None
+    ) -> StoredFile | None:
+        """How to serve a stored key that has no asset row of its own (a file of an HLS set):
+        its size (and sha256, where the backend keeps it) from the backend's HEAD; ``etag``
+        (unquoted) stands in where the backend has no sha256 (local files). None when the
+        object is missing. Blocking."""
+        storage = self.runtime.storage
+        info = storage.head(key)
+        if info is None:
+            return None
+        return StoredFile(
+            storage=storage,
+            key=key,
+            size_bytes=info.size_bytes,
+            sha256=info.sha256 or etag or info.etag,
+            content_type=content_type,
+            path=storage.local_path(key),
+            ttl=int(self.settings.signed_url_ttl),
+        )
+
+    def signed_storage_url(
+        self, key: str, *, content_type: str | None = None, filename: str | None = None
+    ) -> str | None:
+        """A presigned URL for any stored key (an HLS segment, a playlist), valid for
+        ``VIDGATE_SIGNED_URL_TTL``; None when the backend has no signed URLs (local)."""
+        return self.runtime.storage.signed_url(
+            key,
+            expires=int(self.settings.signed_url_ttl),
+            filename=filename,
+            content_type=content_type,
+        )
+
+    # -- retention (engine/retention.py) -----------------------------------------------------
+
+    def sweep_storage(self, *, dry_run: bool = False) -> retention.SweepReport:
+        """Apply every tenant's retention policy once (blocking)."""
+        return retention.sweep(self.runtime, now=self.clock(), dry_run=dry_run)
+
+    async def retention_loop(self) -> None:
+        """Sweep every ``VIDGATE_RETENTION_INTERVAL`` seconds until cancelled (``vidgate serve``
+        runs it). A failed sweep is logged and tried again next time."""
+        while True:
+            await asyncio.sleep(self.settings.retention_interval)
+            try:
+                report = await asyncio.to_thread(self.sweep_storage)
+            except (VidgateError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("the retention sweep failed: %s", exc)
+                continue
+            if report.assets or report.quarantined or report.errors:
+                log.info(
+                    "retention sweep: %d files expired, %d objects deleted, %d bytes freed%s",
+                    len(report.assets) + len(report.quarantined),
+                    report.objects_deleted,
+                    report.bytes_freed,
+                    f"; errors: {'; '.join(report.errors)}" if report.errors else "",
+                )
+
+    def storage_usage(self) -> list[retention.UsageRow]:
+        """Bytes kept in storage per tenant and asset kind (blocking)."""
+        return retention.usage(self.runtime)
+
+    def retention_policy(self, tenant: str) -> RetentionPolicy:
+        """The retention policy that applies to ``tenant`` (its own over the operator's)."""
+        default, own = retention.policies(self.runtime)
+        return own.get(tenant, default)
+
+    def set_retention_policy(self, tenant: str, policy: dict[str, Any] | None) -> RetentionPolicy:
+        """Store ``tenant``'s own retention policy (None: the operator's default applies).
+        Raises ``InvalidRequest`` for a bad policy, ``TenantNotFound`` for no such tenant."""
+        try:
+            return retention.set_policy(self.runtime, tenant, policy)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        except KeyError:
+            raise TenantNotFound(tenant) from None
 
     def receive_webhook(
         self,

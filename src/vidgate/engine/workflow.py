@@ -30,6 +30,7 @@ on another provider (``fallback``), recording the attempt as a possible orphan w
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ from ..prompts.render import apply as apply_prompt
 from ..prompts.render import render as render_prompt
 from ..providers.base import OutputRef, Submission, TaskState, TaskStatus
 from ..routing import plan_route
+from ..storage import IMMUTABLE
 from ..types import (
     Asset,
     AttemptStatus,
@@ -256,7 +258,12 @@ async def store_step(
         ("video", path, f"videos/{job_id}.mp4", "video/mp4", media),
         ("thumbnail", thumb, f"thumbnails/{job_id}.jpg", "image/jpeg", None),
     ):
-        stored = await asyncio.to_thread(rt.storage.put_file, key, source, content_type)
+        stored = await asyncio.to_thread(
+            functools.partial(rt.storage.put_file, cache_control=IMMUTABLE),
+            key,
+            source,
+            content_type,
+        )
         rt.store.put_asset(
             job_id,
             Asset(

@@ -6,6 +6,8 @@ API-only process that queues jobs for ``vidgate worker`` processes (PostgreSQL a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -63,9 +65,14 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         # The worker engine also sends client webhooks; an API-only process sends none.
         if worker:
             await engine.start()
+        # Every gateway process sweeps expired files (engine/retention.py; idempotent).
+        sweeper = asyncio.create_task(engine.retention_loop())
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             # Graceful: in-flight jobs stay recorded in the database; this process is marked
             # stopped so a live worker (or this one, restarted) resumes them.
             await engine.close()

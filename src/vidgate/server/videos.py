@@ -12,23 +12,17 @@ import json
 import re
 import secrets
 import shutil
-import time
 from collections.abc import AsyncIterator
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import (
-    FileResponse,
-    JSONResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
+from ..engine.files import StoredFile
 from ..exceptions import (
     ContentNotReady,
     InvalidRequest,
@@ -41,6 +35,7 @@ from ..routing import RoutePlan
 from ..safety.quarantine import refuse_if_held
 from ..types import Asset, Job, VideoRequest
 from .auth import principal
+from .delivery_responses import IMMUTABLE, PRIVATE, cors_headers, file_response, preflight
 from .errors import errors
 from .gateway import Gateway, gateway
 from .inputs import guard_inputs, image_suffix, uploads_folder
@@ -72,8 +67,12 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     206: {"description": "Part of the file (Range)", "content": {"video/mp4": _BINARY}},
     304: {"description": "Not modified (If-None-Match)"},
+    416: {"description": "Range not satisfiable (Content-Range: bytes */size)"},
 }
-_REDIRECT = {"description": "A redirect to the signed link (VIDGATE_CONTENT_REDIRECT)"}
+_REDIRECT = {
+    "description": "A redirect to the signed link (VIDGATE_CONTENT_REDIRECT), or to the "
+    "presigned storage URL (VIDGATE_CONTENT_DELIVERY=redirect)"
+}
 
 
 async def _read_body(
@@ -337,19 +336,19 @@ def _asset(job: Job, variant: str) -> Asset:
     )
 
 
-def _file(gw: Gateway, job: Job, variant: str) -> tuple[Path, str, str]:
+def _file(gw: Gateway, job: Job, variant: str, *, check: bool = False) -> StoredFile:
     asset = _asset(job, variant)
-    path = gw.engine.stored_file(asset)
-    if path is None:
+    stored = gw.engine.stored_file(asset, check=check)
+    if stored is None:
         raise NotFound(f"the {variant} of video {job.id} is no longer stored")
-    return path, f'"{asset.sha256}"', asset.content_type
+    return stored
 
 
-def _serve(request: Request, path: Path, etag: str, content_type: str, cache: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": cache}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return FileResponse(path, media_type=content_type, headers=headers)
+async def _stored(gw: Gateway, job: Job, variant: str) -> StoredFile:
+    # Proxying from S3 asks the bucket first (a HEAD), so a missing object is a 404, not a
+    # stream that breaks after its headers went out.
+    check = gw.settings.content_delivery == "proxy"
+    return await asyncio.to_thread(_file, gw, job, variant, check=check)
 
 
 @router.get(
@@ -366,15 +365,36 @@ async def content(
     gw: Gateway = Depends(gateway),
 ) -> Response:
     job = await _job(gw, video_id, who)
-    path, etag, content_type = _file(gw, job, variant)
+    stored = await _stored(gw, job, variant)
     if variant == "hls":
         # The master's URIs are relative to it: it is served where its media playlists and
         # segments are (the same key, the same authorization).
         return RedirectResponse(f"/v1/videos/{job.id}/hls/master.m3u8", 307)
     base = gw.base_url()
     if gw.settings.content_redirect and base is not None:
-        return RedirectResponse(gw.signed_url(base, job.id, variant), 302)
-    return _serve(request, path, etag, content_type, "private, max-age=3600")
+        return RedirectResponse(
+            gw.signed_url(base, job.id, variant),
+            302,
+            headers={**cors_headers(request, gw.settings), "Cache-Control": "private, no-store"},
+        )
+    return file_response(request, gw.settings, stored, cache_control=PRIVATE)
+
+
+@router.head("/videos/{video_id}/content", include_in_schema=False)
+async def content_head(
+    video_id: str,
+    request: Request,
+    variant: str = "video",
+    who: Principal = Depends(principal),
+    gw: Gateway = Depends(gateway),
+) -> Response:
+    """HEAD: the GET's status and headers without the body (CDNs and players ask)."""
+    return await content(video_id, request, variant, who, gw)
+
+
+@router.options("/videos/{video_id}/content", include_in_schema=False)
+async def content_preflight(request: Request, gw: Gateway = Depends(gateway)) -> Response:
+    return preflight(request, gw.settings)
 
 
 @router.get(
@@ -400,12 +420,23 @@ async def hls_file(
     if wanted not in files or len(keys) != len(files):
         raise NotFound(f"video {job.id}'s HLS set has no file {path!r}")
     index = files.index(wanted)
-    local = gw.engine.stored_file(asset.model_copy(update={"key": keys[index]}))
-    if local is None:
+    suffix = PurePosixPath(path).suffix
+    stored = (
+        None
+        if asset.deleted_at is not None
+        else await asyncio.to_thread(
+            gw.engine.stored_object,
+            keys[index],
+            _HLS_TYPES[suffix],
+            etag=f"{asset.sha256}-{index}",
+        )
+    )
+    if stored is None:
         raise NotFound(f"the HLS file {path!r} of video {job.id} is no longer stored")
-    content_type = _HLS_TYPES[Path(path).suffix]
-    return _serve(
-        request, local, f'"{asset.sha256}-{index}"', content_type, "private, max-age=3600"
+    # A playlist is always sent from here (its URIs are relative to it); a segment may be a
+    # redirect to its presigned URL on S3.
+    return file_response(
+        request, gw.settings, stored, cache_control=PRIVATE, redirect=suffix != ".m3u8"
     )
 
 
@@ -413,7 +444,7 @@ async def hls_file(
     "/files/{video_id}/{variant}",
     summary="A signed, cacheable link to a video's file",
     response_class=Response,
-    responses={**_FILE_RESPONSES, **errors(400, 403, 404, 409, 451)},
+    responses={**_FILE_RESPONSES, 302: _REDIRECT, **errors(400, 403, 404, 409, 451)},
 )
 async def signed_file(
     video_id: str,
@@ -426,9 +457,28 @@ async def signed_file(
     if not gw.check_signature(video_id, variant, expires, sig):
         raise PermissionDenied("the link is invalid or has expired")
     job = await gw.read(gw.engine.get, video_id)
-    path, etag, content_type = _file(gw, job, variant)
-    ttl = max(int(expires - time.time()), 0)
-    return _serve(request, path, etag, content_type, f"public, max-age={ttl}, immutable")
+    stored = await _stored(gw, job, variant)
+    # The link names one job's variant, whose bytes never change: cacheable for a year by
+    # anyone holding it (see the README's "Fronting vidgate with a CDN" on expiry).
+    return file_response(request, gw.settings, stored, cache_control=IMMUTABLE)
+
+
+@router.head("/files/{video_id}/{variant}", include_in_schema=False)
+async def signed_file_head(
+    video_id: str,
+    variant: str,
+    request: Request,
+    expires: int = 0,
+    sig: str = "",
+    gw: Gateway = Depends(gateway),
+) -> Response:
+    """HEAD: the GET's status and headers without the body."""
+    return await signed_file(video_id, variant, request, expires, sig, gw)
+
+
+@router.options("/files/{video_id}/{variant}", include_in_schema=False)
+async def signed_file_preflight(request: Request, gw: Gateway = Depends(gateway)) -> Response:
+    return preflight(request, gw.settings)
 
 
 @router.get(
