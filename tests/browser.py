@@ -50,10 +50,12 @@ async ([url]) => {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Chromium, launched once per run. Skipped when Chromium is missing, except in
-    CI (``CI`` set), where a missing browser is a failure: ``.ci/run`` installs it."""
+    """A headless Chromium, launched once per test file. Skipped when Chromium is missing,
+    except in CI (``CI`` set), where a missing browser is a failure: ``.ci/run`` installs it.
+    Not once per run: Playwright's sync API runs an event loop on this thread while it is
+    open, and a later file's ``asyncio.run`` would refuse to start beside it."""
     if not CHROMIUM:
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing: .ci/run installs it with .ci/chromium")
