@@ -29,6 +29,7 @@ from . import (
     admin_quarantine,
     admin_safety,
     admin_tenants,
+    playback,
     provider_webhooks,
     spend,
     templates,
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.include_router(videos_router)
+    app.include_router(playback.router)
     app.include_router(templates.router)
     app.include_router(ops_router)
     app.include_router(admin.router)

@@ -44,14 +44,18 @@ class Gateway:
         return hmac.new(self.signing_key, message, hashlib.sha256).hexdigest()[:40]
 
     def signed_url(self, base: str, job_id: str, variant: str) -> str:
-        expires = int(time.time() + self.settings.signed_url_ttl)
-        # Round expiry up to the minute so a CDN sees one URL per minute, not one per request.
-        expires -= expires % 60
-        expires += 60
+        expires = self._expiry()
         return (
             f"{base}/v1/files/{job_id}/{variant}?expires={expires}"
             f"&sig={self.sign(job_id, variant, expires)}"
         )
+
+    def signed_prefix(self, base: str, job_id: str, what: str) -> str:
+        """A signed path prefix: ``{base}/v1/files/{job}/{what}/{expires}/{sig}``. The
+        signature sits in the path, not the query, so the relative URIs inside an HLS playlist
+        (which drop a query string) stay signed."""
+        expires = self._expiry()
+        return f"{base}/v1/files/{job_id}/{what}/{expires}/{self.sign(job_id, what, expires)}"
 
     def check_signature(self, job_id: str, variant: str, expires: int, sig: str) -> bool:
         if not sig.isascii():  # compare_digest refuses non-ASCII str; such a sig is wrong anyway
@@ -59,6 +63,12 @@ class Gateway:
         return (
             hmac.compare_digest(self.sign(job_id, variant, expires), sig) and expires >= time.time()
         )
+
+    def _expiry(self) -> int:
+        expires = int(time.time() + self.settings.signed_url_ttl)
+        # Round expiry up to the minute so a CDN sees one URL per minute, not one per request.
+        expires -= expires % 60
+        return expires + 60
 
     def base_url(self) -> str | None:
         """The gateway's external URL, from ``VIDGATE_PUBLIC_URL`` only. Never from the request's

@@ -13,7 +13,6 @@ import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator
-from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -38,6 +37,7 @@ from .auth import principal
 from .delivery_responses import IMMUTABLE, PRIVATE, cors_headers, file_response, preflight
 from .errors import errors
 from .gateway import Gateway, gateway
+from .hls import hls_response, player_urls
 from .inputs import guard_inputs, image_suffix, uploads_folder
 from .schemas import CREATE_BODY, parse_create, video_object
 from .tenancy import Principal
@@ -51,14 +51,6 @@ _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"
 _ALIASES = {"spritesheet": "sprite"}
 #: A variant name as a request may spell it (anything else is refused before any lookup).
 _VARIANT_NAME = re.compile(r"[a-z0-9_]{1,24}")
-#: A file of a delivered HLS set, relative to its master: ``master.m3u8``, ``480p/index.m3u8``,
-#: ``480p/init.mp4``, ``480p/seg_000.m4s`` (checked again against the set's own file list).
-_HLS_PATH = re.compile(r"(?:[A-Za-z0-9_]{1,24}/)?[A-Za-z0-9_]{1,32}\.(?:m3u8|mp4|m4s)")
-_HLS_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".mp4": "video/mp4",
-    ".m4s": "video/iso.segment",
-}
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -131,6 +123,8 @@ def _urls(gw: Gateway, request: Request, job: Job) -> dict[str, str]:
     }
     if job.thumbnail is not None:
         urls["thumbnail"] = gw.signed_url(base, job.id, "thumbnail")
+    if job.done:
+        urls.update(player_urls(gw, base, job))  # every variant, the HLS master, the player
     return urls
 
 
@@ -410,34 +404,8 @@ async def hls_file(
     who: Principal = Depends(principal),
     gw: Gateway = Depends(gateway),
 ) -> Response:
-    if not _HLS_PATH.fullmatch(path):
-        raise NotFound(f"no HLS file {path[:80]!r}")
     job = await _job(gw, video_id, who)
-    asset = _asset(job, "hls")
-    files = asset.facts.files if asset.facts is not None else []
-    keys = asset.facts.keys if asset.facts is not None else []
-    wanted = f"hls/{path}"
-    if wanted not in files or len(keys) != len(files):
-        raise NotFound(f"video {job.id}'s HLS set has no file {path!r}")
-    index = files.index(wanted)
-    suffix = PurePosixPath(path).suffix
-    stored = (
-        None
-        if asset.deleted_at is not None
-        else await asyncio.to_thread(
-            gw.engine.stored_object,
-            keys[index],
-            _HLS_TYPES[suffix],
-            etag=f"{asset.sha256}-{index}",
-        )
-    )
-    if stored is None:
-        raise NotFound(f"the HLS file {path!r} of video {job.id} is no longer stored")
-    # A playlist is always sent from here (its URIs are relative to it); a segment may be a
-    # redirect to its presigned URL on S3.
-    return file_response(
-        request, gw.settings, stored, cache_control=PRIVATE, redirect=suffix != ".m3u8"
-    )
+    return await hls_response(gw, request, job, _asset(job, "hls"), path, PRIVATE)
 
 
 @router.get(
