@@ -321,7 +321,7 @@ def test_a_worker_logs_each_job_and_a_cancel_is_one_line_not_a_traceback(
     assert process.returncode == 0, text
     assert "Traceback" not in text and "ERROR" not in text, text
     url = sa.make_url(settings.resolved_database_url)
-    assert f"database {url.render_as_string(hide_password=True)})" in text
+    assert f"database {url.render_as_string(hide_password=True)}, storage " in text
     if url.password:
         assert str(url.password) not in text
     assert "random executor id" in text and "once its lease lapses" in text
