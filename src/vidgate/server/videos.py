@@ -315,7 +315,9 @@ def _asset(job: Job, variant: str) -> Asset:
         found.setdefault("video", job.output)
     if job.thumbnail is not None:
         found.setdefault("thumbnail", job.thumbnail)
-    if kind in found:
+    # Nothing before the job ends: between its store and deliver steps the files still change
+    # (and are served as immutable once they are final).
+    if job.done and kind in found:
         return found[kind]
     if not job.done or job.output is None:
         raise ContentNotReady(
