@@ -68,10 +68,14 @@ def test_the_hls_set_plays_through_its_signed_path(
         assert httpx.get(f"{prefix}/{'0' * 40}/{file}", timeout=30).status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("query", "player"),
+    [("", "HLS, played by the browser"), ("?hls=js", "HLS, played with hls.js")],
+)
 def test_the_player_page_plays_without_a_key(
-    gateway: Server, video: dict[str, Any], chromium: Any
+    gateway: Server, video: dict[str, Any], chromium: Any, query: str, player: str
 ) -> None:
-    page_url = video["urls"]["player"]
+    page_url = video["urls"]["player"] + query
     page_html = httpx.get(page_url, timeout=30)
     assert page_html.status_code == 200 and "<video" in page_html.text
     assert "vg_" not in page_html.text  # no API key is ever written into a page
@@ -91,9 +95,9 @@ def test_the_player_page_plays_without_a_key(
             "() => document.getElementById('player').currentTime > 0.2", timeout=20_000
         )
         how = page.inner_text("#source")
-        assert how.startswith("HLS"), how
+        assert how == player, how
         shots = Path(__file__).resolve().parents[1] / "screenshots"
         shots.mkdir(exist_ok=True)  # CI artifacts; ignored by git
-        page.screenshot(path=str(shots / "player.png"))
+        page.screenshot(path=str(shots / f"player{query.replace('?', '-').replace('=', '-')}.png"))
     finally:
         page.close()
