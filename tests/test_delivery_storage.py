@@ -216,6 +216,8 @@ def test_retention_sweep_deletes_expired_objects_and_marks_rows(s3_bucket: Bucke
         assert gone.status_code == 404
         job = engine.get(video["id"])
         assert job.output.deleted_at is not None and job.thumbnail.deleted_at is None
+        after = http.get(f"/v1/videos/{video['id']}").json()
+        assert "video" in video["urls"] and "video" not in after["urls"]  # no link to nothing
         # The thumbnail (a rendition) lasts two days.
         report = retention.sweep(rt, now=engine.clock() + timedelta(days=2, minutes=1))
         assert report.objects_deleted == 1 and s3_bucket.object_keys() == []

@@ -115,13 +115,13 @@ async def _save_upload(upload: UploadFile, gw: Gateway, tenant: str) -> str:
 
 def _urls(gw: Gateway, request: Request, job: Job) -> dict[str, str]:
     base = gw.base_url()
-    if job.output is None or base is None or _held(job):
+    if job.output is None or job.output.deleted_at is not None or base is None or _held(job):
         return {}  # links are only made from VIDGATE_PUBLIC_URL, never from the request's Host
     urls = {
         "video": gw.signed_url(base, job.id, "video"),
         "content": f"{base}/v1/videos/{job.id}/content",
     }
-    if job.thumbnail is not None:
+    if job.thumbnail is not None and job.thumbnail.deleted_at is None:  # none once expired
         urls["thumbnail"] = gw.signed_url(base, job.id, "thumbnail")
     if job.done:
         urls.update(player_urls(gw, base, job))  # every variant, the HLS master, the player
