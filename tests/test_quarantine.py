@@ -85,6 +85,12 @@ async def test_a_marked_output_is_quarantined_never_served_and_release_serves_it
     assert job.scan is not None and job.scan.released
     refuse_if_held(job)  # servable now
     assert engine.stored_file(job.output) is not None and job.thumbnail is not None
+    # Released, it gets the delivery set a completed job has: the original kept apart, the
+    # served video the browser-safe one made from it.
+    kinds = {a.kind for a in job.assets}
+    assert {"original", "video"} <= kinds, kinds
+    video = next(a for a in job.assets if a.kind == "video")
+    assert video.facts is not None and video.facts.codec == "h264"
     assert not stored(engine, item.video_key).exists()
     assert any("was released by test-admin" in m for m in history(engine, job))
     # The client hears of it as of any completion: video.failed, then video.completed.

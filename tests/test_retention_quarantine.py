@@ -42,12 +42,17 @@ async def test_release_copies_the_held_output_inside_the_bucket(s3_bucket: Bucke
         await engine.quarantine.release(item.id, by="admin")
         job = engine.get(job.id)
         assert job.status is JobStatus.COMPLETED and job.output is not None
+        # Released, it is delivered like any completed job: the original kept apart (the held
+        # bytes), the browser-safe video made from it.
         assert s3_bucket.object_keys() == [
+            f"media/originals/{job.id}.mp4",
             f"media/thumbnails/{job.id}.jpg",
             f"media/videos/{job.id}.mp4",
         ]
-        stored = engine.stored_file(job.output, check=True)
+        original = next(a for a in job.assets if a.kind == "original")
+        stored = engine.stored_file(original, check=True)
         assert stored is not None and stored.size_bytes == item.size_bytes
+        assert engine.stored_file(job.output, check=True) is not None
 
 
 async def test_the_sweep_expires_held_outputs(s3_bucket: Bucket) -> None:

@@ -36,7 +36,7 @@ from .credentials import sign_set
 from .payloads import DeliveryPayload
 from .runtime import current
 
-__all__ = ["DELIVER_PROGRESS", "deliver_output", "delivery_key", "profile_for"]
+__all__ = ["DELIVER_PROGRESS", "deliver_output", "delivery_key", "profile_for", "redeliver"]
 
 DELIVER_PROGRESS = 98.0
 _STORED_PROGRESS = 99.0
@@ -109,6 +109,33 @@ async def deliver_output(
     shutil.rmtree(out_dir, ignore_errors=True)
     rt.store.add_event(job_id, Phase.DELIVERING, _STORED_PROGRESS, _summary(renditions, seconds))
     return {"variants": [r["variant"] for r in renditions], "seconds": round(seconds, 3)}
+
+
+async def redeliver(job_id: str, key: str) -> DeliveryPayload:
+    """The delivery set of a video that is already in storage under ``key`` (an output
+    released from quarantine): copied into the job's work folder, then :func:`deliver_output`
+    as the deliver step would."""
+    rt = current()
+    work = rt.settings.work_dir / job_id / "release"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    source = work / f"output{Path(key).suffix}"
+    try:
+        await asyncio.to_thread(_copy_out, key, source)
+        return await deliver_output(job_id, source)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _copy_out(key: str, dest: Path) -> None:
+    storage = current().storage
+    local = storage.local_path(key)
+    if local is not None and local.is_file():
+        shutil.copyfile(local, dest)
+        return
+    with dest.open("wb") as out:  # a backend without local files: streamed, never whole
+        for chunk in storage.open_range(key):
+            out.write(chunk)
 
 
 async def _store(job_id: str, out_dir: Path, rendition: dict[str, Any]) -> None:

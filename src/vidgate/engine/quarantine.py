@@ -19,14 +19,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from ..exceptions import NotFound, QuarantineConflict
+from ..exceptions import NotFound, QuarantineConflict, VidgateError
 from ..safety import audit
 from ..safety import quarantine as book
 from ..safety.policy import Decision, Finding, load_policy
 from ..safety.quarantine import QuarantineItem, Status
 from ..storage import IMMUTABLE
 from ..types import Asset, Job, JobStatus, Phase, new_id
-from .runtime import Runtime
+from .runtime import Runtime, installed
 from .scanning import SCAN_PROGRESS
 
 __all__ = ["QuarantineDesk"]
@@ -79,7 +79,10 @@ class QuarantineDesk:
             )
         if not await asyncio.to_thread(book.mark, self._rt.store.engine, item.id, "released", by):
             raise _not_held(await self.get(item_id))
-        await asyncio.to_thread(self._move_back, item, job, by)
+        await asyncio.to_thread(self._restore, item, job)
+        if job.status is JobStatus.FAILED:  # it had no video: make its delivery set now
+            await self._deliver(job.id)
+        await asyncio.to_thread(self._mark_released, item, job, by)
         await asyncio.to_thread(self._audit, item, "allow", by, "released from quarantine")
         return await self.get(item_id)
 
@@ -105,7 +108,26 @@ class QuarantineDesk:
         await asyncio.to_thread(self._audit, item, "block", by, "deleted from quarantine")
         return await self.get(item_id)
 
-    def _move_back(self, item: QuarantineItem, job: Job, by: str) -> None:
+    async def _deliver(self, job_id: str) -> None:
+        """The released video's renditions, HLS and stills (``delivering.redeliver``). A set
+        that cannot be made leaves the released video served as it is, and says why."""
+        from .delivering import redeliver
+
+        try:
+            with installed(self._rt):  # the CLI releases without starting an engine
+                await redeliver(job_id, f"videos/{job_id}.mp4")
+        except VidgateError as exc:
+            job = await asyncio.to_thread(self._rt.store.get, job_id)
+            await asyncio.to_thread(
+                self._rt.store.add_event,
+                job_id,
+                job.phase,
+                job.progress,
+                f"the released video is served as it is: its delivery set failed ({exc.code})",
+            )
+
+    def _restore(self, item: QuarantineItem, job: Job) -> None:
+        """The held files back at the keys they are served from."""
         rt = self._rt
         held = [("video", item.video_key, f"videos/{job.id}.mp4", "video/mp4")]
         if item.thumbnail_key is not None:
@@ -128,6 +150,9 @@ class QuarantineDesk:
                 ),
             )
             rt.storage.delete(source_key)
+
+    def _mark_released(self, item: QuarantineItem, job: Job, by: str) -> None:
+        rt = self._rt
         values: dict[str, object] = {}
         if job.scan is not None and job.scan.quarantine_id == item.id:
             values["scan"] = job.scan.model_copy(update={"released": True}).model_dump(mode="json")

@@ -6,8 +6,10 @@ storage, provider instances) lives in one ``Runtime`` installed when the engine 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -153,6 +155,20 @@ def install(runtime: Runtime) -> None:
     global _current
     _current = runtime
     requestlog.set_sink(runtime.store.record_call)
+
+
+@contextlib.contextmanager
+def installed(runtime: Runtime) -> Iterator[Runtime]:
+    """``runtime`` as the current one for a block, in a process whose engine was not started
+    (a CLI command acting on stored jobs); the started engine's own runtime otherwise."""
+    if _current is not None:
+        yield _current
+        return
+    install(runtime)
+    try:
+        yield runtime
+    finally:
+        uninstall()
 
 
 def uninstall() -> None:
