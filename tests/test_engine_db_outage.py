@@ -53,7 +53,9 @@ def _set_connections(database: str, allowed: bool) -> None:
 async def test_a_job_outlives_a_database_outage(backend: str) -> None:
     if backend != "postgres":
         pytest.skip("the outage is a PostgreSQL database refusing connections")
-    settings = Settings(simulated_latency=1.0)
+    # Long enough that the outage begins while the task runs, however slow the machine: with
+    # 1 s, a loaded CI machine could finish the job before the database went away.
+    settings = Settings(simulated_latency=4.0)
     database = sa.make_url(settings.resolved_database_url).database
     assert database
     retried = _StepMetOutage()

@@ -34,6 +34,7 @@ router = APIRouter(prefix="/v1", tags=["playback"])
 _STATIC = Path(__file__).parent / "static"
 _PAGE = Template((_STATIC / "player.html").read_text(encoding="utf-8"))
 _HLS_JS = _STATIC / "vendor" / "hls.js" / "hls.light.min.js"
+_HTML = {"schema": {"type": "string"}}
 
 
 def _check(gw: Gateway, video_id: str, what: str, expires: int, sig: str) -> None:
@@ -63,8 +64,11 @@ async def signed_hls(
 @router.get(
     "/files/{video_id}/player/{expires}/{sig}",
     summary="A page that plays the video (HLS, else MP4) with signed links only",
-    response_class=HTMLResponse,
-    responses=errors(403, 404, 409, 451),
+    response_class=Response,
+    responses={
+        200: {"description": "The player page", "content": {"text/html": _HTML}},
+        **errors(403, 404, 409, 451),
+    },
 )
 async def player(
     video_id: str, expires: int, sig: str, gw: Gateway = Depends(gateway)
