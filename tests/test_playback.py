@@ -16,6 +16,7 @@ import pytest
 from tests.browser import assert_plays, play
 from tests.test_gateway import Server, running_gateway, wait_done
 
+PLAYER_ORIGIN = "https://player.example"
 PROFILE = {"tiers": ["240p"], "webm": True, "hls": True, "sprite": False, "preview": False}
 
 
@@ -25,6 +26,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory.mktemp("playback"),
         signed_links=True,
         delivery_profile=json.dumps(PROFILE),
+        cors_origins=[PLAYER_ORIGIN],
     ) as server:
         yield server
 
@@ -62,6 +64,19 @@ def test_the_hls_set_plays_through_its_signed_path(
     assert listing.status_code == 200 and listing.text.startswith("#EXTM3U")
     result = play(chromium, f"{gateway.url}/healthz", master)
     assert_plays(result, (426, 240), duration=2.0, size=(640, 360))  # either rung
+    # A player on another origin may read it (CORS, with its preflight for a Range request).
+    asked = httpx.get(master, headers={"Origin": PLAYER_ORIGIN}, timeout=30)
+    assert asked.headers["access-control-allow-origin"] == PLAYER_ORIGIN
+    before = httpx.options(
+        master,
+        headers={
+            "Origin": PLAYER_ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "range",
+        },
+        timeout=30,
+    )
+    assert before.status_code == 204 and "Range" in before.headers["access-control-allow-headers"]
     # A forged signature is refused, for the playlist and for what it names alike.
     prefix, _sig, name = master.rsplit("/", 2)
     for file in (name, "240p/index.m3u8"):

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from ..exceptions import NotFound, PermissionDenied
-from .delivery_responses import IMMUTABLE
+from .delivery_responses import IMMUTABLE, preflight
 from .errors import errors
 from .gateway import Gateway, gateway
 from .hls import hls_response, player_urls
@@ -59,6 +59,12 @@ async def signed_hls(
     _check(gw, video_id, "hls", expires, sig)
     job = await gw.read(gw.engine.get, video_id)
     return await hls_response(gw, request, job, _asset(job, "hls"), path, IMMUTABLE)
+
+
+@router.options("/files/{video_id}/hls/{expires}/{sig}/{path:path}", include_in_schema=False)
+async def signed_hls_preflight(request: Request, gw: Gateway = Depends(gateway)) -> Response:
+    """CORS preflight for a player on another origin (hls.js asking with a Range header)."""
+    return preflight(request, gw.settings)
 
 
 @router.get(
