@@ -6,7 +6,9 @@ A PATCH changes only the limits it names; ``null`` clears one. Fields: ``rate_li
 ``default_priority`` (``critical``, ``standard``, ``batch``), ``strategies`` (priority →
 strategy, merged into the tenant's; a null value clears one priority's), ``cache_similarity``
 (above 0 up to 1: the threshold for ``cache: "similar"``), ``delivery_profile`` (delivery
-profile keys over ``VIDGATE_DELIVERY_PROFILE``; ``null`` clears it) and ``safety_policy``
+profile keys over ``VIDGATE_DELIVERY_PROFILE``; ``null`` clears it), ``retention`` (days to
+keep ``originals_days``, ``renditions_days``, ``quarantine_days``: the tenant's own over the
+operator's; ``null`` clears it) and ``safety_policy``
 (``vidgate.safety.policy``: merged over the tenant's own, ``null`` clears it; one tenant's GET
 and PATCH answer with the effective policy). Every field is validated before anything changes.
 """
@@ -22,6 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from ..exceptions import InvalidRequest
 from ..priority.model import Priority, Strategy
 from ..safety.policy import SafetyPolicy, load_policy, store_policy
+from ..storage.retention import RetentionPolicy
 from .auth import admin
 from .errors import errors
 from .gateway import Gateway, gateway
@@ -76,6 +79,17 @@ _LIMITS_BODY: dict[str, Any] = {
                             "description": "delivery profile keys, over VIDGATE_DELIVERY_PROFILE",
                             "examples": [{"tiers": ["720p", "480p"], "webm": True}],
                         },
+                        "retention": {
+                            "type": ["object", "null"],
+                            "description": "days to keep files, over the operator's "
+                            "VIDGATE_RETENTION_*_DAYS (a null value: kept for ever)",
+                            "properties": {
+                                k: {"type": ["number", "null"], "exclusiveMinimum": 0}
+                                for k in ("originals_days", "renditions_days", "quarantine_days")
+                            },
+                            "additionalProperties": False,
+                            "examples": [{"originals_days": 30, "renditions_days": 90}],
+                        },
                     },
                 }
             }
@@ -113,17 +127,26 @@ async def get_tenant(
 
 def _with_policy(gw: Gateway, tenant: Tenant) -> dict[str, Any]:
     policy = load_policy(gw.engine.database, tenant.name, gw.engine.settings)
-    return {**tenant_object(tenant), "safety_policy": policy.to_json()}
+    kept = gw.engine.retention_policy(tenant.name)
+    return {**tenant_object(tenant), "safety_policy": policy.to_json(), "retention": kept.as_dict()}
 
 
 def _patch(gw: Gateway, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    has_policy = "safety_policy" in body
+    has_policy, has_retention = "safety_policy" in body, "retention" in body
     policy = body.pop("safety_policy", None)
+    retention = body.pop("retention", None)
     if policy is not None:
         SafetyPolicy.from_json(policy)  # refused before any limit changes
+    if retention is not None:
+        try:
+            RetentionPolicy.parse(retention)  # likewise
+        except ValueError as exc:
+            raise InvalidRequest(f"retention: {exc}", details={"field": "retention"}) from None
     tenant = gw.tenants.set_limits(name, body)
     if has_policy:
         store_policy(gw.engine.database, name, policy)
+    if has_retention:  # the tenant's own days over the operator's; null: the operator's again
+        gw.engine.set_retention_policy(name, retention)
     return _with_policy(gw, tenant)
 
 
