@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ._version import __version__ as __version__
 from .catalog import Catalog, ModelProfile, load_catalog
 from .client import AsyncClient, Client
 from .engine import Engine
@@ -37,8 +38,6 @@ from .types import (
     Phase,
     VideoRequest,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     # running jobs

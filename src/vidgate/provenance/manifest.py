@@ -26,6 +26,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from .._version import __version__
+
 __all__ = [
     "DIGITAL_SOURCE_TYPE",
     "EDIT_ACTIONS",
@@ -133,8 +135,6 @@ def facts(
     edits: list[Edit] | tuple[Edit, ...] = (),
 ) -> Facts:
     """The facts for one delivered file, checked (a ``ValueError`` names a bad field)."""
-    from vidgate import __version__
-
     return {
         "provider": str(_text("provider", provider)),
         "model": str(_text("model", model)),

@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from .._version import __version__
 from ..engine import Engine
 from ..exceptions import LimitExceeded, MethodNotAllowed, NotFound, VidgateError
 from ..settings import Settings
