@@ -101,9 +101,11 @@ def the_facts(**changes: Any) -> Any:
 
 
 def flip_byte(path: Path, out: Path, marker: bytes, offset: int) -> Path:
-    """A copy of ``path`` with one byte changed ``offset`` bytes after ``marker``."""
+    """A copy of ``path`` with one byte changed ``offset`` bytes after the last ``marker``:
+    the media data comes after the manifest, whose signature bytes are random and may hold
+    the marker too (a JPEG's ``FF DA`` cannot recur after its scan starts: FF is stuffed)."""
     data = bytearray(path.read_bytes())
-    at = data.index(marker) + offset
+    at = data.rindex(marker) + offset
     data[at] ^= 0xFF
     out.write_bytes(bytes(data))
     return out
