@@ -82,7 +82,8 @@ _LIMITS_BODY: dict[str, Any] = {
                         "retention": {
                             "type": ["object", "null"],
                             "description": "days to keep files, over the operator's "
-                            "VIDGATE_RETENTION_*_DAYS (a null value: kept for ever)",
+                            "retention settings (VIDGATE_RETENTION_ORIGINALS_DAYS …; a null "
+                            "value: kept for ever)",
                             "properties": {
                                 k: {"type": ["number", "null"], "exclusiveMinimum": 0}
                                 for k in ("originals_days", "renditions_days", "quarantine_days")
