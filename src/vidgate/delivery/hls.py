@@ -19,7 +19,7 @@ from pathlib import Path
 
 import av
 
-from .renditions import GOP_SECONDS
+from .renditions import GOP_SECONDS, copy_streams
 
 __all__ = ["HlsTier", "codecs_of", "package"]
 
@@ -84,13 +84,7 @@ def _segment(mp4: Path, folder: Path) -> Path:
         av.open(str(mp4)) as src,
         av.open(str(playlist), "w", format="hls", options=options) as dst,
     ):
-        streams = [src.streams.video[0], *src.streams.audio[:1]]
-        mapping = {s.index: dst.add_stream_from_template(s) for s in streams}
-        for packet in src.demux(*streams):
-            if packet.dts is None:
-                continue
-            packet.stream = mapping[packet.stream.index]
-            dst.mux(packet)
+        copy_streams(src, dst)
     return playlist
 
 

@@ -182,6 +182,18 @@ class Encode:
         self.path.unlink(missing_ok=True)
 
 
+def copy_streams(src: av.container.InputContainer, dst: av.container.OutputContainer) -> None:
+    """The video and first audio stream's packets from ``src`` into ``dst`` as they are (no
+    decode): a remux into MP4, or the cut of an MP4 into HLS segments."""
+    streams = [src.streams.video[0], *src.streams.audio[:1]]
+    mapping = {s.index: dst.add_stream_from_template(s) for s in streams}
+    for packet in src.demux(*streams):
+        if packet.dts is None:
+            continue
+        packet.stream = mapping[packet.stream.index]
+        dst.mux(packet)
+
+
 def remux(source: Path, out: Path) -> Path:
     """Copy ``source``'s video (and first audio) stream into a new MP4 at ``out`` with its
     index first (``+faststart``): the bytes of every frame as they were, no encode."""
@@ -189,11 +201,5 @@ def remux(source: Path, out: Path) -> Path:
         av.open(str(source)) as src,
         av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as dst,
     ):
-        streams = [src.streams.video[0], *src.streams.audio[:1]]
-        mapping = {s.index: dst.add_stream_from_template(s) for s in streams}
-        for packet in src.demux(*streams):
-            if packet.dts is None:
-                continue
-            packet.stream = mapping[packet.stream.index]
-            dst.mux(packet)
+        copy_streams(src, dst)
     return out

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from ..engine import Engine
+from ..exceptions import PermissionDenied
 from ..settings import Settings
 from ..webhooks import WebhookDispatcher
 from .tenancy import TenantBook
@@ -56,6 +57,11 @@ class Gateway:
         (which drop a query string) stay signed."""
         expires = self._expiry()
         return f"{base}/v1/files/{job_id}/{what}/{expires}/{self.sign(job_id, what, expires)}"
+
+    def require_signature(self, job_id: str, variant: str, expires: int, sig: str) -> None:
+        """``PermissionDenied`` unless the signed link is genuine and unexpired."""
+        if not self.check_signature(job_id, variant, expires, sig):
+            raise PermissionDenied("the link is invalid or has expired")
 
     def check_signature(self, job_id: str, variant: str, expires: int, sig: str) -> bool:
         if not sig.isascii():  # compare_digest refuses non-ASCII str; such a sig is wrong anyway

@@ -20,7 +20,7 @@ from string import Template
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from ..exceptions import NotFound, PermissionDenied
+from ..exceptions import NotFound
 from .delivery_responses import IMMUTABLE, preflight
 from .errors import errors
 from .gateway import Gateway, gateway
@@ -37,11 +37,6 @@ _HLS_JS = _STATIC / "vendor" / "hls.js" / "hls.light.min.js"
 _HTML = {"schema": {"type": "string"}}
 
 
-def _check(gw: Gateway, video_id: str, what: str, expires: int, sig: str) -> None:
-    if not gw.check_signature(video_id, what, expires, sig):
-        raise PermissionDenied("the link is invalid or has expired")
-
-
 @router.get(
     "/files/{video_id}/hls/{expires}/{sig}/{path:path}",
     summary="A file of the video's HLS set under a signed path (for players and CDNs)",
@@ -56,7 +51,7 @@ async def signed_hls(
     request: Request,
     gw: Gateway = Depends(gateway),
 ) -> Response:
-    _check(gw, video_id, "hls", expires, sig)
+    gw.require_signature(video_id, "hls", expires, sig)
     job = await gw.read(gw.engine.get, video_id)
     return await hls_response(gw, request, job, _asset(job, "hls"), path, IMMUTABLE)
 
@@ -79,7 +74,7 @@ async def signed_hls_preflight(request: Request, gw: Gateway = Depends(gateway))
 async def player(
     video_id: str, expires: int, sig: str, gw: Gateway = Depends(gateway)
 ) -> HTMLResponse:
-    _check(gw, video_id, "player", expires, sig)
+    gw.require_signature(video_id, "player", expires, sig)
     job = await gw.read(gw.engine.get, video_id)
     _asset(job, "video")  # 409 before it is done, 451 while held, 404 when gone
     base = gw.base_url()

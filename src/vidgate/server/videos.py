@@ -26,7 +26,6 @@ from ..exceptions import (
     ContentNotReady,
     InvalidRequest,
     NotFound,
-    PermissionDenied,
     VariantNotAvailable,
 )
 from ..ranking import summary
@@ -424,8 +423,7 @@ async def signed_file(
     sig: str = "",
     gw: Gateway = Depends(gateway),
 ) -> Response:
-    if not gw.check_signature(video_id, variant, expires, sig):
-        raise PermissionDenied("the link is invalid or has expired")
+    gw.require_signature(video_id, variant, expires, sig)
     job = await gw.read(gw.engine.get, video_id)
     stored = await _stored(gw, job, variant)
     # The link names one job's variant, whose bytes never change: cacheable for a year by
