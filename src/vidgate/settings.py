@@ -458,6 +458,31 @@ class Settings(BaseSettings):
         description="REPLICATE_WEBHOOK_SECRET: the account's whsec_ webhook secret; default: "
         "fetched from Replicate once",
     )
+    # -- the dashboard (served by vidgate serve) --
+    dashboard: bool = Field(
+        default=True, description="serve the web dashboard (sign in with an API key)"
+    )
+    dashboard_path: str = Field(
+        default="/",
+        pattern=r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$",
+        description="the path the dashboard is served under, e.g. `/console` (default: `/`)",
+    )
+    dashboard_session_ttl: float = Field(
+        default=12 * 3600.0,
+        gt=0,
+        description="seconds a dashboard sign-in lasts (revoking its key ends it at once)",
+    )
+    dashboard_secure_cookie: bool | None = Field(
+        default=None,
+        description="mark the session cookie Secure (HTTPS only); default: when "
+        "VIDGATE_PUBLIC_URL is https",
+    )
+    dashboard_refresh: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="seconds between the dashboard's checks for changed jobs (its live list)",
+    )
     # -- vidgate simulator --
     simulator_latency: float = Field(
         default=3.0, ge=0, description="seconds a `vidgate simulator` task takes to generate"

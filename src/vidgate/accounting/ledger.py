@@ -31,6 +31,7 @@ __all__ = [
     "Reservation",
     "close_job",
     "insert_if_new",
+    "job_money",
     "insert_once",
     "reserve",
     "reserved_by_tenant",
@@ -264,3 +265,14 @@ def videos_and_seconds(
 
 
 _reservations = ledger.alias("reservations")
+
+
+def job_money(engine: sa.Engine, job_id: str) -> dict[str, float]:
+    """A job's ledger by kind (reservation, settlement, release, adjustment): its total each."""
+    query = (
+        sa.select(ledger.c.kind, sa.func.sum(ledger.c.amount_usd))
+        .where(ledger.c.job_id == job_id)
+        .group_by(ledger.c.kind)
+    )
+    with engine.connect() as conn:
+        return {kind: float(total or 0.0) for kind, total in conn.execute(query)}

@@ -194,6 +194,20 @@ api_keys = sa.Table(
     sa.Column("last_used_at", _ts),
 )
 
+# A signed-in dashboard browser: the SHA-256 of its cookie token, the key it signed in with
+# (revoking the key ends the session), its CSRF token, and when it ends (migration 0016).
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(64), sa.ForeignKey("api_keys.id"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("expires_at", _ts, nullable=False),
+    sa.Column("ended_at", _ts),
+    sa.Index("ix_dashboard_sessions_expires", "expires_at"),
+)
+
 rate_windows = sa.Table(
     "rate_windows",
     metadata,

@@ -21,6 +21,7 @@ from .._clock import utcnow
 from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
 from ..accounting.charges import attempt_charge
+from ..accounting.ledger import job_money
 from ..caching import ResultCache
 from ..catalog import Catalog
 from ..db import make_dbos_engine
@@ -57,7 +58,7 @@ from ..types import (
     new_id,
 )
 from ..webhooks import WebhookDispatcher
-from . import retention
+from . import jobsearch, retention
 from .batches import hold_until, release_due, release_loop, scheduled_note
 from .cached import create_cached_job
 from .charging import read_balances, reconcile_open_charges
@@ -742,6 +743,27 @@ class Engine:
         """A page of a tenant's jobs by creation time after the job ``after``, and whether
         more follow."""
         return self.runtime.store.page(tenant=tenant, after=after, limit=limit, order=order)
+
+    def search(
+        self,
+        where: jobsearch.JobFilter,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        newest_first: bool = True,
+    ) -> tuple[list[Job], bool]:
+        """The jobs matching a filter by creation time, after ``after`` (engine/jobsearch.py)."""
+        ids, more = jobsearch.search(
+            self.database, where, after=after, limit=limit, newest_first=newest_first
+        )
+        return [self.runtime.store.get(i) for i in ids], more
+
+    def money(self, job_id: str) -> dict[str, float]:
+        """The job's ledger by kind: reservation, settlement, release, adjustment."""
+        return job_money(self.database, job_id)
+
+    def last_change(self, where: jobsearch.JobFilter) -> tuple[datetime | None, int]:
+        return jobsearch.latest_change(self.database, where)
 
     def list_jobs(self, *, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
         return self.runtime.store.list_jobs(status=status, limit=limit)

@@ -29,6 +29,7 @@ from . import (
     admin_quarantine,
     admin_safety,
     admin_tenants,
+    dashboard,
     playback,
     provider_webhooks,
     spend,
@@ -133,6 +134,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.include_router(admin_safety.router)
     app.include_router(spend.router)
     app.include_router(provider_webhooks.router)
+    if settings.dashboard:
+        dashboard.install(app, gw)
     return app
 
 

@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 from ..accounting.estimates import estimate_models, project
 from ..catalog import violations
 from ..engine.files import StoredFile
+from ..engine.jobsearch import JobFilter
 from ..exceptions import (
     ContentNotReady,
     InvalidRequest,
@@ -31,7 +32,7 @@ from ..exceptions import (
 from ..ranking import summary
 from ..routing import RoutePlan
 from ..safety.quarantine import refuse_if_held
-from ..types import Asset, Job, VideoRequest
+from ..types import Asset, Job, JobStatus, VideoRequest
 from .auth import principal
 from .delivery_responses import IMMUTABLE, PRIVATE, cors_headers, file_response, preflight
 from .errors import errors
@@ -149,23 +150,32 @@ async def create(
     request: Request, who: Principal = Depends(principal), gw: Gateway = Depends(gateway)
 ) -> JSONResponse:
     fields, upload = await _read_body(request, gw, who.tenant)
+    job = await admit_video(
+        gw, who.tenant, fields, upload, idempotency_key=request.headers.get("idempotency-key")
+    )
+    return JSONResponse(_video(gw, request, job))
+
+
+async def admit_video(
+    gw: Gateway,
+    tenant: str,
+    fields: dict[str, Any],
+    upload: str | None = None,
+    *,
+    idempotency_key: str | None = None,
+) -> Job:
+    """Create a job from a create body's fields: what the API and the dashboard both run."""
     video_request = parse_create(
-        fields,
-        gw.engine.catalog,
-        upload=upload,
-        idempotency_key=request.headers.get("idempotency-key"),
+        fields, gw.engine.catalog, upload=upload, idempotency_key=idempotency_key
     )
 
     def admit() -> Job:  # one trip off the event loop: the input checks, then one transaction
-        checked = guard_inputs(video_request, gw.settings, who.tenant)
+        checked = guard_inputs(video_request, gw.settings, tenant)
         return gw.engine.enqueue(
-            checked,
-            tenant=who.tenant,
-            guard=lambda conn: gw.tenants.guard_new_job(conn, who.tenant),
+            checked, tenant=tenant, guard=lambda conn: gw.tenants.guard_new_job(conn, tenant)
         )
 
-    job = await asyncio.to_thread(admit)
-    return JSONResponse(_video(gw, request, job))
+    return await asyncio.to_thread(admit)
 
 
 @router.post(
@@ -182,11 +192,24 @@ async def estimate(
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
     fields, _ = await _read_body(request, gw, who.tenant)
+    return await estimate_video(gw, who.tenant, fields, count=count, per=per)
+
+
+async def estimate_video(
+    gw: Gateway,
+    tenant: str,
+    fields: dict[str, Any],
+    *,
+    count: int | None = None,
+    per: Literal["day", "month"] = "day",
+) -> dict[str, Any]:
+    """Quote a create body's fields without creating anything (the API's and the dashboard's
+    estimate)."""
     video_request = parse_create(fields, gw.engine.catalog)
-    video_request = await asyncio.to_thread(guard_inputs, video_request, gw.settings, who.tenant)
+    video_request = await asyncio.to_thread(guard_inputs, video_request, gw.settings, tenant)
     # The same defaults as create: an unset duration may become a capable model's default.
     video_request, plan = await asyncio.to_thread(
-        lambda: gw.engine.resolve(video_request, tenant=who.tenant)
+        lambda: gw.engine.resolve(video_request, tenant=tenant)
     )
     first = plan.first
     if count is not None and not 0 <= count <= 10_000_000:
@@ -220,7 +243,7 @@ async def estimate(
         "estimates": [m.as_dict() for m in models],
         "projection": projection,
         # Create would serve this from the result cache: at $0, from that job's video.
-        "cache": await asyncio.to_thread(_cache_hit, gw, video_request, plan, who.tenant),
+        "cache": await asyncio.to_thread(_cache_hit, gw, video_request, plan, tenant),
     }
 
 
@@ -241,15 +264,22 @@ async def list_videos(
     after: str | None = None,
     limit: int = 20,
     order: str = "desc",
+    status: JobStatus | None = None,
+    provider: str | None = None,
+    user: str | None = None,
+    q: str | None = None,
     who: Principal = Depends(principal),
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
+    """vidgate's filters narrow the list: ``status``, ``provider``, ``user`` (the end user the
+    request named) and ``q`` (words of the prompt)."""
     if not 1 <= limit <= 100:
         raise InvalidRequest("limit must be between 1 and 100")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'")
+    where = JobFilter(tenant=who.tenant, status=status, provider=provider, user=user, text=q)
     jobs, has_more = await asyncio.to_thread(  # up to 100 jobs: not on the loop
-        gw.engine.page, tenant=who.tenant, after=after, limit=limit, order=order
+        gw.engine.search, where, after=after, limit=limit, newest_first=order == "desc"
     )
     data = [_video(gw, request, job) for job in jobs]
     return {
