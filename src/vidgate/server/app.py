@@ -32,6 +32,7 @@ from . import (
     playback,
     provider_webhooks,
     spend,
+    stats,
     templates,
 )
 from .errors import error_response, from_exception
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.include_router(admin_quarantine.router)
     app.include_router(admin_safety.router)
     app.include_router(spend.router)
+    app.include_router(stats.router)
     app.include_router(provider_webhooks.router)
     return app
 
