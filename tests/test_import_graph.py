@@ -111,6 +111,9 @@ LAYERS = (
     ("vidgate.routing",),
     ("vidgate.ranking",),
     ("vidgate.accounting", "vidgate.safety", "vidgate.caching", "vidgate.provenance"),
+    # Windowed figures read the tables and accounting's periods; the engine, server and CLI
+    # call into them.
+    ("vidgate.insights",),
     ("vidgate.engine",),
     ("vidgate.server",),
     ("vidgate.cli",),
