@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.budget_support import FIRST_PER_SECOND, priced_catalog
 from tests.dashboard_support import csrf_of, form_token, sign_in
 from tests.test_gateway import SMALL, Server, running_gateway, wait_done
+from vidgate.catalog import loader
 
 #: Less media work per job than the default profile: the pages, not the encoder, are tested.
 LIGHT = '{"tiers": [], "hls": true, "sprite": true, "poster": true, "preview": false}'
@@ -19,13 +21,17 @@ LIGHT = '{"tiers": [], "hls": true, "sprite": true, "poster": true, "preview": f
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_gateway(
-        tmp_path_factory.mktemp("dashboard"),
-        signed_links=True,
-        dashboard_refresh=0.05,
-        delivery_profile=LIGHT,
-    ) as server:
-        yield server
+    """A gateway whose offline models have a price (budget_support), so jobs cost money."""
+    with pytest.MonkeyPatch.context() as patch:
+        priced_catalog(tmp_path_factory.mktemp("catalog"), patch)
+        with running_gateway(
+            tmp_path_factory.mktemp("dashboard"),
+            signed_links=True,
+            dashboard_refresh=0.05,
+            delivery_profile=LIGHT,
+        ) as server:
+            yield server
+    loader._cached.cache_clear()
 
 
 def _create(server: Server, key: str, prompt: str, **extra: object) -> str:
@@ -258,3 +264,42 @@ def test_create_with_a_structured_prompt_and_an_image(gateway: Server, tmp_path:
         files={"image": ("x.png", b"not an image at all", "image/png")},
     )
     assert fake.status_code == 400 and "PNG, JPEG or WebP" in fake.text
+
+
+def test_spend_shows_what_jobs_cost_by_user(gateway: Server) -> None:
+    key, other = gateway.key("dash-spend"), gateway.key("dash-spend-other")
+    job = _create(gateway, key, "a lantern festival", user="dora")
+    elsewhere = _create(gateway, other, "a quiet harbour", user="erik")
+    with gateway.client(key) as api:
+        assert wait_done(api, job)["status"] == "completed"
+    with gateway.client(other) as api:
+        wait_done(api, elsewhere)
+    client = sign_in(gateway.url, key)
+    cost = f"${FIRST_PER_SECOND * SMALL['duration']:.2f}"
+    page = client.get("/spend", params={"window": "day", "by": "user"})
+    assert page.status_code == 200, page.text
+    assert cost in page.text and "dora" in page.text and "erik" not in page.text
+    assert "<rect" in page.text and "<svg" in page.text  # the chart, drawn on the server
+    assert "Projected for the month" in page.text
+    bad = client.get("/spend", params={"window": "decade"})
+    assert bad.status_code == 400 and "month" in bad.text
+
+    admin = sign_in(gateway.url, gateway.key("dash-spend-ops", admin=True))
+    everyone = admin.get("/spend", params={"window": "day", "by": "user"}).text
+    assert "dora" in everyone and "erik" in everyone
+
+
+def test_providers_show_success_timing_and_lifecycle(gateway: Server) -> None:
+    key = gateway.key("dash-providers")
+    job = _create(gateway, key, "a sailing dinghy")
+    with gateway.client(key) as api:
+        wait_done(api, job)
+    client = sign_in(gateway.url, key)
+    page = client.get("/providers", params={"window": "hour"})
+    assert page.status_code == 200, page.text
+    assert "simulated:synth-1" in page.text and "100.0%" in page.text
+    assert "openai:sora-2" in page.text and "retired" in page.text  # the catalogue's notices
+    assert "Balance" not in page.text  # account balances are for admins
+    admin = sign_in(gateway.url, gateway.key("dash-providers-ops", admin=True))
+    assert "Balance" in admin.get("/providers").text
+    assert client.get("/providers", params={"window": "year"}).status_code == 400

@@ -20,6 +20,8 @@ from .. import requestlog
 from .._clock import utcnow
 from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
+from ..accounting.balances import BalanceReading
+from ..accounting.balances import latest as latest_balances
 from ..accounting.charges import attempt_charge
 from ..accounting.ledger import job_money
 from ..caching import ResultCache
@@ -782,6 +784,10 @@ class Engine:
             self.database, where, after=after, limit=limit, newest_first=newest_first
         )
         return [self.runtime.store.get(i) for i in ids], more
+
+    def balances(self) -> dict[str, BalanceReading]:
+        """Each provider's latest account balance, where its API tells it (the money loop)."""
+        return latest_balances(self.database)
 
     def money(self, job_id: str) -> dict[str, float]:
         """The job's ledger by kind: reservation, settlement, release, adjustment."""
