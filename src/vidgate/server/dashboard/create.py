@@ -35,7 +35,6 @@ router = APIRouter(route_class=PageRoute)
 #: The structured prompt's parts, in the form's order.
 PARTS = tuple(StructuredPrompt.model_fields)
 ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
-RESOLUTIONS = ("480p", "720p", "1080p", "4k")
 #: Plain fields copied into the create body when filled in.
 _PLAIN = ("duration", "aspect_ratio", "resolution", "model", "strategy", "priority", "user")
 _MAX_FIELD = 10_000
@@ -99,6 +98,12 @@ def _templates(gw: Gateway, tenant: str) -> dict[str, Template]:
     return {t.name: t for t in gw.engine.templates.latest(tenant)}
 
 
+def _resolutions(gw: Gateway) -> list[str]:
+    """Every resolution some model offers, smallest first (``4k`` last)."""
+    found = {r for m in gw.engine.catalog for r in m.resolutions}
+    return sorted(found, key=lambda r: (r.endswith("k"), int(r.rstrip("pk") or 0)))
+
+
 def _models(gw: Gateway) -> list[str]:
     today = utcnow().date()
     retired = LifecycleStage.RETIRED
@@ -126,7 +131,7 @@ async def _form_page(
         templates=sorted(templates.values(), key=lambda t: t.name),
         parts=PARTS,
         aspects=ASPECTS,
-        resolutions=RESOLUTIONS,
+        resolutions=_resolutions(gw),
         models=_models(gw),
         providers=sorted(gw.engine.catalog.providers),
         strategies=[s.value for s in Strategy],

@@ -233,9 +233,13 @@ def _ago(value: datetime | None) -> str:
 
 
 def _usd(value: float | None) -> str:
+    """Dollars: cents at least, and up to four decimals for the small prices per second."""
     if value is None:
         return "—"
-    return f"${value:,.2f}" if value >= 1 else f"${value:,.4f}".rstrip("0").rstrip(".")
+    if value >= 1 or value == 0:
+        return f"${value:,.2f}"
+    text = f"{value:.4f}".rstrip("0")
+    return "$" + (text + "0" if len(text.split(".")[1]) < 2 else text)
 
 
 def _when(value: datetime | None) -> str:
