@@ -4,7 +4,6 @@ bodies). Deterministic (derandomized Hypothesis) and bounded per operation."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ def test_the_api_survives_schemathesis(tmp_path: Path) -> None:
     admin = book.create_key("fuzz-ops", admin=True).secret
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
-    started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15, [op.label for op in operations]
     for operation in operations:
@@ -71,9 +69,9 @@ def test_the_api_survives_schemathesis(tmp_path: Path) -> None:
                 pass  # no invalid input exists for this operation's parameters
             except Exception as exc:  # collect every operation's failure, then report them all
                 failures.append(f"{operation.label} [{mode.value}]: {exc}"[:3000])
-    elapsed = time.monotonic() - started
     assert not failures, "\n\n".join(failures)
-    assert elapsed < 120, f"the schemathesis run took {elapsed:.0f} s"
+    # Its duration is not asserted (a timed test fails on a busy machine, not on a slow API):
+    # about 20 s on two quiet cores for 17 operations; more operations, proportionally more.
 
 
 @pytest.mark.parametrize("path", ["/v1/videos", "/v1/videos/estimate"])
