@@ -54,6 +54,16 @@ def _held(server: Server, admin_key: str) -> tuple[str, str]:
     return video["id"], item["id"]
 
 
+#: When the page is wider than the viewport: the elements that stick out.
+_WIDEST = """
+(width) => document.documentElement.scrollWidth <= width + 1 ? [] :
+  [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > width + 1)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' '
+                 + Math.round(e.getBoundingClientRect().right))
+"""
+
+
 def _shoot(browser: Any, url: str, cookies: list[Any], name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     for label, (width, height) in WIDTHS.items():
@@ -63,9 +73,9 @@ def _shoot(browser: Any, url: str, cookies: list[Any], name: str) -> None:
         try:
             page.goto(url)
             page.wait_for_load_state("load")
-            wide = page.evaluate("() => document.documentElement.scrollWidth")
-            assert wide <= width + 1, f"{name} is {wide}px wide at {width}px"
             page.screenshot(path=str(SHOTS / f"admin-{name}-{label}.png"), full_page=True)
+            wide = page.evaluate(_WIDEST, width)
+            assert not wide, f"{name} at {width}px: wider than the page: {wide}"
         finally:
             context.close()
 
