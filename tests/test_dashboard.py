@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.budget_support import FIRST_PER_SECOND, priced_catalog
 from tests.dashboard_support import csrf_of, form_token, sign_in
 from tests.test_gateway import SMALL, Server, running_gateway, wait_done
+from vidgate.catalog import loader
 
 #: Less media work per job than the default profile: the pages, not the encoder, are tested.
 LIGHT = '{"tiers": [], "hls": true, "sprite": true, "poster": true, "preview": false}'
@@ -19,13 +21,17 @@ LIGHT = '{"tiers": [], "hls": true, "sprite": true, "poster": true, "preview": f
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_gateway(
-        tmp_path_factory.mktemp("dashboard"),
-        signed_links=True,
-        dashboard_refresh=0.05,
-        delivery_profile=LIGHT,
-    ) as server:
-        yield server
+    """A gateway whose offline models have a price (budget_support), so jobs cost money."""
+    with pytest.MonkeyPatch.context() as patch:
+        priced_catalog(tmp_path_factory.mktemp("catalog"), patch)
+        with running_gateway(
+            tmp_path_factory.mktemp("dashboard"),
+            signed_links=True,
+            dashboard_refresh=0.05,
+            delivery_profile=LIGHT,
+        ) as server:
+            yield server
+    loader._cached.cache_clear()
 
 
 def _create(server: Server, key: str, prompt: str, **extra: object) -> str:
@@ -55,7 +61,7 @@ def test_pages_need_a_session_and_send_you_back_after_signing_in(gateway: Server
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
     listing = anonymous.get("/jobs")
     assert listing.status_code == 200 and "dash-a" in listing.text
-    assert key not in listing.text and key.split("_")[2] not in listing.text
+    assert key not in listing.text and key.split("_", 2)[2] not in listing.text
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil"])
@@ -168,37 +174,6 @@ def test_a_job_page_links_its_video_and_history(gateway: Server) -> None:
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
 
 
-def test_cancel_and_retry_need_the_form_token(tmp_path: Path) -> None:
-    with running_gateway(tmp_path, simulated_latency=120) as slow:
-        key = slow.key("dash-cancel")
-        client = sign_in(slow.url, key)
-        running = _create(slow, key, "a slow glacier")
-        forged = client.post(f"/jobs/{running}/cancel", data={"csrf": "not-the-token"})
-        assert forged.status_code == 403
-        assert client.post(f"/jobs/{running}/cancel").status_code == 403
-        token = csrf_of(client, f"/jobs/{running}")
-        other_site = client.post(
-            f"/jobs/{running}/cancel",
-            data={"csrf": token},
-            headers={"Origin": "https://evil.example"},
-        )
-        assert other_site.status_code == 403
-        with slow.client(key) as api:
-            assert api.get(f"/v1/videos/{running}").json()["status"] != "canceled"
-        cancelled = client.post(f"/jobs/{running}/cancel", data={"csrf": token})
-        assert cancelled.status_code == 303
-        with slow.client(key) as api:
-            assert api.get(f"/v1/videos/{running}").json()["status"] == "canceled"
-
-        again = client.post(f"/jobs/{running}/retry", data={"csrf": token})
-        assert again.status_code == 303
-        new_id = again.headers["location"].rsplit("/", 1)[1]
-        assert new_id != running
-        with slow.client(key) as api:
-            assert api.get(f"/v1/videos/{new_id}").json()["prompt"] == "a slow glacier"
-            api.post(f"/v1/videos/{new_id}/cancel")
-
-
 def test_signing_out_or_revoking_the_key_ends_the_session(gateway: Server) -> None:
     made = gateway.book.create_key("dash-out")
     assert made.secret is not None
@@ -216,17 +191,115 @@ def test_signing_out_or_revoking_the_key_ends_the_session(gateway: Server) -> No
     assert again.get("/jobs", follow_redirects=False).status_code == 303
 
 
-def test_the_dashboard_can_live_under_a_path(tmp_path: Path) -> None:
-    with running_gateway(tmp_path, dashboard_path="/console") as server:
-        key = server.key("dash-path")
-        client = sign_in(server.url, key, path="/console")
-        assert client.get("/console/jobs").status_code == 200
-        assert 'href="/console/static/dashboard.css"' in client.get("/console/jobs").text
-        assert client.get("/jobs").status_code == 404  # nothing left at the root
-        with server.client(key) as api:
-            assert api.get("/v1/videos").status_code == 200
+def test_create_from_a_template_and_the_live_estimate(gateway: Server) -> None:
+    key = gateway.key("dash-create")
+    client = sign_in(gateway.url, key)
+    form = client.get("/create", params={"template": "product-shot"})
+    assert form.status_code == 200 and 'data-template="product-shot"' in form.text
+    token = form_token(form.text)
+    fields = {
+        "csrf": token,
+        "template": "product-shot",
+        "var_product-shot__product": "a red sneaker",
+        "var_logo-reveal__brand": "ignored: another template's variable",
+        "duration": "1",
+        "resolution": "360p",
+        "user": "carol",
+    }
+    estimate = client.post("/create/estimate", data=fields)
+    assert estimate.status_code == 200 and "<html" not in estimate.text
+    assert "simulated:synth-1" in estimate.text and "chosen" in estimate.text
+    assert "Why the other" in estimate.text  # the models that cannot, with their reasons
+    assert client.post("/create/estimate", data={**fields, "csrf": "x"}).status_code == 403
+    bad = client.post("/create/estimate", data={**fields, "duration": "soon"})
+    assert bad.status_code == 200 and "duration is a number" in bad.text
+
+    made = client.post("/create", data={**fields, "action": "generate"})
+    assert made.status_code == 303, made.text
+    job_id = made.headers["location"].rsplit("/", 1)[1]
+    with gateway.client(key) as api:
+        video = api.get(f"/v1/videos/{job_id}").json()
+    assert video["template"].startswith("product-shot@") and "red sneaker" in video["prompt"]
+    assert video["user"] == "carol" and video["seconds"] == "1"
+
+    # Without the page's script: "Estimate" posts the whole form and the quote comes back in it.
+    whole = client.post("/create", data={**fields, "action": "estimate"})
+    assert whole.status_code == 200 and "simulated:synth-1" in whole.text
+    assert 'value="a red sneaker"' in whole.text  # the form keeps what was typed
+    refused = client.post("/create", data={"csrf": token, "prompt": "", "action": "generate"})
+    assert refused.status_code == 400 and "prompt is required" in refused.text
+    assert client.post("/create", data={"prompt": "no token"}).status_code == 403
 
 
-def test_the_dashboard_can_be_turned_off(tmp_path: Path) -> None:
-    with running_gateway(tmp_path, dashboard=False) as server:
-        assert httpx.get(server.url + "/login").status_code == 404
+def test_create_with_a_structured_prompt_and_an_image(gateway: Server, tmp_path: Path) -> None:
+    from PIL import Image
+
+    key = gateway.key("dash-image")
+    client = sign_in(gateway.url, key)
+    token = csrf_of(client, "/create")
+    picture = tmp_path / "first.png"
+    Image.new("RGB", (64, 36), (200, 30, 30)).save(picture)
+    with picture.open("rb") as image:
+        made = client.post(
+            "/create",
+            data={
+                "csrf": token,
+                "part_subject": "a red kite",
+                "part_camera": "slow pan",
+                "duration": "1",
+                "resolution": "360p",
+                "action": "generate",
+            },
+            files={"image": ("first.png", image, "image/png")},
+        )
+    assert made.status_code == 303, made.text
+    job_id = made.headers["location"].rsplit("/", 1)[1]
+    with gateway.client(key) as api:
+        video = api.get(f"/v1/videos/{job_id}").json()
+    assert video["prompt"] == "A red kite. Camera: slow pan."  # the parts, composed
+    assert "image to video" in client.get(f"/jobs/{job_id}").text
+    fake = client.post(
+        "/create",
+        data={"csrf": token, "prompt": "x", "action": "generate"},
+        files={"image": ("x.png", b"not an image at all", "image/png")},
+    )
+    assert fake.status_code == 400 and "PNG, JPEG or WebP" in fake.text
+
+
+def test_spend_shows_what_jobs_cost_by_user(gateway: Server) -> None:
+    key, other = gateway.key("dash-spend"), gateway.key("dash-spend-other")
+    job = _create(gateway, key, "a lantern festival", user="dora")
+    elsewhere = _create(gateway, other, "a quiet harbour", user="erik")
+    with gateway.client(key) as api:
+        assert wait_done(api, job)["status"] == "completed"
+    with gateway.client(other) as api:
+        wait_done(api, elsewhere)
+    client = sign_in(gateway.url, key)
+    cost = f"${FIRST_PER_SECOND * SMALL['duration']:.2f}"
+    page = client.get("/spend", params={"window": "day", "by": "user"})
+    assert page.status_code == 200, page.text
+    assert cost in page.text and "dora" in page.text and "erik" not in page.text
+    assert "<rect" in page.text and "<svg" in page.text  # the chart, drawn on the server
+    assert "Projected for the month" in page.text
+    bad = client.get("/spend", params={"window": "decade"})
+    assert bad.status_code == 400 and "month" in bad.text
+
+    admin = sign_in(gateway.url, gateway.key("dash-spend-ops", admin=True))
+    everyone = admin.get("/spend", params={"window": "day", "by": "user"}).text
+    assert "dora" in everyone and "erik" in everyone
+
+
+def test_providers_show_success_timing_and_lifecycle(gateway: Server) -> None:
+    key = gateway.key("dash-providers")
+    job = _create(gateway, key, "a sailing dinghy")
+    with gateway.client(key) as api:
+        wait_done(api, job)
+    client = sign_in(gateway.url, key)
+    page = client.get("/providers", params={"window": "hour"})
+    assert page.status_code == 200, page.text
+    assert "simulated:synth-1" in page.text and "100.0%" in page.text
+    assert "openai:sora-2" in page.text and "retired" in page.text  # the catalogue's notices
+    assert "Balance" not in page.text  # account balances are for admins
+    admin = sign_in(gateway.url, gateway.key("dash-providers-ops", admin=True))
+    assert "Balance" in admin.get("/providers").text
+    assert client.get("/providers", params={"window": "year"}).status_code == 400

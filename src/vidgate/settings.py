@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="how long the gateway trusts a verified API key without reading it again "
         "(a revoked key stops working within this time); 0 reads the key on every request",
     )
+    metrics_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="how long /metrics reuses the last hour's provider figures (success ratio, "
+        "generation p50/p95) before reading them again; 0 reads them on every scrape",
+    )
     storage_dir: Path | None = Field(
         default=None, description="local storage root; default $VIDGATE_HOME/media"
     )

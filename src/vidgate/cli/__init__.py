@@ -18,6 +18,7 @@ from . import (
     serve,
     simulator,
     spend,
+    stats,
     storage,
     templates,
     tenants,
@@ -59,6 +60,7 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(safety.app, name="safety")
 app.add_typer(storage.app, name="storage")
 app.command("spend")(spend.spend)
+app.add_typer(stats.app, name="stats")
 
 
 def main() -> None:

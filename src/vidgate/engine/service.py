@@ -20,6 +20,8 @@ from .. import requestlog
 from .._clock import utcnow
 from ..accounting import Reservation, admit
 from ..accounting.alerts import AlertWatcher
+from ..accounting.balances import BalanceReading
+from ..accounting.balances import latest as latest_balances
 from ..accounting.charges import attempt_charge
 from ..accounting.ledger import job_money
 from ..caching import ResultCache
@@ -33,6 +35,7 @@ from ..exceptions import (
     TenantNotFound,
     VidgateError,
 )
+from ..insights import ProviderStats, SpendSeries, provider_stats, spend_series
 from ..prompts.admission import PromptContext, expand_template, hints
 from ..prompts.sources import TemplateLibrary
 from ..prompts.store import TemplateStore
@@ -114,7 +117,7 @@ class Engine:
     ) -> None:
         self.settings = settings or Settings()
         self.worker = worker
-        #: The time batch scheduling decides by (tests pass their own).
+        #: The time batch scheduling and the windowed figures decide by (tests pass their own).
         self.clock = clock
         self._batches: asyncio.Task[None] | None = None
         self._runtime: Runtime | None = None
@@ -727,6 +730,30 @@ class Engine:
         """Job and attempt figures for ``/metrics``, read from the database now."""
         return read_figures(self.database)
 
+    def provider_stats(self, window: str = "day", *, tenant: str | None = None) -> ProviderStats:
+        """Provider and model figures over the last hour, day or week (``vidgate.insights``)."""
+        return provider_stats(self.database, window, now=self.clock(), tenant=tenant)
+
+    def spend_series(
+        self,
+        *,
+        by: str = "provider",
+        window: str = "day",
+        bucket: str | None = None,
+        tenant: str | None = None,
+        top: int = 5,
+    ) -> SpendSeries:
+        """Spend per bucket and group, the month to date, the dearest users and templates."""
+        return spend_series(
+            self.database,
+            by=by,
+            window=window,
+            bucket=bucket,
+            now=self.clock(),
+            tenant=tenant,
+            top=top,
+        )
+
     def health(self) -> list[Health]:
         """Every installed provider's circuit breaker."""
         return [self.runtime.health.get(name) for name in provider_classes()]
@@ -757,6 +784,10 @@ class Engine:
             self.database, where, after=after, limit=limit, newest_first=newest_first
         )
         return [self.runtime.store.get(i) for i in ids], more
+
+    def balances(self) -> dict[str, BalanceReading]:
+        """Each provider's latest account balance, where its API tells it (the money loop)."""
+        return latest_balances(self.database)
 
     def money(self, job_id: str) -> dict[str, float]:
         """The job's ledger by kind: reservation, settlement, release, adjustment."""

@@ -34,6 +34,7 @@ from . import (
     playback,
     provider_webhooks,
     spend,
+    stats,
     templates,
 )
 from .errors import error_response, from_exception
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.include_router(admin_quarantine.router)
     app.include_router(admin_safety.router)
     app.include_router(spend.router)
+    app.include_router(stats.router)
     app.include_router(provider_webhooks.router)
     if settings.dashboard:
         dashboard.install(app, gw)

@@ -1,14 +1,19 @@
-"""Prometheus metrics: this process's request counters and latencies, and the job figures the
-engine reads from the database at scrape time (true across every process sharing it)."""
+"""Prometheus metrics: this process's request counters and latencies, the job figures the
+engine reads from the database at scrape time (true across every process sharing it), and the
+last hour's provider figures (``vidgate.insights``), read at scrape time and reused for
+``VIDGATE_METRICS_CACHE_SECONDS`` so a scrape storm does not hammer the database."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..engine import Engine
+from ..insights import ProviderStats
 
 __all__ = ["HttpMetrics"]
 
@@ -32,6 +37,7 @@ class HttpMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
         )
         self.registry.register(_JobCollector(engine))
+        self.registry.register(_WindowCollector(engine))
 
 
 class _JobCollector:
@@ -112,3 +118,54 @@ class _JobCollector:
             ratio,
             balance,
         )
+
+
+class _WindowCollector:
+    """The last hour per provider and model (label ``window="1h"``): success ratio,
+    generation seconds p50/p95 and attempts by how they ended."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._cached: tuple[float, ProviderStats] | None = None
+
+    def _stats(self) -> ProviderStats:
+        ttl = self.engine.settings.metrics_cache_seconds
+        with self._lock:  # one read per period, however many scrapes arrive at once
+            now = time.monotonic()
+            if self._cached is None or self._cached[0] <= now:
+                self._cached = (now + ttl, self.engine.provider_stats("hour"))
+            return self._cached[1]
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["provider", "model", "window"]
+        success = GaugeMetricFamily(
+            "vidgate_window_success_ratio",
+            "Share of the attempts that ended in the window and finished that succeeded.",
+            labels=labels,
+        )
+        seconds = GaugeMetricFamily(
+            "vidgate_window_generation_seconds",
+            "Submit to finish of the window's successful attempts, by quantile (0.5, 0.95).",
+            labels=[*labels, "quantile"],
+        )
+        counts = GaugeMetricFamily(
+            "vidgate_window_attempts",
+            "Attempts in the window (ended in it, or running and submitted in it), by status.",
+            labels=[*labels, "status"],
+        )
+        for row in self._stats().models:
+            where = [row.provider, row.model or "", "1h"]
+            if row.success_rate is not None:
+                success.add_metric(where, row.success_rate)
+            for quantile, value in (("0.5", row.p50_seconds), ("0.95", row.p95_seconds)):
+                if value is not None:
+                    seconds.add_metric([*where, quantile], value)
+            for status, count in (
+                ("succeeded", row.succeeded),
+                ("failed", row.failed),
+                ("canceled", row.canceled),
+                ("running", row.running),
+            ):
+                counts.add_metric([*where, status], count)
+        yield from (success, seconds, counts)

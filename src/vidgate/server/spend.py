@@ -1,5 +1,6 @@
-"""``GET /v1/spend``: what was really charged, from the ledger. A tenant's key sees its own
-tenant; an admin key sees every tenant, or one with ``?tenant=``."""
+"""``GET /v1/spend``: what was really charged, from the ledger; ``GET /v1/spend/series``: the
+same money over time (``vidgate.insights``). A tenant's key sees its own tenant; an admin key
+sees every tenant, or one with ``?tenant=``."""
 
 from __future__ import annotations
 
@@ -16,9 +17,19 @@ from .errors import errors
 from .gateway import Gateway, gateway
 from .tenancy import Principal
 
-__all__ = ["parse_since", "router"]
+__all__ = ["parse_since", "router", "tenant_scope"]
 
 router = APIRouter(prefix="/v1", tags=["spend"])
+
+
+def tenant_scope(who: Principal, tenant: str | None, what: str) -> str | None:
+    """The tenant a report covers: a tenant's key its own (naming another is refused), an
+    admin's the one named, or everyone (None)."""
+    if who.admin:
+        return tenant or None
+    if tenant not in (None, who.tenant):
+        raise InvalidRequest(f"a tenant's key reports only its own tenant's {what}")
+    return who.tenant
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -49,10 +60,7 @@ async def spend(
     who: Principal = Depends(principal),
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
-    if not who.admin:
-        if tenant not in (None, who.tenant):
-            raise InvalidRequest("a tenant's key reports only its own tenant's spend")
-        tenant = who.tenant
+    tenant = tenant_scope(who, tenant, "spend")
     start = parse_since(since)
     lines = await asyncio.to_thread(
         spend_report,
@@ -71,3 +79,31 @@ async def spend(
         "total_usd": round(sum(line.usd for line in lines), 6),
         "data": [line.to_dict(by) for line in lines],
     }
+
+
+@router.get(
+    "/spend/series",
+    summary="Money charged over time: per hour or day, by provider, model, user or template",
+    responses=errors(400, 401, 429),
+)
+async def spend_series(
+    by: str = "provider",
+    window: str = "day",
+    bucket: str | None = None,
+    top: int = 5,
+    tenant: str | None = None,
+    who: Principal = Depends(principal),
+    gw: Gateway = Depends(gateway),
+) -> dict[str, Any]:
+    """``window`` day, week or month (ending now); ``bucket`` hour or day (by default hours for
+    a day, days otherwise; a tenant's days are its own calendar's); ``top`` dearest users and
+    templates of the window; the calendar month to date with its projection."""
+    found = await asyncio.to_thread(
+        gw.engine.spend_series,
+        by=by,
+        window=window,
+        bucket=bucket,
+        tenant=tenant_scope(who, tenant, "spend"),
+        top=top,
+    )
+    return found.to_dict()

@@ -80,7 +80,7 @@ async def _read_body(
             if isinstance(value, UploadFile):
                 if name != "input_reference":
                     raise InvalidRequest(f"unexpected file field {name!r}")
-                upload = await _save_upload(value, gw, tenant)
+                upload = await save_upload(value, gw, tenant)
             else:
                 fields[name] = value
         return fields, upload
@@ -97,7 +97,7 @@ async def _read_body(
     return body, None
 
 
-async def _save_upload(upload: UploadFile, gw: Gateway, tenant: str) -> str:
+async def save_upload(upload: UploadFile, gw: Gateway, tenant: str) -> str:
     """Keep an uploaded image in the tenant's own uploads folder (the only local files a
     gateway request may name: see ``inputs``), if its content is a PNG, JPEG or WebP."""
     declared = _IMAGE_TYPES.get(upload.content_type or "")

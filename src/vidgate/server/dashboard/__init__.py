@@ -23,8 +23,11 @@ from . import (
     admin_keys,
     admin_quarantine,
     admin_webhooks,
+    create,
     jobs,
+    providers,
     signin,
+    spend,
 )
 from .sessions import SessionBook
 from .web import SignInRequired, dashboard_path
@@ -61,8 +64,9 @@ def install(app: FastAPI, gw: Gateway) -> None:
 
     app.add_api_route(prefix or "/", home, methods=["GET"], include_in_schema=False)
     app.add_api_route(f"{prefix}/static/{{name}}", static, methods=["GET"], include_in_schema=False)
-    pages = (signin, jobs, admin, admin_keys, admin_budgets, admin_quarantine, admin_webhooks)
-    for module in pages:
+    pages = (signin, jobs, create, spend, providers)
+    admin_pages = (admin, admin_keys, admin_budgets, admin_quarantine, admin_webhooks)
+    for module in (*pages, *admin_pages):
         app.include_router(module.router, prefix=prefix, include_in_schema=False)
 
 

@@ -119,7 +119,32 @@ async function scrubbing() {
   });
 }
 
+function createForm() {
+  const form = document.getElementById('create-form');
+  if (!form) return;
+  const picker = form.querySelector('#template');
+  const showVariables = () => {
+    for (const set of form.querySelectorAll('.template-vars')) set.hidden = set.dataset.template !== picker.value;
+  };
+  picker.addEventListener('change', showVariables);
+  showVariables();
+  const target = document.getElementById('estimate');
+  let timer = null;
+  let latest = 0;
+  const estimate = async () => {
+    const ticket = ++latest;
+    const body = new FormData(form);
+    const response = await call(form.dataset.estimate, { method: 'POST', body });
+    if (ticket === latest && response.ok) target.innerHTML = await response.text();
+  };
+  const soon = () => { clearTimeout(timer); timer = setTimeout(estimate, 400); };
+  form.addEventListener('input', soon);
+  form.addEventListener('change', soon);
+  if (new FormData(form).get('prompt') || picker.value) estimate();
+}
+
 confirmForms();
+createForm();
 liveList();
 player();
 scrubbing();
