@@ -14,7 +14,7 @@ import pytest
 
 from tests.browser import chromium  # noqa: F401  (the fixture)
 from tests.test_dashboard import LIGHT
-from tests.test_dashboard_admin import MARKED
+from tests.test_dashboard_admin import MARKED, released_job
 from tests.test_gateway import SMALL, Server, running_gateway, wait_done
 
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
@@ -126,6 +126,8 @@ def test_an_admin_releases_a_held_video_and_it_plays(
         page.wait_for_url(re.compile(r"done=released"))
         assert dialogs and "Release this output" in dialogs[0]
         assert "Released: the video is served" in page.inner_text("main")
+        with gateway.client(admin_key) as ops:
+            released_job(ops, job_id)
 
         page.click(f"a[href='/jobs/{job_id}']")
         page.wait_for_url(re.compile(f"/jobs/{job_id}$"))
