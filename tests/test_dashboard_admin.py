@@ -204,6 +204,8 @@ def test_every_admin_form_needs_its_token_and_changes_nothing_without_it(world: 
     posts = [p.replace(server.book.list_keys("adm-acme")[0].id, victim.id) for p in
              _posts(world, item_id)]  # fmt: skip
     posts[0] = "/admin/tenants/adm-forged"
+    message = failed_delivery(world)
+    posts[-1] = f"/admin/webhooks/{message}/redeliver"
     for target in posts:
         for token in (None, "not-the-token"):
             data = fields if token is None else {**fields, "csrf": token}
@@ -217,6 +219,8 @@ def test_every_admin_form_needs_its_token_and_changes_nothing_without_it(world: 
         assert budget["daily_videos"] == 3 and budget["daily_usd"] is None
         item = ops.get(f"/v1/admin/quarantine/{item_id}").json()
         assert item["status"] == "held"
+        failed = ops.get("/v1/admin/webhooks", params={"status": "failed"}).json()["data"]
+        assert message in [d["id"] for d in failed]
 
 
 def test_limits_change_and_a_bad_limit_shows_the_form_again(world: World) -> None:

@@ -36,8 +36,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-def _held(server: Server, admin_key: str) -> tuple[str, str]:
-    with server.client(server.key("acme", name="acme backend")) as api:
+def _held(server: Server, admin_key: str) -> tuple[str, str, str]:
+    """A held output of tenant acme's: (its job, the quarantine item, acme's key)."""
+    tenant_key = server.key("acme", name="acme backend")
+    with server.client(tenant_key) as api:
         created = api.post(
             "/v1/videos", json={"prompt": MARKED, "model": "simulated:synth-1", **SMALL}
         )
@@ -51,7 +53,7 @@ def _held(server: Server, admin_key: str) -> tuple[str, str]:
         ops.put("/v1/admin/budgets/acme", params={"user": "user-7"}, json={"daily_usd": 2})
         ops.patch("/v1/admin/tenants/acme", json={"rate_limit": "120/min", "max_concurrent": 8})
         (item,) = ops.get("/v1/admin/quarantine", params={"job_id": video["id"]}).json()["data"]
-    return video["id"], item["id"]
+    return video["id"], item["id"], tenant_key
 
 
 #: When the page is wider than the viewport: the elements that stick out.
@@ -85,7 +87,7 @@ def test_an_admin_releases_a_held_video_and_it_plays(
     chromium: Any,  # noqa: F811
 ) -> None:
     admin_key = gateway.key("ops", admin=True, name="ops console")
-    job_id, item_id = _held(gateway, admin_key)
+    job_id, item_id, tenant_key = _held(gateway, admin_key)
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     problems: list[str] = []
@@ -126,8 +128,8 @@ def test_an_admin_releases_a_held_video_and_it_plays(
         page.wait_for_url(re.compile(r"done=released"))
         assert dialogs and "Release this output" in dialogs[0]
         assert "Released: the video is served" in page.inner_text("main")
-        with gateway.client(admin_key) as ops:
-            released_job(ops, job_id)
+        with gateway.client(tenant_key) as api:
+            released_job(api, job_id)
 
         page.click(f"a[href='/jobs/{job_id}']")
         page.wait_for_url(re.compile(f"/jobs/{job_id}$"))
