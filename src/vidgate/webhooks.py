@@ -277,12 +277,33 @@ class WebhookDispatcher:
         return changed == 1
 
     def deliveries(
-        self, job_id: str | None = None, tenant: str | None = None
+        self,
+        job_id: str | None = None,
+        tenant: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        query = sa.select(webhook_deliveries).order_by(webhook_deliveries.c.created_at)
+        """Deliveries, oldest first; with ``limit``, the newest that many (newest first)."""
+        d = webhook_deliveries.c
+        newest = limit is not None
+        query = sa.select(webhook_deliveries).order_by(
+            d.created_at.desc() if newest else d.created_at
+        )
         if job_id is not None:
-            query = query.where(webhook_deliveries.c.job_id == job_id)
+            query = query.where(d.job_id == job_id)
         if tenant is not None:
-            query = query.where(webhook_deliveries.c.tenant == tenant)
+            query = query.where(d.tenant == tenant)
+        if status is not None:
+            query = query.where(d.status == status)
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def count(self, status: str) -> int:
+        """How many deliveries are in ``status`` (pending, delivered, failed)."""
+        query = sa.select(sa.func.count()).select_from(webhook_deliveries)
+        query = query.where(webhook_deliveries.c.status == status)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())

@@ -4,9 +4,9 @@ and their limits are in ``admin_tenants.py``."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from ..exceptions import NotFound
 from .auth import admin
@@ -14,16 +14,25 @@ from .errors import errors
 from .gateway import Gateway, gateway
 from .tenancy import Principal
 
-__all__ = ["router"]
+__all__ = ["redeliver_webhook", "router"]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-@router.get("/webhooks", summary="Client webhook deliveries", responses=errors(401, 403, 429))
+@router.get("/webhooks", summary="Client webhook deliveries", responses=errors(400, 401, 403, 429))
 async def webhook_log(
-    job_id: str | None = None, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
+    job_id: str | None = Query(default=None, max_length=64),
+    tenant: str | None = Query(default=None, max_length=128),
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: int | None = Query(
+        default=None, ge=1, le=1000, description="the newest this many, newest first"
+    ),
+    _: Principal = Depends(admin),
+    gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
-    rows = await asyncio.to_thread(gw.dispatcher.deliveries, job_id)
+    rows = await asyncio.to_thread(
+        gw.dispatcher.deliveries, job_id, tenant, status=status, limit=limit
+    )
     return {"object": "list", "data": [_jsonable(r) for r in rows]}
 
 
@@ -35,9 +44,14 @@ async def webhook_log(
 async def redeliver(
     message_id: str, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    if not await asyncio.to_thread(gw.dispatcher.redeliver, message_id):
-        raise NotFound("no webhook delivery with that id")
+    await asyncio.to_thread(redeliver_webhook, gw, message_id)
     return {"id": message_id, "status": "pending"}
+
+
+def redeliver_webhook(gw: Gateway, message_id: str) -> None:
+    """Send a delivery again soon (the dashboard's Redeliver button too)."""
+    if not gw.dispatcher.redeliver(message_id):
+        raise NotFound("no webhook delivery with that id")
 
 
 @router.get(

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from ..accounting import BudgetBook, check_user
+from ..accounting import Budget, BudgetBook, check_user
 from ..accounting.budgets import BUDGET_FIELDS, LIMITS
 from ..exceptions import InvalidRequest
 from .auth import admin
@@ -22,7 +22,7 @@ from .errors import errors
 from .gateway import Gateway, gateway
 from .tenancy import Principal
 
-__all__ = ["router"]
+__all__ = ["delete_budget", "list_budgets_of", "replace_budget", "router"]
 
 router = APIRouter(prefix="/v1/admin/budgets", tags=["admin"])
 
@@ -69,7 +69,7 @@ async def list_budgets(
     _: Principal = Depends(admin),
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
-    found = await asyncio.to_thread(_book(gw).list, tenant, user=_user(user))
+    found = await asyncio.to_thread(list_budgets_of, gw, tenant, user)
     return {"object": "list", "data": [b.to_dict() for b in found]}
 
 
@@ -106,22 +106,38 @@ async def put_budget(
         raise InvalidRequest("the body must be a JSON object of budget fields") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object of budget fields")
-    subject = _user(user)
-    # A replacement: every field the body leaves out is cleared (on a user's budget, only the
-    # limits: the time zone and thresholds are the tenant's). Unknown names are refused.
-    named = BUDGET_FIELDS if subject is None else LIMITS
-    values = {**{name: None for name in named}, **body}
-    budget = await asyncio.to_thread(_book(gw).set, tenant, subject, values)
+    budget = await asyncio.to_thread(replace_budget, gw, tenant, user, body)
     return budget.to_dict()
 
 
+def replace_budget(gw: Gateway, tenant: str, user: str | None, body: dict[str, Any]) -> Budget:
+    """A PUT's work (the dashboard's budget form too): the body's fields replace the budget's.
+    Every field the body leaves out is cleared (on a user's budget, only the limits: the time
+    zone and thresholds are the tenant's). Unknown names are refused."""
+    subject = _user(user)
+    named = BUDGET_FIELDS if subject is None else LIMITS
+    values = {**{name: None for name in named}, **body}
+    return _book(gw).set(tenant, subject, values)
+
+
 @router.delete("/{tenant}", summary="Remove a budget", responses=errors(400, 401, 403, 404, 429))
-async def delete_budget(
+async def remove_budget(
     tenant: str,
     user: str | None = None,
     _: Principal = Depends(admin),
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
-    subject = _user(user)
-    await asyncio.to_thread(_book(gw).delete, tenant, subject)
+    subject = await asyncio.to_thread(delete_budget, gw, tenant, user)
     return {"object": "budget.deleted", "tenant": tenant, "user": subject, "deleted": True}
+
+
+def delete_budget(gw: Gateway, tenant: str, user: str | None) -> str | None:
+    """A DELETE's work (the dashboard's too): ``NotFound`` when there is no such budget."""
+    subject = _user(user)
+    _book(gw).delete(tenant, subject)
+    return subject
+
+
+def list_budgets_of(gw: Gateway, tenant: str | None, user: str | None) -> list[Budget]:
+    """A GET's work (the dashboard's list too): budgets with how each stands now."""
+    return _book(gw).list(tenant, user=_user(user))

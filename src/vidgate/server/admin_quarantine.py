@@ -17,7 +17,7 @@ from .errors import errors
 from .gateway import Gateway, gateway
 from .tenancy import Principal
 
-__all__ = ["router"]
+__all__ = ["acted_by", "router"]
 
 router = APIRouter(prefix="/v1/admin/quarantine", tags=["admin"])
 
@@ -26,7 +26,8 @@ def _item(item: QuarantineItem) -> dict[str, Any]:
     return {"object": "quarantine_item", **item.model_dump(mode="json")}
 
 
-def _who(who: Principal) -> str:
+def acted_by(who: Principal) -> str:
+    """How the audit names the admin who acted (the dashboard's too): the key's id."""
     return f"key {who.key_id}"
 
 
@@ -62,7 +63,7 @@ async def show_quarantine(
 async def release_quarantine(
     item_id: str, who: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    return _item(await gw.engine.quarantine.release(item_id, by=_who(who)))
+    return _item(await gw.engine.quarantine.release(item_id, by=acted_by(who)))
 
 
 @router.delete(
@@ -73,4 +74,4 @@ async def release_quarantine(
 async def delete_quarantine(
     item_id: str, who: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    return _item(await gw.engine.quarantine.delete(item_id, by=_who(who)))
+    return _item(await gw.engine.quarantine.delete(item_id, by=acted_by(who)))

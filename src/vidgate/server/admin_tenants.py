@@ -30,7 +30,7 @@ from .errors import errors
 from .gateway import Gateway, gateway
 from .tenancy import Principal, Tenant
 
-__all__ = ["router"]
+__all__ = ["change_tenant", "router", "tenant_details", "tenant_object"]
 
 router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"])
 
@@ -123,16 +123,18 @@ async def list_tenants(
 async def get_tenant(
     tenant: str, _: Principal = Depends(admin), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    return await asyncio.to_thread(_with_policy, gw, gw.tenants.get_tenant(tenant))
+    return await asyncio.to_thread(tenant_details, gw, gw.tenants.get_tenant(tenant))
 
 
-def _with_policy(gw: Gateway, tenant: Tenant) -> dict[str, Any]:
+def tenant_details(gw: Gateway, tenant: Tenant) -> dict[str, Any]:
     policy = load_policy(gw.engine.database, tenant.name, gw.engine.settings)
     kept = gw.engine.retention_policy(tenant.name)
     return {**tenant_object(tenant), "safety_policy": policy.to_json(), "retention": kept.as_dict()}
 
 
-def _patch(gw: Gateway, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def change_tenant(gw: Gateway, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH's work (the dashboard's limits form too): every value is checked before any
+    changes; the tenant as ``GET`` shows it afterwards."""
     has_policy, has_retention = "safety_policy" in body, "retention" in body
     policy = body.pop("safety_policy", None)
     retention = body.pop("retention", None)
@@ -148,7 +150,7 @@ def _patch(gw: Gateway, name: str, body: dict[str, Any]) -> dict[str, Any]:
         store_policy(gw.engine.database, name, policy)
     if has_retention:  # the tenant's own days over the operator's; null: the operator's again
         gw.engine.set_retention_policy(name, retention)
-    return _with_policy(gw, tenant)
+    return tenant_details(gw, tenant)
 
 
 @router.patch(
@@ -169,4 +171,4 @@ async def patch_tenant(
         raise InvalidRequest("the body must be a JSON object of limits") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object of limits")
-    return await asyncio.to_thread(_patch, gw, tenant, body)
+    return await asyncio.to_thread(change_tenant, gw, tenant, body)

@@ -26,6 +26,7 @@ from ..webhooks import WebhookDispatcher
 from . import (
     admin,
     admin_budgets,
+    admin_keys,
     admin_quarantine,
     admin_safety,
     admin_tenants,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.include_router(ops_router)
     app.include_router(admin.router)
     app.include_router(admin_tenants.router)
+    app.include_router(admin_keys.router)
     app.include_router(admin_budgets.router)
     app.include_router(admin_quarantine.router)
     app.include_router(admin_safety.router)

@@ -37,6 +37,7 @@ from ..exceptions import (
     ConcurrencyLimitReached,
     DailyQuotaExceeded,
     InvalidRequest,
+    NotFound,
     TenantNotFound,
     TooManyRequests,
 )
@@ -591,6 +592,23 @@ class TenantBook:
         query = sa.select(api_keys).order_by(api_keys.c.created_at)
         if tenant is not None:
             query = query.where(api_keys.c.tenant == tenant)
+        return self._keys(query)
+
+    def get_key(self, key_id: str) -> ApiKey:
+        """One key by its id (or the key itself), never its secret; ``NotFound`` if none."""
+        key_id = key_id.removeprefix("vg_").split("_", 1)[0]
+        found = self._keys(sa.select(api_keys).where(api_keys.c.id == key_id))
+        if not found:
+            raise NotFound("no API key with that id", details={"id": key_id[:32]})
+        return found[0]
+
+    def count_keys(self) -> int:
+        """How many keys are not revoked."""
+        query = sa.select(sa.func.count()).select_from(api_keys)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query.where(api_keys.c.revoked_at.is_(None))).scalar_one())
+
+    def _keys(self, query: sa.Select[Any]) -> list[ApiKey]:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [

@@ -17,7 +17,18 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from ...exceptions import NotFound
 from ..gateway import Gateway
-from . import create, jobs, providers, signin, spend
+from . import (
+    admin,
+    admin_budgets,
+    admin_keys,
+    admin_quarantine,
+    admin_webhooks,
+    create,
+    jobs,
+    providers,
+    signin,
+    spend,
+)
 from .sessions import SessionBook
 from .web import SignInRequired, dashboard_path
 
@@ -53,7 +64,9 @@ def install(app: FastAPI, gw: Gateway) -> None:
 
     app.add_api_route(prefix or "/", home, methods=["GET"], include_in_schema=False)
     app.add_api_route(f"{prefix}/static/{{name}}", static, methods=["GET"], include_in_schema=False)
-    for module in (signin, jobs, create, spend, providers):
+    pages = (signin, jobs, create, spend, providers)
+    admin_pages = (admin, admin_keys, admin_budgets, admin_quarantine, admin_webhooks)
+    for module in (*pages, *admin_pages):
         app.include_router(module.router, prefix=prefix, include_in_schema=False)
 
 
