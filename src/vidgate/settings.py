@@ -85,6 +85,15 @@ class Settings(BaseSettings):
         le=5 * 1024 * 1024 * 1024,
         description="bytes per part of a multipart upload (one part is in memory at a time)",
     )
+    s3_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins whose players may read presigned URLs from the bucket: when set, "
+        "`vidgate serve` keeps one CORS rule (id vidgate-playback: GET/HEAD, Range) on the bucket "
+        'at start-up, other rules untouched; ["*"] fits players on any origin (a redirect from '
+        "the gateway to the bucket sends Origin: null from a page on a third origin); unset: "
+        "vidgate leaves the bucket's CORS alone (hls.js and native HLS then need the operator's "
+        "own rule)",
+    )
     executor_id: str | None = Field(
         default=None,
         description="this process's id for DBOS; a restart with the same id resumes its jobs at "

@@ -624,6 +624,17 @@ class Engine:
             content_type=content_type,
         )
 
+    def ensure_storage_cors(self) -> bool:
+        """Keep vidgate's CORS rule on an S3 bucket when ``VIDGATE_S3_CORS_ORIGINS`` is set, so
+        browsers may read the presigned URLs segments are redirected to (blocking). True when
+        the bucket changed; a backend without bucket CORS (local disk) is left alone. Raises
+        ``StorageError`` (e.g. the credentials may not change the bucket's CORS)."""
+        origins = self.settings.s3_cors_origins
+        ensure = getattr(self.runtime.storage, "ensure_cors", None)
+        if not origins or ensure is None:
+            return False
+        return bool(ensure(origins))
+
     # -- retention (engine/retention.py) -----------------------------------------------------
 
     def sweep_storage(self, *, dry_run: bool = False) -> retention.SweepReport:

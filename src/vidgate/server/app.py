@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,6 +45,8 @@ from .videos import router as videos_router
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("vidgate.server")
+
 
 def create_app(settings: Settings | None = None, *, worker: bool = True) -> FastAPI:
     settings = settings or Settings()
@@ -66,6 +69,11 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         # The worker engine also sends client webhooks; an API-only process sends none.
         if worker:
             await engine.start()
+        try:  # presigned URLs read by players on other origins (VIDGATE_S3_CORS_ORIGINS)
+            if await asyncio.to_thread(engine.ensure_storage_cors):
+                log.info("set the bucket's CORS rule for players (VIDGATE_S3_CORS_ORIGINS)")
+        except VidgateError as exc:  # serving goes on; the players that need it will not play
+            log.warning("could not set the bucket's CORS rule: %s", exc)
         # Every gateway process sweeps expired files (engine/retention.py; idempotent).
         sweeper = asyncio.create_task(engine.retention_loop())
         try:
