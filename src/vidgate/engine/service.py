@@ -73,8 +73,10 @@ from .files import StoredFile
 from .health import Health
 from .priorities import decide, ranked, routing_record
 from .quarantine import QuarantineDesk
+from .release import release_workflow  # noqa: F401  (registers the release workflow)
 from .runtime import (
     JOB_QUEUE,
+    RELEASE_QUEUE,
     Runtime,
     destroy_dbos,
     install,
@@ -158,7 +160,8 @@ class Engine:
         install(self.runtime)
         await self._adopt_legacy()
         provider_queues = [provider_queue(name) for name in provider_classes()]
-        listen = None if self.worker else provider_queues
+        # Releases of quarantined outputs run wherever DBOS runs (the CLI's own included).
+        listen = None if self.worker else [*provider_queues, RELEASE_QUEUE]
         await _off_loop(launch_dbos, self.settings, listen)
         self._launched = True
         # Each queue is partitioned by tenant where it has limits (engine/fairshare.py).
@@ -168,6 +171,11 @@ class Engine:
             )
         if self.worker:
             await DBOS.register_queue_async(JOB_QUEUE, **job_queue_limits(self.settings))
+        await DBOS.register_queue_async(
+            RELEASE_QUEUE,
+            worker_concurrency=1,  # media work: one release at a time per process
+            polling_interval_sec=self.settings.queue_poll_interval,
+        )
         await self._keep_lease()
         self._keeper = asyncio.create_task(self._lease_loop(), name="vidgate-lease")
         if self.worker:
@@ -567,7 +575,7 @@ class Engine:
     @property
     def quarantine(self) -> QuarantineDesk:
         """Outputs the content scan blocked: list, show, release, delete (admins)."""
-        return QuarantineDesk(self.runtime)
+        return QuarantineDesk(self.runtime, self._client)
 
     def stored_file(self, asset: Asset, *, check: bool = False) -> StoredFile | None:
         """How to serve a stored asset; None when its object is gone (deleted, expired, or
