@@ -523,7 +523,8 @@ class Settings(BaseSettings):
     retention_interval: float = Field(
         default=3600.0,
         gt=0,
-        description="seconds between the retention sweeps `vidgate serve` runs",
+        description="seconds between retention sweeps: every `vidgate serve` queues the sweep "
+        "of the current interval, one process runs it (give every process the same value)",
     )
     ssrf_allow: list[str] = Field(
         default_factory=list,

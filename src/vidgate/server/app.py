@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
                 log.info("set the bucket's CORS rule for players (VIDGATE_S3_CORS_ORIGINS)")
         except VidgateError as exc:  # serving goes on; the players that need it will not play
             log.warning("could not set the bucket's CORS rule: %s", exc)
-        # Every gateway process sweeps expired files (engine/retention.py; idempotent).
+        # Every gateway process queues the sweep of expired files; one process runs each
+        # (engine/sweeping.py: one workflow per interval, one at a time).
         sweeper = asyncio.create_task(engine.retention_loop())
         try:
             yield
