@@ -96,7 +96,7 @@ def assert_plays(
     assert result["spread"] > 8, f"the frame is blank: {result}"
 
 
-def play_page(browser: Any, page_url: str) -> dict[str, Any]:
+def play_page(browser: Any, page_url: str, *, timeout_ms: int = 20_000) -> dict[str, Any]:
     """Open a player page (``server/static/player.html``), wait until its ``<video>`` has data,
     play it muted until time advances, and report what happened: ``ready`` (the ready state
     when data came), ``now`` (the time reached), ``how`` (which way the page plays: natively,
@@ -115,7 +115,7 @@ def play_page(browser: Any, page_url: str) -> dict[str, Any]:
             page.wait_for_function(
                 "() => { const v = document.getElementById('player');"
                 " return v.readyState >= 2 && v.videoWidth > 0; }",
-                timeout=20_000,
+                timeout=timeout_ms,
             )
             ready = page.evaluate("() => document.getElementById('player').readyState")
             page.evaluate(
@@ -123,7 +123,7 @@ def play_page(browser: Any, page_url: str) -> dict[str, Any]:
                 " return v.play(); }"
             )
             page.wait_for_function(
-                "() => document.getElementById('player').currentTime > 0.2", timeout=20_000
+                "() => document.getElementById('player').currentTime > 0.2", timeout=timeout_ms
             )
         except Exception as exc:  # the page's own errors say more than a timeout
             raise AssertionError(f"the player did not play: {failed or exc}") from exc

@@ -114,3 +114,16 @@ def test_the_player_plays_hls_from_s3(
     result = play_page(chromium, video["urls"]["player"] + query)
     assert result["how"] == player, result
     assert result["ready"] >= 2 and result["now"] > 0.2, result
+
+
+def test_without_the_rule_hls_js_gets_no_segment(
+    bucket: Bucket, gateway: Server, video: dict[str, Any], chromium: Any
+) -> None:
+    """The failure the rule prevents, in the browser: the segment XHR is refused by CORS."""
+    rules = bucket.client().get_bucket_cors(Bucket=bucket.name)["CORSRules"]
+    bucket.client().delete_bucket_cors(Bucket=bucket.name)
+    try:
+        with pytest.raises(AssertionError, match="CORS policy"):
+            play_page(chromium, video["urls"]["player"] + "?hls=js", timeout_ms=8_000)
+    finally:
+        bucket.client().put_bucket_cors(Bucket=bucket.name, CORSConfiguration={"CORSRules": rules})
