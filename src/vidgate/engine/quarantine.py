@@ -171,7 +171,7 @@ class QuarantineDesk:
 
     # -- the release workflow's work (engine/release.py runs these as its steps) ------------
 
-    async def _deliver(self, job_id: str) -> None:
+    async def deliver_set(self, job_id: str) -> None:
         """The released video's renditions, HLS and stills (``delivering.redeliver``). A set
         that cannot be made leaves the released video served as it is, and says why."""
         from .delivering import redeliver
@@ -189,7 +189,7 @@ class QuarantineDesk:
                 f"the released video is served as it is: its delivery set failed ({exc.code})",
             )
 
-    def _restore(self, item: QuarantineItem, job: Job) -> None:
+    def restore_files(self, item: QuarantineItem, job: Job) -> None:
         """The held files back at the keys they are served from."""
         rt = self._rt
         held = [("video", item.video_key, f"videos/{job.id}.mp4", "video/mp4")]
@@ -214,7 +214,7 @@ class QuarantineDesk:
             )
             rt.storage.delete(source_key)
 
-    def _mark_released(self, item: QuarantineItem, job: Job, by: str) -> None:
+    def complete_release(self, item: QuarantineItem, job: Job, by: str) -> None:
         """The job completed with the released output (when it had none) and the client told;
         run again after a crash, it finds the job completed and tells nobody twice."""
         rt = self._rt

@@ -44,7 +44,7 @@ async def restore_step(item_id: str) -> dict[str, Any]:
     rt = current()
     item = await asyncio.to_thread(_item, item_id)
     job = await asyncio.to_thread(rt.store.get, item.job_id)
-    await asyncio.to_thread(QuarantineDesk(rt)._restore, item, job)
+    await asyncio.to_thread(QuarantineDesk(rt).restore_files, item, job)
     return {"job_id": job.id, "deliver": job.status is JobStatus.FAILED}
 
 
@@ -52,7 +52,7 @@ async def restore_step(item_id: str) -> dict[str, Any]:
 async def deliver_step(job_id: str) -> None:
     """Renditions, HLS and stills of the released video (a failure is noted; the video is then
     served as it is)."""
-    await QuarantineDesk(current())._deliver(job_id)
+    await QuarantineDesk(current()).deliver_set(job_id)
 
 
 @step("vidgate.release.complete")
@@ -61,7 +61,7 @@ async def complete_step(item_id: str, by: str) -> None:
     rt = current()
     item = await asyncio.to_thread(_item, item_id)
     job = await asyncio.to_thread(rt.store.get, item.job_id)
-    await asyncio.to_thread(QuarantineDesk(rt)._mark_released, item, job, by)
+    await asyncio.to_thread(QuarantineDesk(rt).complete_release, item, job, by)
 
 
 @DBOS.workflow(name=RELEASE_WORKFLOW)
