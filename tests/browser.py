@@ -94,3 +94,40 @@ def assert_plays(
     assert abs(result["duration"] - duration) < 0.25, result
     assert (result["width"], result["height"]) in (size, *more), result
     assert result["spread"] > 8, f"the frame is blank: {result}"
+
+
+def play_page(browser: Any, page_url: str, *, timeout_ms: int = 20_000) -> dict[str, Any]:
+    """Open a player page (``server/static/player.html``), wait until its ``<video>`` has data,
+    play it muted until time advances, and report what happened: ``ready`` (the ready state
+    when data came), ``now`` (the time reached), ``how`` (which way the page plays: natively,
+    hls.js, MP4) and ``failed`` (what the page or its network refused, for the message)."""
+    page = browser.new_page()
+    failed: list[str] = []
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
+    page.on("requestfailed", lambda r: failed.append(f"{r.url[:160]}: {r.failure}"))
+    page.on(
+        "response",
+        lambda r: failed.append(f"{r.status} {r.url[:160]}") if r.status >= 400 else None,
+    )
+    try:
+        page.goto(page_url)
+        try:
+            page.wait_for_function(
+                "() => { const v = document.getElementById('player');"
+                " return v.readyState >= 2 && v.videoWidth > 0; }",
+                timeout=timeout_ms,
+            )
+            ready = page.evaluate("() => document.getElementById('player').readyState")
+            page.evaluate(
+                "() => { const v = document.getElementById('player'); v.muted = true;"
+                " return v.play(); }"
+            )
+            page.wait_for_function(
+                "() => document.getElementById('player').currentTime > 0.2", timeout=timeout_ms
+            )
+        except Exception as exc:  # the page's own errors say more than a timeout
+            raise AssertionError(f"the player did not play: {failed or exc}") from exc
+        now = page.evaluate("() => document.getElementById('player').currentTime")
+        return {"ready": ready, "now": now, "how": page.inner_text("#source"), "failed": failed}
+    finally:
+        page.close()

@@ -71,7 +71,9 @@ def s3_server() -> Iterator[S3Server]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env={**_plain_env(), **CREDENTIALS},
+        # As S3 does: no CORS headers unless the bucket has a rule (moto adds them everywhere
+        # by default, which would hide a missing rule from the browser tests).
+        env={**_plain_env(), **CREDENTIALS, "MOTO_DISABLE_GLOBAL_CORS": "true"},
     )
     assert process.stdout is not None and process.stdin is not None
     line = process.stdout.readline().strip()

@@ -77,7 +77,7 @@ async def test_a_marked_output_is_quarantined_never_served_and_release_serves_it
     assert [(d.action, d.categories) for d in decisions] == [("block", ("sexual",))]
     assert [d.moderator for d in decisions] == ["marker"], "the scanners that ran are named"
 
-    released = await engine.quarantine.release(item.id, by="test-admin")
+    released = await engine.quarantine.release(item.id, by="test-admin", wait=True)
     assert released.status == "released" and released.resolved_by == "test-admin"
     job = engine.get(job.id)
     assert job.status is JobStatus.COMPLETED and job.error is None
@@ -128,7 +128,7 @@ async def test_the_policy_can_fall_back_and_the_quarantined_attempt_stays_charge
         assert item.attempt_number == 1
         # The job was delivered from attempt 2: this one can only be deleted.
         with pytest.raises(QuarantineConflict):
-            await engine.quarantine.release(item.id, by="admin")
+            await engine.quarantine.release(item.id, by="admin", wait=True)
         deleted = await engine.quarantine.delete(item.id, by="admin")
         assert deleted.status == "deleted" and not stored(engine, item.video_key).exists()
         assert await engine.quarantine.list(job_id=job.id) == []

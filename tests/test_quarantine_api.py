@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import wait_until
 from tests.test_gateway import SMALL, Server, _serve, wait_done
 from vidgate.safety.policy import store_policy
 from vidgate.server import create_app
@@ -77,11 +78,22 @@ def test_a_blocked_output_is_never_served_until_an_admin_releases_it(
         missing = admin.get("/v1/admin/quarantine/q_nosuch")
         assert missing.status_code == 404 and code(missing) == "not_found"
 
+        # Recorded at once; a durable workflow delivers it (engine/release.py).
         released = admin.post(f"/v1/admin/quarantine/{item['id']}/release")
-        assert released.status_code == 200 and released.json()["status"] == "released"
+        assert released.status_code == 202 and released.json()["status"] == "released"
+        assert released.json()["delivery"] in ("in_progress", "completed")
         assert released.json()["resolved_by"].startswith("key ")
-        video = http.get(f"/v1/videos/{job_id}").json()
-        assert video["status"] == "completed" and video["scan"]["released"] is True
+        twice = admin.post(f"/v1/admin/quarantine/{item['id']}/release")
+        assert twice.status_code == 409 and code(twice) == "quarantine_conflict"
+        video = wait_until(
+            lambda: (v := http.get(f"/v1/videos/{job_id}").json())["status"] == "completed" and v,
+            60,
+            interval=0.05,
+            what="the release workflow to deliver the video",
+        )
+        assert video["scan"]["released"] is True
+        shown = admin.get(f"/v1/admin/quarantine/{item['id']}").json()
+        assert shown["delivery"] == "completed"
         served = http.get(f"/v1/videos/{job_id}/content")
         assert served.status_code == 200 and served.content[4:8] == b"ftyp"
         assert httpx.get(video["urls"]["video"]).status_code == 200

@@ -39,7 +39,7 @@ async def test_release_copies_the_held_output_inside_the_bucket(s3_bucket: Bucke
             f"media/quarantine/{job.id}/1.mp4",
         ]
         (item,) = await engine.quarantine.list()
-        await engine.quarantine.release(item.id, by="admin")
+        await engine.quarantine.release(item.id, by="admin", wait=True)
         job = engine.get(job.id)
         assert job.status is JobStatus.COMPLETED and job.output is not None
         # Released, it is delivered like any completed job: the original kept apart (the held

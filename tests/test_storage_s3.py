@@ -14,7 +14,7 @@ import pytest
 from tests.s3_support import Bucket
 from vidgate.exceptions import StorageError
 from vidgate.storage import IMMUTABLE, LocalStorage, Storage, content_key, put_addressed
-from vidgate.storage.s3 import MIN_PART_SIZE, S3Storage, parse_s3_url
+from vidgate.storage.s3 import CORS_RULE_ID, MIN_PART_SIZE, S3Storage, parse_s3_url
 
 MIB = 1024 * 1024
 
@@ -239,3 +239,18 @@ def test_content_addressed_puts_share_one_object(
     assert again == first and list(storage.keys()) == [first.key]
     with pytest.raises(ValueError):
         content_key("not-a-digest")
+
+
+def test_the_cors_rule_is_kept_beside_the_operators_own(s3_bucket: Bucket) -> None:
+    storage = S3Storage(s3_bucket.name, "media/", endpoint_url=s3_bucket.endpoint)
+    assert storage.cors_rules() == []
+    theirs = {"ID": "uploads", "AllowedMethods": ["PUT"], "AllowedOrigins": ["https://up.example"]}
+    s3_bucket.client().put_bucket_cors(
+        Bucket=s3_bucket.name, CORSConfiguration={"CORSRules": [theirs]}
+    )
+    assert storage.ensure_cors(["https://app.example"]) is True
+    assert storage.ensure_cors(["https://app.example"]) is False, "already there: no write"
+    assert storage.ensure_cors(["*"]) is True, "changed origins replace vidgate's rule"
+    rules = storage.cors_rules()
+    assert [r["ID"] for r in rules] == ["uploads", CORS_RULE_ID]
+    assert rules[1]["AllowedOrigins"] == ["*"]

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         le=5 * 1024 * 1024 * 1024,
         description="bytes per part of a multipart upload (one part is in memory at a time)",
     )
+    s3_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins whose players may read presigned URLs from the bucket: when set, "
+        "`vidgate serve` keeps one CORS rule (id vidgate-playback: GET/HEAD, Range) on the bucket "
+        'at start-up, other rules untouched; ["*"] fits players on any origin (a redirect from '
+        "the gateway to the bucket sends Origin: null from a page on a third origin); unset: "
+        "vidgate leaves the bucket's CORS alone (hls.js and native HLS then need the operator's "
+        "own rule)",
+    )
     executor_id: str | None = Field(
         default=None,
         description="this process's id for DBOS; a restart with the same id resumes its jobs at "
@@ -545,7 +554,8 @@ class Settings(BaseSettings):
     retention_interval: float = Field(
         default=3600.0,
         gt=0,
-        description="seconds between the retention sweeps `vidgate serve` runs",
+        description="seconds between retention sweeps: every `vidgate serve` queues the sweep "
+        "of the current interval, one process runs it (give every process the same value)",
     )
     ssrf_allow: list[str] = Field(
         default_factory=list,

@@ -36,6 +36,18 @@ def _run(action: Callable[[QuarantineDesk], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
+def _run_engine(action: Callable[[Engine], Awaitable[T]]) -> T:
+    engine = Engine(Settings())
+
+    async def go() -> T:
+        try:
+            return await action(engine)
+        finally:
+            await engine.close()
+
+    return asyncio.run(go())
+
+
 def _who() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -124,13 +136,37 @@ def show(item_id: IdArgument, json_output: JsonOption = False) -> None:
 
 @app.command("release")
 @friendly
-def release(item_id: IdArgument, json_output: JsonOption = False) -> None:
+def release(
+    item_id: IdArgument,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Run the release here and wait until the video is served (the default), or "
+            "leave it to a worker.",
+        ),
+    ] = True,
+    json_output: JsonOption = False,
+) -> None:
     """Release a held output: it becomes the job's video and is served (audited)."""
-    item = _run(lambda desk: desk.release(item_id, by=_who()))
+
+    async def go(engine: Engine) -> QuarantineItem:
+        if wait:
+            await engine.start()  # this process takes the release off its queue itself
+        item = await engine.quarantine.release(item_id, by=_who())
+        if wait:
+            if not json_output:
+                out.print(f"released {item.id}: delivering job {item.job_id}'s video…")
+            await engine.quarantine.wait_released(item.job_id)
+        return item
+
+    item = _run_engine(go)
     if json_output:
         print_json(item)
-        return
-    out.print(f"released {item.id}: job {item.job_id} serves it now")
+    elif wait:
+        out.print(f"released {item.id}: job {item.job_id} serves it now")
+    else:
+        out.print(f"released {item.id}: a worker delivers job {item.job_id}'s video")
 
 
 @app.command("delete")

@@ -1,7 +1,7 @@
 """``vidgate storage``: what stored media costs each tenant, and the retention sweep.
 
 - ``usage``: bytes and objects per tenant and asset kind (held quarantine files apart);
-- ``sweep [--dry-run]``: apply every tenant's retention policy now (``vidgate serve`` does it
+- ``sweep [--dry-run]``: apply every tenant's retention policy now (one process does it
   every ``VIDGATE_RETENTION_INTERVAL`` seconds);
 - ``policy TENANT [--originals-days N] [--renditions-days N] [--quarantine-days N] [--clear]``:
   show or set a tenant's own policy over the operator's default

@@ -5,11 +5,16 @@
 ``output``, moderator ``admin:<who>``).
 
 - **release** (only a ``held`` item, of a job that has ended and was not delivered from another
-  attempt): the guard in the book's UPDATE decides first, then the held video and thumbnail
-  are put at the servable keys (``videos/<job>.mp4``, ``thumbnails/<job>.jpg``), recorded as the
-  job's assets, and the held copies removed. A failed job (no other attempt delivered) becomes
-  ``completed`` with this attempt's provider and model, its error cleared and its scan marked
-  ``released``; its charge was settled when it failed and does not change.
+  attempt) is recorded at once and carried out by a durable workflow (``engine/release.py``).
+  One transaction moves the item to ``released`` (the guard in its UPDATE decides who wins) and
+  puts the ``vidgate.release`` workflow on the release queue, id ``release-<job>``: no release
+  without its workflow, and never two builds for one job. The workflow puts the held video and
+  thumbnail at the servable keys (``videos/<job>.mp4``, ``thumbnails/<job>.jpg``), records
+  them as the job's assets and removes the held copies; builds the delivery set when the job
+  had no video (``delivering.redeliver``); then a failed job (no other attempt delivered)
+  becomes ``completed`` with this attempt's provider and model, its error cleared and its scan
+  marked ``released``, and ``video.completed`` goes out. Its charge was settled when it failed
+  and does not change. ``wait_released`` follows the workflow to its end.
 - **delete**: the guard, then the held files are removed. The job keeps its scan verdict and
   stays unservable (``output_quarantined``).
 """
@@ -17,7 +22,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+from dbos import DBOSClient, EnqueueOptions
 
 from ..exceptions import NotFound, QuarantineConflict, VidgateError
 from ..safety import audit
@@ -26,17 +35,35 @@ from ..safety.policy import Decision, Finding, load_policy
 from ..safety.quarantine import QuarantineItem, Status
 from ..storage import IMMUTABLE
 from ..types import Asset, Job, JobStatus, Phase, new_id
-from .runtime import Runtime, installed
+from .runtime import RELEASE_QUEUE, WORKFLOW_VERSION, Runtime, installed
 from .scanning import SCAN_PROGRESS
 
-__all__ = ["QuarantineDesk"]
+__all__ = ["RELEASE_WORKFLOW", "QuarantineDesk", "release_id", "release_options"]
+
+#: The durable release (``engine/release.py``), by name: the desk queues it without importing it.
+RELEASE_WORKFLOW = "vidgate.release"
+
+
+def release_id(job_id: str) -> str:
+    """The release workflow's id: one per job, so releasing twice never builds twice."""
+    return f"release-{job_id}"
+
+
+def release_options(job_id: str) -> EnqueueOptions:
+    return {
+        "queue_name": RELEASE_QUEUE,
+        "workflow_name": RELEASE_WORKFLOW,
+        "workflow_id": release_id(job_id),
+        "app_version": WORKFLOW_VERSION,
+    }
 
 
 class QuarantineDesk:
     """What an admin can do with quarantined outputs (see the module docstring)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, client: Callable[[], DBOSClient] | None = None) -> None:
         self._rt = runtime
+        self._client = client
 
     async def list(
         self,
@@ -61,8 +88,9 @@ class QuarantineDesk:
             raise NotFound(f"no quarantined output {item_id!r}", details={"id": item_id})
         return found
 
-    async def release(self, item_id: str, *, by: str) -> QuarantineItem:
-        """Make the held output servable (see the module docstring)."""
+    async def release(self, item_id: str, *, by: str, wait: bool = False) -> QuarantineItem:
+        """Record the release of a held output and queue its workflow (see the module
+        docstring); the item, ``released``. ``wait`` also follows the workflow to its end."""
         item = await self.get(item_id)
         job = await asyncio.to_thread(self._rt.store.get, item.job_id)
         if item.status != "held":
@@ -77,14 +105,47 @@ class QuarantineDesk:
                 f"job {job.id} was delivered from another attempt; delete this output instead",
                 details={"id": item.id, "job_id": job.id},
             )
-        if not await asyncio.to_thread(book.mark, self._rt.store.engine, item.id, "released", by):
+        if not await asyncio.to_thread(self._record_release, item, by):
             raise _not_held(await self.get(item_id))
-        await asyncio.to_thread(self._restore, item, job)
-        if job.status is JobStatus.FAILED:  # it had no video: make its delivery set now
-            await self._deliver(job.id)
-        await asyncio.to_thread(self._mark_released, item, job, by)
         await asyncio.to_thread(self._audit, item, "allow", by, "released from quarantine")
+        await asyncio.to_thread(
+            self._rt.store.add_event,
+            job.id,
+            job.phase,
+            job.progress,
+            f"the quarantined output of attempt {item.attempt_number} was released by {by}: "
+            "delivering it",
+        )
+        if wait:
+            await self.wait_released(job.id)
         return await self.get(item_id)
+
+    def _record_release(self, item: QuarantineItem, by: str) -> bool:
+        """The item ``released`` and its workflow queued, in one transaction; False when the
+        item was no longer held."""
+        if self._client is None:
+            raise RuntimeError("a quarantine desk without a DBOS client cannot release")
+        client = self._client()  # made before the transaction: see Engine.enqueue
+        with self._rt.store.engine.begin() as conn:
+            if not book.mark_in(conn, item.id, "released", by):
+                return False
+            client.enqueue_in_transaction(conn, release_options(item.job_id), item.id, by)
+        return True
+
+    def release_state(self, job_id: str) -> str | None:
+        """The release workflow's DBOS status (``ENQUEUED``, ``PENDING``, ``SUCCESS``,
+        ``ERROR``…); None when the job has none (blocking: one read)."""
+        if self._client is None:
+            return None
+        found = self._client().list_workflows(workflow_ids=[release_id(job_id)])
+        return str(found[0].status) if found else None
+
+    async def wait_released(self, job_id: str, *, interval: float = 0.2) -> None:
+        """Until the job's release workflow has ended (it raises what the workflow raised)."""
+        if self._client is None:
+            raise RuntimeError("a quarantine desk without a DBOS client cannot wait")
+        handle: Any = await self._client().retrieve_workflow_async(release_id(job_id))
+        await handle.get_result(polling_interval_sec=interval)
 
     async def delete(self, item_id: str, *, by: str) -> QuarantineItem:
         """Remove the held files; the item stays in the book as ``deleted``."""
@@ -108,7 +169,9 @@ class QuarantineDesk:
         await asyncio.to_thread(self._audit, item, "block", by, "deleted from quarantine")
         return await self.get(item_id)
 
-    async def _deliver(self, job_id: str) -> None:
+    # -- the release workflow's work (engine/release.py runs these as its steps) ------------
+
+    async def deliver_set(self, job_id: str) -> None:
         """The released video's renditions, HLS and stills (``delivering.redeliver``). A set
         that cannot be made leaves the released video served as it is, and says why."""
         from .delivering import redeliver
@@ -126,7 +189,7 @@ class QuarantineDesk:
                 f"the released video is served as it is: its delivery set failed ({exc.code})",
             )
 
-    def _restore(self, item: QuarantineItem, job: Job) -> None:
+    def restore_files(self, item: QuarantineItem, job: Job) -> None:
         """The held files back at the keys they are served from."""
         rt = self._rt
         held = [("video", item.video_key, f"videos/{job.id}.mp4", "video/mp4")]
@@ -151,7 +214,9 @@ class QuarantineDesk:
             )
             rt.storage.delete(source_key)
 
-    def _mark_released(self, item: QuarantineItem, job: Job, by: str) -> None:
+    def complete_release(self, item: QuarantineItem, job: Job, by: str) -> None:
+        """The job completed with the released output (when it had none) and the client told;
+        run again after a crash, it finds the job completed and tells nobody twice."""
         rt = self._rt
         values: dict[str, object] = {}
         if job.scan is not None and job.scan.quarantine_id == item.id:

@@ -9,8 +9,9 @@ and the bytes each tenant keeps (``vidgate storage usage``).
   (``storage/retention.py``: originals, renditions, counted from the asset's creation), deletes
   quarantined files held past ``quarantine_days`` (the item becomes ``deleted`` by
   ``retention``), and on S3 aborts multipart uploads a dead process left open for a day.
-  ``dry_run`` reports the same without changing anything. ``vidgate serve`` runs it every
-  ``VIDGATE_RETENTION_INTERVAL`` seconds; ``vidgate storage sweep`` on demand.
+  ``dry_run`` reports the same without changing anything. One process runs it every
+  ``VIDGATE_RETENTION_INTERVAL`` seconds (``engine/sweeping.py``: queued by every
+  ``vidgate serve``, one workflow per interval); ``vidgate storage sweep`` on demand.
 """
 
 from __future__ import annotations

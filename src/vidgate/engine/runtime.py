@@ -37,6 +37,8 @@ from .wakeups import Wakeups
 
 __all__ = [
     "JOB_QUEUE",
+    "MAINTENANCE_QUEUE",
+    "RELEASE_QUEUE",
     "WORKFLOW_VERSION",
     "Runtime",
     "current",
@@ -47,6 +49,11 @@ __all__ = [
 
 #: The queue detached jobs wait on until a worker takes them.
 JOB_QUEUE = "vidgate-jobs"
+#: Releases of quarantined outputs (``engine/release.py``): every process with DBOS launched
+#: takes them, a worker or the CLI that released one.
+RELEASE_QUEUE = "vidgate-release"
+#: The retention sweep (``engine/sweeping.py``): global concurrency one, so one sweep at a time.
+MAINTENANCE_QUEUE = "vidgate-maintenance"
 #: Each provider's attempts run on their own queue, which carries the provider's limits.
 PROVIDER_QUEUE_PREFIX = "vidgate-provider-"
 

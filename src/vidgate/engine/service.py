@@ -77,8 +77,11 @@ from .files import StoredFile
 from .health import Health
 from .priorities import decide, ranked, routing_record
 from .quarantine import QuarantineDesk
+from .release import release_workflow  # noqa: F401  (registers the release workflow)
 from .runtime import (
     JOB_QUEUE,
+    MAINTENANCE_QUEUE,
+    RELEASE_QUEUE,
     Runtime,
     destroy_dbos,
     install,
@@ -87,6 +90,7 @@ from .runtime import (
     uninstall,
 )
 from .store import DEFAULT_TENANT
+from .sweeping import sweep_options, sweep_workflow  # noqa: F401  (registers the sweep)
 from .tenant_view import TenantView, read_tenant
 from .workflow import PROVIDER_EVENT, job_workflow  # importing it registers the workflows
 
@@ -162,7 +166,8 @@ class Engine:
         install(self.runtime)
         await self._adopt_legacy()
         provider_queues = [provider_queue(name) for name in provider_classes()]
-        listen = None if self.worker else provider_queues
+        # Releases of quarantined outputs and the retention sweep run wherever DBOS runs.
+        listen = None if self.worker else [*provider_queues, RELEASE_QUEUE, MAINTENANCE_QUEUE]
         await _off_loop(launch_dbos, self.settings, listen)
         self._launched = True
         # Each queue is partitioned by tenant where it has limits (engine/fairshare.py).
@@ -172,6 +177,16 @@ class Engine:
             )
         if self.worker:
             await DBOS.register_queue_async(JOB_QUEUE, **job_queue_limits(self.settings))
+        await DBOS.register_queue_async(
+            RELEASE_QUEUE,
+            worker_concurrency=1,  # media work: one release at a time per process
+            polling_interval_sec=self.settings.queue_poll_interval,
+        )
+        await DBOS.register_queue_async(
+            MAINTENANCE_QUEUE,
+            concurrency=1,  # global: one sweep at a time across every process
+            polling_interval_sec=self.settings.queue_poll_interval,
+        )
         await self._keep_lease()
         self._keeper = asyncio.create_task(self._lease_loop(), name="vidgate-lease")
         if self.worker:
@@ -571,7 +586,7 @@ class Engine:
     @property
     def quarantine(self) -> QuarantineDesk:
         """Outputs the content scan blocked: list, show, release, delete (admins)."""
-        return QuarantineDesk(self.runtime)
+        return QuarantineDesk(self.runtime, self._client)
 
     def stored_file(self, asset: Asset, *, check: bool = False) -> StoredFile | None:
         """How to serve a stored asset; None when its object is gone (deleted, expired, or
@@ -628,6 +643,17 @@ class Engine:
             content_type=content_type,
         )
 
+    def ensure_storage_cors(self) -> bool:
+        """Keep vidgate's CORS rule on an S3 bucket when ``VIDGATE_S3_CORS_ORIGINS`` is set, so
+        browsers may read the presigned URLs segments are redirected to (blocking). True when
+        the bucket changed; a backend without bucket CORS (local disk) is left alone. Raises
+        ``StorageError`` (e.g. the credentials may not change the bucket's CORS)."""
+        origins = self.settings.s3_cors_origins
+        ensure = getattr(self.runtime.storage, "ensure_cors", None)
+        if not origins or ensure is None:
+            return False
+        return bool(ensure(origins))
+
     # -- retention (engine/retention.py) -----------------------------------------------------
 
     def sweep_storage(self, *, dry_run: bool = False) -> retention.SweepReport:
@@ -635,23 +661,23 @@ class Engine:
         return retention.sweep(self.runtime, now=self.clock(), dry_run=dry_run)
 
     async def retention_loop(self) -> None:
-        """Sweep every ``VIDGATE_RETENTION_INTERVAL`` seconds until cancelled (``vidgate serve``
-        runs it). A failed sweep is logged and tried again next time."""
+        """Every ``VIDGATE_RETENTION_INTERVAL`` seconds until cancelled (``vidgate serve`` runs
+        it), queue the sweep of this interval (``queue_sweep``). A failure to queue is logged
+        and tried again next time."""
         while True:
             await asyncio.sleep(self.settings.retention_interval)
             try:
-                report = await asyncio.to_thread(self.sweep_storage)
-            except (VidgateError, sa.exc.SQLAlchemyError) as exc:
-                log.warning("the retention sweep failed: %s", exc)
-                continue
-            if report.assets or report.quarantined or report.errors:
-                log.info(
-                    "retention sweep: %d files expired, %d objects deleted, %d bytes freed%s",
-                    len(report.assets) + len(report.quarantined),
-                    report.objects_deleted,
-                    report.bytes_freed,
-                    f"; errors: {'; '.join(report.errors)}" if report.errors else "",
-                )
+                await asyncio.to_thread(self.queue_sweep)
+            except Exception as exc:  # a database hiccup must not stop the loop for good
+                log.warning("could not queue the retention sweep: %s", exc)
+
+    def queue_sweep(self) -> str:
+        """Queue the retention sweep of the current interval (``engine/sweeping.py``): one
+        workflow per interval however many processes ask, run by one process at a time, by any
+        process with DBOS launched. Its workflow id (blocking)."""
+        options = sweep_options(self.clock(), self.settings.retention_interval)
+        self._client().enqueue(options)
+        return options["workflow_id"]
 
     def storage_usage(self) -> list[retention.UsageRow]:
         """Bytes kept in storage per tenant and asset kind (blocking)."""

@@ -30,6 +30,7 @@ __all__ = [
     "hold",
     "items",
     "mark",
+    "mark_in",
     "refuse_if_held",
 ]
 
@@ -153,11 +154,16 @@ def held_for_job(database: sa.Engine, job_id: str) -> list[QuarantineItem]:
 def mark(database: sa.Engine, item_id: str, status: Status, by: str) -> bool:
     """Move a held item to ``status``; False when it was no longer held."""
     with database.begin() as conn:
-        changed = conn.execute(
-            quarantine.update()
-            .where(quarantine.c.id == item_id, quarantine.c.status == "held")
-            .values(status=status, resolved_at=datetime.now(UTC), resolved_by=by)
-        ).rowcount
+        return mark_in(conn, item_id, status, by)
+
+
+def mark_in(conn: sa.Connection, item_id: str, status: Status, by: str) -> bool:
+    """``mark`` inside the caller's transaction (a release records its workflow with it)."""
+    changed = conn.execute(
+        quarantine.update()
+        .where(quarantine.c.id == item_id, quarantine.c.status == "held")
+        .values(status=status, resolved_at=datetime.now(UTC), resolved_by=by)
+    ).rowcount
     return bool(changed)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -47,6 +48,8 @@ from .videos import router as videos_router
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("vidgate.server")
+
 
 def create_app(settings: Settings | None = None, *, worker: bool = True) -> FastAPI:
     settings = settings or Settings()
@@ -69,7 +72,13 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         # The worker engine also sends client webhooks; an API-only process sends none.
         if worker:
             await engine.start()
-        # Every gateway process sweeps expired files (engine/retention.py; idempotent).
+        try:  # presigned URLs read by players on other origins (VIDGATE_S3_CORS_ORIGINS)
+            if await asyncio.to_thread(engine.ensure_storage_cors):
+                log.info("set the bucket's CORS rule for players (VIDGATE_S3_CORS_ORIGINS)")
+        except VidgateError as exc:  # serving goes on; the players that need it will not play
+            log.warning("could not set the bucket's CORS rule: %s", exc)
+        # Every gateway process queues the sweep of expired files; one process runs each
+        # (engine/sweeping.py: one workflow per interval, one at a time).
         sweeper = asyncio.create_task(engine.retention_loop())
         try:
             yield

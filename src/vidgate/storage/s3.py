@@ -15,6 +15,10 @@ vidgate never reads, logs or repeats them.
   upload aborts it, so no half object and no open upload is left (``abort_stale_uploads`` sweeps
   what a killed process left).
 - **Reads** are ranged ``GetObject`` streams; ``signed_url`` presigns a ``GetObject``.
+- **CORS**: a browser reading a presigned URL from a page on another origin (hls.js's segment
+  requests; native HLS in a ``crossorigin`` video element) needs a CORS rule on the bucket.
+  ``ensure_cors`` keeps vidgate's own rule there (``VIDGATE_S3_CORS_ORIGINS``), other rules
+  untouched.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from .base import ObjectInfo, StoredObject, sha256_file
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-__all__ = ["MIN_PART_SIZE", "S3Storage", "parse_s3_url"]
+__all__ = ["CORS_RULE_ID", "MIN_PART_SIZE", "S3Storage", "parse_s3_url"]
 
 #: S3's smallest part (all but the last part of a multipart upload).
 MIN_PART_SIZE = 5 * 1024 * 1024
 _CHUNK = 1 << 20
+#: The bucket CORS rule vidgate keeps when ``VIDGATE_S3_CORS_ORIGINS`` is set.
+CORS_RULE_ID = "vidgate-playback"
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -261,6 +267,44 @@ class S3Storage:
         with _errors("list uploads of", self.prefix or "/"):
             answer = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.prefix)
         return [u["Key"][len(self.prefix) :] for u in answer.get("Uploads", [])]
+
+    # -- bucket configuration --------------------------------------------------------------
+
+    def cors_rules(self) -> list[dict[str, Any]]:
+        """The bucket's CORS rules (none: an empty list)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.client.get_bucket_cors(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchCORSConfiguration":
+                return []
+            raise _storage_error("read the CORS rules of", self.bucket, exc) from exc
+        except BotoCoreError as exc:
+            raise _storage_error("read the CORS rules of", self.bucket, exc) from exc
+        return [dict(rule) for rule in answer.get("CORSRules", [])]
+
+    def ensure_cors(self, origins: list[str]) -> bool:
+        """Keep the rule ``vidgate-playback`` on the bucket: GET and HEAD from ``origins`` with
+        the headers a player sends (``Range``, ``If-None-Match``, ``If-Range``) and the ones it
+        reads (``ETag``, ``Content-Range``…). The bucket's other rules are kept. True when the
+        bucket changed (False: the rule was already there as wanted)."""
+        wanted: dict[str, Any] = {
+            "ID": CORS_RULE_ID,
+            "AllowedMethods": ["GET", "HEAD"],
+            "AllowedOrigins": list(origins),
+            "AllowedHeaders": ["Range", "If-None-Match", "If-Range"],
+            "ExposeHeaders": ["Accept-Ranges", "Content-Length", "Content-Range", "ETag"],
+            "MaxAgeSeconds": 86400,
+        }
+        rules = self.cors_rules()
+        if any(rule == wanted for rule in rules):
+            return False
+        others = [rule for rule in rules if rule.get("ID") != CORS_RULE_ID]
+        configuration: Any = {"CORSRules": [*others, wanted]}
+        with _errors("set the CORS rules of", self.bucket):
+            self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=configuration)
+        return True
 
     # -- reads -----------------------------------------------------------------------------
 
