@@ -87,11 +87,12 @@ async def held_thumbnail(
     key = item.thumbnail_key
     if item.status != "held" or key is None or not key.startswith("quarantine/"):
         raise NotFound("this output has no held thumbnail")
-    storage = gw.engine.runtime.storage
-
     def read() -> bytes:
+        stored = gw.engine.stored_object(key, "image/jpeg")
+        if stored is None:
+            raise NotFound("the held thumbnail is gone")
         data = bytearray()
-        for chunk in storage.open_range(key, 0, _THUMBNAIL_BYTES - 1):
+        for chunk in stored.open_range(0, _THUMBNAIL_BYTES - 1):
             data.extend(chunk)
         return bytes(data)
 
