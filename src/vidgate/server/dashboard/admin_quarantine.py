@@ -87,6 +87,7 @@ async def held_thumbnail(
     key = item.thumbnail_key
     if item.status != "held" or key is None or not key.startswith("quarantine/"):
         raise NotFound("this output has no held thumbnail")
+
     def read() -> bytes:
         stored = gw.engine.stored_object(key, "image/jpeg")
         if stored is None:

@@ -43,6 +43,8 @@ class JobView:
     money: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     held: bool = False
+    #: Seconds spent in each phase (from the history), in the order the job went through them.
+    phases: list[tuple[str, float]] = field(default_factory=list)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -76,6 +78,7 @@ def job_view(gw: Gateway, base: str, job: Job) -> JobView:
     events = gw.engine.events(job.id)
     start = job.created_at
     view.history = [(_seconds(start, e.at) or 0.0, e) for e in events]
+    view.phases = phase_times(events, job.completed_at or utcnow())
     view.calls = gw.engine.calls(job.id)
     view.money = gw.engine.money(job.id)
     skipped: Any = (job.routing or {}).get("skipped") or {}
@@ -96,3 +99,17 @@ def _timeline(view: JobView, job: Job) -> None:
         left = min(100.0, 100.0 * begin / span)
         width = max(0.5, min(100.0 - left, 100.0 * (length or 0.0) / span))
         view.bars.append(Bar(attempt, left, width, length, begin))
+
+
+def phase_times(events: list[JobEvent], end: datetime) -> list[tuple[str, float]]:
+    """How long the job was in each phase: from each history line to the next (the last one
+    until ``end``), summed per phase; ``done`` and zero-length phases are left out."""
+    totals: dict[str, float] = {}
+    for i, here in enumerate(events):
+        after = events[i + 1] if i + 1 < len(events) else None
+        name = here.phase.value
+        if name == "done":
+            continue
+        length = _seconds(here.at, after.at if after is not None else end) or 0.0
+        totals[name] = totals.get(name, 0.0) + length
+    return [(name, seconds) for name, seconds in totals.items() if seconds >= 0.05]
