@@ -168,8 +168,14 @@ async def admit_video(
     video_request = parse_create(
         fields, gw.engine.catalog, upload=upload, idempotency_key=idempotency_key
     )
+    return await admit_request(gw, tenant, video_request)
 
-    def admit() -> Job:  # one trip off the event loop: the input checks, then one transaction
+
+async def admit_request(gw: Gateway, tenant: str, video_request: VideoRequest) -> Job:
+    """Admit a request for a tenant: its inputs checked, then the job in one transaction with
+    the tenant's limits (one trip off the event loop)."""
+
+    def admit() -> Job:
         checked = guard_inputs(video_request, gw.settings, tenant)
         return gw.engine.enqueue(
             checked, tenant=tenant, guard=lambda conn: gw.tenants.guard_new_job(conn, tenant)

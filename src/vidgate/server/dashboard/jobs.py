@@ -17,7 +17,7 @@ from ...engine.jobsearch import JobFilter
 from ...exceptions import InvalidRequest
 from ...types import Job, JobStatus
 from ..gateway import Gateway, gateway
-from ..inputs import guard_inputs
+from ..videos import admit_request
 from .jobview import job_view
 from .sessions import Session
 from .web import (
@@ -238,14 +238,7 @@ async def retry(
     check_csrf(request, session, csrf)
     job = await _job(gw, session, job_id)
     again = job.request.model_copy(update={"idempotency_key": None})
-
-    def admit() -> Job:
-        checked = guard_inputs(again, gw.settings, job.tenant)
-        return gw.engine.enqueue(
-            checked, tenant=job.tenant, guard=lambda c: gw.tenants.guard_new_job(c, job.tenant)
-        )
-
-    new = await asyncio.to_thread(admit)
+    new = await admit_request(gw, job.tenant, again)
     return RedirectResponse(dashboard_path(request, f"jobs/{new.id}"), status_code=303)
 
 
