@@ -60,8 +60,10 @@ def test_a_balance_covers_the_next_hour_only_above_the_hourly_spend() -> None:
 
 
 async def test_a_task_given_up_on_is_settled_from_runways_final_cost(engine: Engine) -> None:
+    # slow: 2.5 s at the simulator, so the task is still running when the 0.1 s deadline comes
+    # (a busy machine may start the wait later than the default 0.5 s task takes).
     request = VideoRequest(
-        prompt="a red fox", duration=2, model="runway:gen4.5", deadline_seconds=0.1
+        prompt="[sim:slow] a red fox", duration=2, model="runway:gen4.5", deadline_seconds=0.1
     )
     done = await run_job(engine, request)
     assert done.status is JobStatus.FAILED and done.error is not None
@@ -81,7 +83,9 @@ async def test_a_task_given_up_on_is_settled_from_runways_final_cost(engine: Eng
 async def test_a_late_success_found_on_reconciliation_is_charged(engine: Engine) -> None:
     # The Gemini API cannot cancel a Veo operation: it runs on after the deadline.
     ref = "google:veo-3.1-fast-generate-preview"
-    request = VideoRequest(prompt="a red fox", duration=4, model=ref, deadline_seconds=0.1)
+    request = VideoRequest(
+        prompt="[sim:slow] a red fox", duration=4, model=ref, deadline_seconds=0.1
+    )
     done = await run_job(engine, request)
     assert done.status is JobStatus.FAILED
     [attempt] = done.attempts
