@@ -374,10 +374,12 @@ class JobStore:
         **values: Any,
     ) -> None:
         """Move a job to ``phase`` and record the change in its history."""
-        now = _now()
         values.setdefault("status", JobStatus.IN_PROGRESS.value)
         with self.engine.begin() as conn:
-            before = conn.execute(sa.select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+            before = conn.execute(
+                sa.select(jobs.c.status).where(jobs.c.id == job_id).with_for_update()
+            ).scalar()
+            now = _now()  # stamped under the job's row lock: history times follow commit order
             moved = conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, _LIVE)
@@ -398,7 +400,9 @@ class JobStore:
         Once the job has finished, a late line (a cancelled provider task) is filed under
         ``done``: the history never steps back to an earlier phase."""
         with self.engine.begin() as conn:
-            status = conn.execute(sa.select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+            status = conn.execute(
+                sa.select(jobs.c.status).where(jobs.c.id == job_id).with_for_update()
+            ).scalar()
             if status is not None and JobStatus(status).terminal:
                 phase = Phase.DONE
             conn.execute(
@@ -465,11 +469,13 @@ class JobStore:
 
     def set_progress(self, job_id: str, phase: Phase, progress: float, message: str) -> None:
         """Update progress; a history line is written each time it crosses a 10 % mark."""
-        now = _now()
         with self.engine.begin() as conn:
             before, status = conn.execute(
-                sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
+                sa.select(jobs.c.progress, jobs.c.status)
+                .where(jobs.c.id == job_id)
+                .with_for_update()
             ).one()
+            now = _now()
             if JobStatus(status).terminal:
                 return  # a cancelled job's poll may still report: its phase stays done
             moved = conn.execute(
@@ -495,12 +501,14 @@ class JobStore:
         error: JobError | None = None,
         **values: Any,
     ) -> None:
-        now = _now()
         progress = 100.0 if status is JobStatus.COMPLETED else None
         with self.engine.begin() as conn:
             current = conn.execute(
-                sa.select(jobs.c.progress, jobs.c.status).where(jobs.c.id == job_id)
+                sa.select(jobs.c.progress, jobs.c.status)
+                .where(jobs.c.id == job_id)
+                .with_for_update()
             ).one()
+            now = _now()
             if JobStatus(current.status).terminal:
                 return  # already finished (a re-run step, or a cancel that raced it)
             final_progress = progress if progress is not None else current.progress
